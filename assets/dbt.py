@@ -1,0 +1,35 @@
+"""dbt models as Dagster assets: staging -> intermediate -> marts; dbt tests become asset checks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from pipelines.resources import DUCKDB_POOL
+from pipelines.settings import DBT_PROJECT_DIR
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+
+class LedgerDbtTranslator(DagsterDbtTranslator):
+    """Only what differs from the default: the group is the model's folder (staging, marts…)."""
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        fqn = dbt_resource_props.get("fqn", [])
+        if dbt_resource_props.get("resource_type") == "model" and len(fqn) > 2:
+            return f"dbt_{fqn[1]}"
+        return super().get_group_name(dbt_resource_props)
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    dagster_dbt_translator=LedgerDbtTranslator(),
+    pool=DUCKDB_POOL,
+)
+def ledger_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    """Build and test every dbt model against the warehouse."""
+    yield from dbt.cli(["build"], context=context).stream()

@@ -1,0 +1,160 @@
+"""Ingest assets: landing files -> typed, validated ``ledger.*`` tables and the quarantine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+
+from pipelines.ledger.expectations import validate_frame
+from pipelines.ledger.ingest import IngestReport, LandingFile, discover, ingest
+from pipelines.ledger.schema import ENTITIES, REFERENCE_ENTITIES
+from pipelines.resources import DUCKDB_POOL, LedgerHome
+
+RECONCILED_CHECK = "rows_reconcile"
+GX_SUITE_CHECK = "gx_suite_passes"
+NO_REJECTED_FILES_CHECK = "no_rejected_files"
+
+landing_files = dg.DynamicPartitionsDefinition(name="landing_files")
+"""One partition per landed transactions file (its file name, e.g. ``2026-01-03.parquet``)."""
+
+
+def _key(entity: str) -> dg.AssetKey:
+    return dg.AssetKey(["ledger", entity])
+
+
+def _checks(entity: str) -> list[dg.AssetCheckSpec]:
+    key = _key(entity)
+    return [
+        dg.AssetCheckSpec(
+            RECONCILED_CHECK, asset=key, description="rows read = rows loaded + rows quarantined"
+        ),
+        dg.AssetCheckSpec(
+            GX_SUITE_CHECK, asset=key, description="Great Expectations suite on the loaded rows"
+        ),
+        dg.AssetCheckSpec(
+            NO_REJECTED_FILES_CHECK,
+            asset=key,
+            description="every landed file could be parsed (rejected files are named)",
+            blocking=False,
+        ),
+    ]
+
+
+def _report_results(
+    con: Any, report: IngestReport, entity: str
+) -> tuple[dict[str, Any], list[dg.AssetCheckResult]]:
+    """Metadata and check results for one entity of an ingest report."""
+    files = [f for f in report.files if f.entity == entity]
+    new = [f for f in files if f.status == "loaded"]
+    rejected = [f for f in files if f.status == "rejected"]
+    read = sum(f.rows_read for f in new)
+    loaded = sum(f.rows_loaded for f in new)
+    quarantined = sum(f.rows_quarantined for f in new)
+    unbalanced = [f.relpath for f in new if f.rows_read != f.rows_loaded + f.rows_quarantined]
+    cols = ", ".join(f'"{c}"' for c in ENTITIES[entity].column_names)
+    frame = con.execute(
+        f"SELECT {cols} FROM ledger.{entity} WHERE _snapshot_id = ?", [report.snapshot_id]
+    ).df()
+    suite = validate_frame(entity, frame)
+    rules = dict(
+        con.execute(
+            "SELECT rule, count(*) FROM (SELECT unnest(failed_rules) AS rule "
+            "FROM ledger.quarantine WHERE entity = ? AND snapshot_id = ?) GROUP BY rule",
+            [entity, report.snapshot_id],
+        ).fetchall()
+    )
+    key = _key(entity)
+    metadata: dict[str, Any] = {
+        "snapshot_id": report.snapshot_id or "unchanged",
+        "files loaded": len(new),
+        "files unchanged": sum(f.status == "unchanged" for f in files),
+        "files rejected": len(rejected),
+        "rows read": read,
+        "rows loaded": loaded,
+        "rows quarantined": quarantined,
+        "quarantine by rule": dg.MetadataValue.json(rules),
+        "dagster/row_count": con.execute(f"SELECT count(*) FROM ledger.{entity}").fetchone()[0],
+    }
+    checks = [
+        dg.AssetCheckResult(
+            check_name=RECONCILED_CHECK,
+            asset_key=key,
+            passed=not unbalanced,
+            metadata={"read": read, "loaded": loaded, "quarantined": quarantined,
+                      "unbalanced files": ", ".join(unbalanced) or "none"},
+        ),
+        dg.AssetCheckResult(
+            check_name=GX_SUITE_CHECK, asset_key=key, passed=suite.success,
+            metadata=suite.as_metadata(),
+        ),
+        dg.AssetCheckResult(
+            check_name=NO_REJECTED_FILES_CHECK,
+            asset_key=key,
+            passed=not rejected,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"rejected": dg.MetadataValue.md(
+                "\n".join(f"- {f.error}" for f in rejected) or "none")},
+        ),
+    ]
+    return metadata, checks
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            _key(entity),
+            description=ENTITIES[entity].description,
+            group_name="ledger",
+            kinds={"duckdb"},
+            owners=["team:data-platform"],
+        )
+        for entity in REFERENCE_ENTITIES
+    ],
+    check_specs=[spec for entity in REFERENCE_ENTITIES for spec in _checks(entity)],
+    pool=DUCKDB_POOL,
+)
+def ledger_reference(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
+    """Users, wallets, merchants, prices and loans from landing, validated and typed."""
+    home = ledger_home.home
+    with ledger_home.warehouse() as con:
+        report = ingest(con, home.landing, only=discover(home.landing, REFERENCE_ENTITIES))
+        for entity in REFERENCE_ENTITIES:
+            metadata, checks = _report_results(con, report, entity)
+            yield dg.MaterializeResult(asset_key=_key(entity), metadata=metadata)
+            yield from checks
+    context.log.info(
+        f"reference ingest: {report.rows_loaded} rows loaded, {report.rows_quarantined} quarantined"
+    )
+
+
+@dg.asset(
+    key=_key("transactions"),
+    partitions_def=landing_files,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[_key("users"), _key("wallets"), _key("merchants"), _key("prices"), _key("loans")],
+    check_specs=_checks("transactions"),
+    group_name="ledger",
+    kinds={"duckdb"},
+    owners=["team:data-platform"],
+    pool=DUCKDB_POOL,
+)
+def ledger_transactions(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
+    """The wallet ledger, one partition per landed day file; bad rows go to ledger.quarantine."""
+    home = ledger_home.home
+    folder = home.landing / "transactions"
+    wanted = set(context.partition_keys)
+    files = [
+        LandingFile(folder / name, f"transactions/{name}", "transactions", name.rsplit(".", 1)[-1])
+        for name in sorted(wanted)
+    ]
+    missing = [f.relpath for f in files if not f.path.exists()]
+    if missing:
+        raise FileNotFoundError(
+            f"landing file(s) for partition(s) not found under {home.landing}: {', '.join(missing)}"
+        )
+    with ledger_home.warehouse() as con:
+        report = ingest(con, home.landing, only=files)
+        metadata, checks = _report_results(con, report, "transactions")
+    yield dg.MaterializeResult(metadata=metadata)
+    yield from checks

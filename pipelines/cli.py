@@ -1,0 +1,150 @@
+"""``ledgerlens``: the one command-line entry point."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pipelines.settings import DBT_PROJECT_DIR, Home
+
+app = typer.Typer(
+    help="ledgerlens: a privacy-preserving data and credit analytics pipeline for a wallet ledger.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+
+DAGSTER_YAML = """\
+# Written by ledgerlens. DuckDB allows one writer: every warehouse writer is in one pool of size 1.
+concurrency:
+  pools:
+    default_limit: 1
+telemetry:
+  enabled: false
+"""
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+@app.command()
+def generate(
+    users: Annotated[int, typer.Option(help="Number of wallet holders.")] = 5000,
+    days: Annotated[int, typer.Option(help="Number of ledger days (one file per day).")] = 180,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 7,
+    dirty_rate: Annotated[
+        float, typer.Option(help="Share of transaction rows with one planted defect.")
+    ] = 0.005,
+    start: Annotated[str, typer.Option(help="First ledger day, YYYY-MM-DD.")] = "2026-01-01",
+    out: Annotated[
+        Path | None, typer.Option(help="Landing folder (default: $LEDGERLENS_HOME/landing).")
+    ] = None,
+) -> None:
+    """Generate a deterministic synthetic wallet ledger into a landing folder."""
+    from pipelines.ledger.generator import GeneratorConfig
+    from pipelines.ledger.generator import generate as run_generator
+
+    try:
+        first_day = date.fromisoformat(start)
+    except ValueError as exc:
+        raise _fail(f"--start '{start}' is not a date; use YYYY-MM-DD") from exc
+    if users < 1 or days < 1:
+        raise _fail("--users and --days must be at least 1")
+    if not 0.0 <= dirty_rate < 1.0:
+        raise _fail("--dirty-rate must be within [0, 1)")
+    landing = out or Home.from_env().landing
+    landing.mkdir(parents=True, exist_ok=True)
+    config = GeneratorConfig(
+        users=users, days=days, seed=seed, dirty_rate=dirty_rate, start=first_day
+    )
+    summary = run_generator(landing, config)
+    console.print(
+        f"generated {len(summary.files)} files in {landing} in {summary.seconds:.1f}s: "
+        + ", ".join(f"{k}={v:,}" for k, v in summary.rows.items())
+        + f" (dirty rows {summary.dirty_rows:,})"
+    )
+
+
+def prepare_dbt_manifest() -> Path:
+    """``dbt parse`` so ``@dbt_assets`` can load (the manifest is never committed)."""
+    from dagster_dbt import DbtProject
+
+    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+    if not project.manifest_path.exists():
+        project.preparer.prepare(project)
+    return project.manifest_path
+
+
+def prepare_dagster_home(home: Home) -> Path:
+    dagster_home = Path(os.environ.get("DAGSTER_HOME", home.root / "dagster")).resolve()
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    config = dagster_home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(DAGSTER_YAML)
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    return dagster_home
+
+
+@app.command()
+def run(
+    demo_if_empty: Annotated[
+        bool, typer.Option(help="Generate the default demo ledger when landing/ is empty.")
+    ] = False,
+) -> None:
+    """Materialise the whole asset graph in-process against $LEDGERLENS_HOME and summarise."""
+    started = time.perf_counter()
+    home = Home.from_env().ensure()
+    os.environ["LEDGERLENS_HOME"] = str(home.root)
+    os.environ.setdefault("LEDGERLENS_WAREHOUSE", str(home.warehouse))
+    if demo_if_empty and not any(home.landing.rglob("*.*")):
+        console.print(f"landing is empty: generating the default demo ledger in {home.landing}")
+        generate(out=home.landing)
+    if not any(home.landing.rglob("*.*")):
+        raise _fail(
+            f"no landing files under {home.landing}: run `ledgerlens generate` or copy ledger "
+            "files there (see README, 'Bring your own ledger')"
+        )
+    prepare_dagster_home(home)
+    prepare_dbt_manifest()
+
+    from pipelines.orchestrate import materialise_all
+
+    try:
+        materialise_all(home)
+    except Exception as exc:  # the message is for the operator; the traceback is in Dagster's log
+        raise _fail(f"the run failed: {exc}") from exc
+    _print_summary(home, time.perf_counter() - started)
+
+
+def _print_summary(home: Home, seconds: float) -> None:
+    from pipelines.orchestrate import summary
+
+    facts = summary(home)
+    files = Table(title="landing files")
+    for col in ("status", "files", "rows read", "rows loaded", "rows quarantined"):
+        files.add_column(col, justify="right" if col != "status" else "left")
+    for row in facts["files"]:
+        files.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row))
+    console.print(files)
+    for error in facts["rejected"]:
+        console.print(f"[yellow]rejected:[/] {error}")
+    outputs = Table(title="outputs")
+    outputs.add_column("where")
+    outputs.add_column("rows / bytes", justify="right")
+    for where, size in facts["outputs"]:
+        outputs.add_row(where, f"{size:,}")
+    console.print(outputs)
+    console.print(f"warehouse: {home.warehouse}\nwall time: {seconds:.1f}s")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,80 @@
+"""The Great Expectations suite of each ledger entity, built from the same rule declarations.
+
+Ingest routes rows with the SQL predicates of :mod:`pipelines.ledger.rules`; this suite is the
+independent second opinion on what was *loaded*: an ephemeral GX context (no project folder)
+validates the rows of a snapshot, and any failing expectation means the routing let a bad row in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from pipelines.ledger.rules import rules_for
+from pipelines.ledger.schema import ENTITIES
+
+
+@dataclass(frozen=True)
+class SuiteOutcome:
+    entity: str
+    success: bool
+    rows: int
+    evaluated: int
+    failed: list[str]
+
+    def as_metadata(self) -> dict[str, Any]:
+        return {
+            "rows validated": self.rows,
+            "expectations evaluated": self.evaluated,
+            "expectations failed": ", ".join(self.failed) or "none",
+        }
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def expectation_specs(entity: str) -> list[tuple[str, dict[str, object]]]:
+    """Expectation (type, kwargs) pairs for an entity: the columns, then every expressible rule."""
+    specs: list[tuple[str, dict[str, object]]] = [
+        (
+            "expect_table_columns_to_match_ordered_list",
+            {"column_list": list(ENTITIES[entity].column_names)},
+        )
+    ]
+    specs += [r.expectation for r in rules_for(entity) if r.expectation is not None]
+    return specs
+
+
+def validate_frame(entity: str, frame: pd.DataFrame) -> SuiteOutcome:
+    """Validate loaded rows of ``entity`` with its GX suite in an ephemeral context."""
+    import great_expectations as gx  # imported here: it takes seconds to import
+
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    source = context.data_sources.add_pandas(f"ledger_{entity}")
+    asset = source.add_dataframe_asset(entity)
+    batch_definition = asset.add_batch_definition_whole_dataframe("snapshot")
+    suite = gx.ExpectationSuite(name=f"ledger_{entity}")
+    for kind, kwargs in expectation_specs(entity):
+        expectation_class = getattr(gx.expectations, _camel(kind))
+        suite.add_expectation(expectation_class(**kwargs))
+    suite = context.suites.add(suite)
+    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+    result = batch.validate(suite)
+    failed = [
+        f"{r.expectation_config.type}({r.expectation_config.kwargs.get('column', 'table')})"
+        for r in result.results
+        if not r.success
+    ]
+    return SuiteOutcome(
+        entity=entity,
+        success=bool(result.success),
+        rows=len(frame),
+        evaluated=len(result.results),
+        failed=failed,
+    )
