@@ -1,6 +1,5 @@
 """Ingest assets: landing files -> typed, validated ``ledger.*`` tables and the quarantine."""
 
-from __future__ import annotations
 
 from typing import Any
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -78,6 +79,10 @@ def prepare_dbt_manifest() -> Path:
     """``dbt parse`` so ``@dbt_assets`` can load (the manifest is never committed)."""
     from dagster_dbt import DbtProject
 
+    # dbt is found on PATH (by the preparer and by DbtCliResource): use the one beside this Python.
+    venv_bin = str(Path(sys.executable).parent)
+    if venv_bin not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "")
     project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
     if not project.manifest_path.exists():
         project.preparer.prepare(project)

@@ -1,6 +1,5 @@
 """A sensor on landing/: new transaction files become partitions and are ingested."""
 
-from __future__ import annotations
 
 import hashlib
 
@@ -14,7 +13,6 @@ from pipelines.resources import LedgerHome
 ingest_transactions_job = dg.define_asset_job(
     "ingest_transactions",
     selection=dg.AssetSelection.assets(dg.AssetKey(["ledger", "transactions"])),
-    partitions_def=landing_files,
 )
 ingest_reference_job = dg.define_asset_job(
     "ingest_reference",
