@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from contextlib import redirect_stdout
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -123,10 +124,16 @@ def run(
 
     from pipelines.orchestrate import materialise_all
 
+    # dbt and Dagster write a line per event to stdout: keep them in a log file, print a summary.
+    log_dir = home.root / "logs"
+    log_dir.mkdir(exist_ok=True)
+    log_path = log_dir / f"run-{time.strftime('%Y%m%dT%H%M%S')}.log"
+    console.print(f"materialising every asset (log: {log_path}) …")
     try:
-        materialise_all(home)
-    except Exception as exc:  # the message is for the operator; the traceback is in Dagster's log
-        raise _fail(f"the run failed: {exc}") from exc
+        with log_path.open("w") as log, redirect_stdout(log):
+            materialise_all(home)
+    except Exception as exc:  # the message is for the operator; the traceback is in the log
+        raise _fail(f"the run failed: {exc}\nfull log: {log_path}") from exc
     _print_summary(home, time.perf_counter() - started)
 
 

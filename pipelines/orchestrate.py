@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import dagster as dg
@@ -20,8 +21,12 @@ TRANSACTIONS_KEY = dg.AssetKey(["ledger", "transactions"])
 REFERENCE_KEYS = [dg.AssetKey(["ledger", entity]) for entity in REFERENCE_ENTITIES]
 
 
+# The CLI prints its own summary; Dagster's per-event log stays in the instance (and the UI).
+LOG_LEVEL = os.environ.get("LEDGERLENS_LOG_LEVEL", "WARNING")
+
+
 class RunFailed(RuntimeError):
-    pass
+    """A step or a blocking asset check failed; the message says which and why."""
 
 
 def _execute(
@@ -32,7 +37,12 @@ def _execute(
 ) -> dg.ExecuteInProcessResult:
     job = dg.define_asset_job("ledgerlens_run", selection=selection)
     resolved = dg.Definitions.merge(defs, dg.Definitions(jobs=[job])).get_job_def(job.name)
-    result = resolved.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+    result = resolved.execute_in_process(
+        run_config={"loggers": {"console": {"config": {"log_level": LOG_LEVEL}}}},
+        instance=instance,
+        tags=tags,
+        raise_on_error=False,
+    )
     failed_checks = [
         f"{e.asset_key.to_user_string()}:{e.check_name}"
         for e in result.get_asset_check_evaluations()
@@ -52,8 +62,10 @@ def _execute(
 
 def materialise_all(home: Home) -> None:
     """Reference data, then every landed day (one single-run backfill), then everything else."""
-    from pipelines.definitions import defs
+    from pipelines.definitions import build_definitions
 
+    os.environ["LEDGERLENS_WAREHOUSE"] = str(home.warehouse)  # read by dbt's profiles.yml
+    defs = build_definitions(home)
     instance = dg.DagsterInstance.get()
     days = [f.path.name for f in discover(home.landing, ["transactions"])]
     known = set(instance.get_dynamic_partitions(landing_files.name))
