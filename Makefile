@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export LEDGERLENS_HOME ?= $(CURDIR)/data
+export LEDGERLENS_WAREHOUSE ?= $(LEDGERLENS_HOME)/warehouse.duckdb
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export GX_ANALYTICS_ENABLED := false
 export DAGSTER_DISABLE_TELEMETRY := 1
