@@ -1,6 +1,5 @@
 """Ingest assets: landing files -> typed, validated ``ledger.*`` tables and the quarantine."""
 
-
 from typing import Any
 
 import dagster as dg
@@ -80,11 +79,17 @@ def _report_results(
             check_name=RECONCILED_CHECK,
             asset_key=key,
             passed=not unbalanced,
-            metadata={"read": read, "loaded": loaded, "quarantined": quarantined,
-                      "unbalanced files": ", ".join(unbalanced) or "none"},
+            metadata={
+                "read": read,
+                "loaded": loaded,
+                "quarantined": quarantined,
+                "unbalanced files": ", ".join(unbalanced) or "none",
+            },
         ),
         dg.AssetCheckResult(
-            check_name=GX_SUITE_CHECK, asset_key=key, passed=suite.success,
+            check_name=GX_SUITE_CHECK,
+            asset_key=key,
+            passed=suite.success,
             metadata=suite.as_metadata(),
         ),
         dg.AssetCheckResult(
@@ -92,8 +97,11 @@ def _report_results(
             asset_key=key,
             passed=not rejected,
             severity=dg.AssetCheckSeverity.WARN,
-            metadata={"rejected": dg.MetadataValue.md(
-                "\n".join(f"- {f.error}" for f in rejected) or "none")},
+            metadata={
+                "rejected": dg.MetadataValue.md(
+                    "\n".join(f"- {f.error}" for f in rejected) or "none"
+                )
+            },
         ),
     ]
     return metadata, checks

@@ -76,8 +76,12 @@ def bench_ingest(work: Path, sizes: dict[str, tuple[int, int]]) -> list[Row]:
                 anchor_seconds=bare["seconds"],
                 target="<= 3x anchor; peak RSS < 2 GB at 5M",
                 peak_rss_mb=full["peak_rss_mb"],
-                extra={"loaded": full["loaded"], "quarantined": full["quarantined"],
-                       "anchor_rows": bare["rows"], "anchor_peak_rss_mb": bare["peak_rss_mb"]},
+                extra={
+                    "loaded": full["loaded"],
+                    "quarantined": full["quarantined"],
+                    "anchor_rows": bare["rows"],
+                    "anchor_peak_rss_mb": bare["peak_rss_mb"],
+                },
             )
         )
         rows.append(

@@ -32,8 +32,11 @@ class Row:
         return self.seconds / self.anchor_seconds if self.anchor_seconds else float("nan")
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "ratio_to_anchor": round(self.ratio, 3),
-                "rows_per_second": round(self.rows / self.seconds) if self.seconds else None}
+        return {
+            **asdict(self),
+            "ratio_to_anchor": round(self.ratio, 3),
+            "rows_per_second": round(self.rows / self.seconds) if self.seconds else None,
+        }
 
 
 def run_child(code: str, *args: str) -> dict[str, Any]:
@@ -67,7 +70,11 @@ def write_results(name: str, rows: list[Row]) -> Path:
     payload = {
         "benchmark": name,
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"python": platform.python_version(), "cpus": _cpus(), "node": platform.machine()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": _cpus(),
+            "node": platform.machine(),
+        },
         "rows": [r.as_dict() for r in rows],
     }
     path.write_text(json.dumps(payload, indent=2) + "\n")

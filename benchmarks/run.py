@@ -39,8 +39,13 @@ def main(argv: list[str]) -> None:
     quick = "--quick" in argv
     sizes = {"1M": (5000, 180)} if quick else {"1M": (5000, 180), "5M": (25000, 180)}
     sections: dict[str, list[Row]] = {"ingest": bench_ingest(WORK / "ingest", sizes)}
-    parts = ["# Benchmarks", "", "Produced by `make bench` (benchmarks/run.py); raw results in "
-             "`benchmarks/results/*.json`. Ratios are to the anchor measured in the same run.", ""]
+    parts = [
+        "# Benchmarks",
+        "",
+        "Produced by `make bench` (benchmarks/run.py); raw results in "
+        "`benchmarks/results/*.json`. Ratios are to the anchor measured in the same run.",
+        "",
+    ]
     for name, rows in sections.items():
         write_results(name, rows)
         parts += [f"## {name}", "", _table(rows), ""]

@@ -97,7 +97,8 @@ def summary(home: Home) -> dict[str, Any]:
                FROM ledger.files GROUP BY status ORDER BY status"""
         ).fetchall()
         rejected = [
-            r[0] for r in con.execute(
+            r[0]
+            for r in con.execute(
                 "SELECT error FROM ledger.files WHERE status = 'rejected' ORDER BY file_path"
             ).fetchall()
         ]
@@ -116,5 +117,10 @@ def summary(home: Home) -> dict[str, Any]:
         for p in sorted(home.out.rglob("*"))
         if p.is_file()
     ]
-    return {"files": [tuple(int(v) if v is not None and i else v for i, v in enumerate(row))
-                      for row in files], "rejected": rejected, "outputs": outputs}
+    return {
+        "files": [
+            tuple(int(v) if v is not None and i else v for i, v in enumerate(row)) for row in files
+        ],
+        "rejected": rejected,
+        "outputs": outputs,
+    }

@@ -1,6 +1,5 @@
 """A sensor on landing/: new transaction files become partitions and are ingested."""
 
-
 import hashlib
 
 import dagster as dg
@@ -40,10 +39,13 @@ def landing_sensor(context: dg.SensorEvaluationContext, ledger_home: LedgerHome)
         for name in new_days
     ]
     if reference and cursor != (context.cursor or ""):
-        runs.insert(0, dg.RunRequest(
-            run_key=hashlib.sha256(cursor.encode()).hexdigest()[:16],
-            job_name=ingest_reference_job.name,
-        ))
+        runs.insert(
+            0,
+            dg.RunRequest(
+                run_key=hashlib.sha256(cursor.encode()).hexdigest()[:16],
+                job_name=ingest_reference_job.name,
+            ),
+        )
     return dg.SensorResult(
         run_requests=runs,
         dynamic_partitions_requests=[landing_files.build_add_request(new_days)] if new_days else [],

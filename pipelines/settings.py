@@ -45,7 +45,12 @@ class Home:
         return self.out / party
 
     def ensure(self) -> Home:
-        for path in (self.landing, self.out_for("risk"), self.out_for("buyers"), self.out_for("dpo")):
+        for path in (
+            self.landing,
+            self.out_for("risk"),
+            self.out_for("buyers"),
+            self.out_for("dpo"),
+        ):
             path.mkdir(parents=True, exist_ok=True)
         self.keys.mkdir(mode=0o700, parents=True, exist_ok=True)
         return self

@@ -132,9 +132,12 @@ def test_unparseable_file_is_rejected_whole_and_named(landing: Path, tmp_path: P
         "SELECT status, error IS NOT NULL FROM ledger.files WHERE file_path LIKE '%01-05%'"
     ).fetchone()
     assert status == ("rejected", True)
-    assert con.execute(
-        "SELECT count(*) FROM ledger.transactions WHERE _source_file LIKE '%01-05%'"
-    ).fetchone()[0] == 0
+    assert (
+        con.execute(
+            "SELECT count(*) FROM ledger.transactions WHERE _source_file LIKE '%01-05%'"
+        ).fetchone()[0]
+        == 0
+    )
 
 
 def test_reingesting_the_same_files_is_a_no_op(landing: Path, tmp_path: Path) -> None:
@@ -163,9 +166,10 @@ def test_new_file_gets_a_new_snapshot_and_keeps_old_rows(landing: Path, tmp_path
     second = ingest(con, landing)
     assert second.snapshot_id not in (None, first.snapshot_id)
     assert [f.relpath for f in second.by_status("loaded")] == ["transactions/2026-01-06.parquet"]
-    assert con.execute(
-        "SELECT count(DISTINCT _snapshot_id) FROM ledger.transactions"
-    ).fetchone()[0] == 2
+    assert (
+        con.execute("SELECT count(DISTINCT _snapshot_id) FROM ledger.transactions").fetchone()[0]
+        == 2
+    )
 
 
 def test_missing_required_column_rejects_the_file_with_the_column_named(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -74,7 +73,8 @@ def test_the_broken_file_is_rejected_and_named(built_home: Home) -> None:
 
 def test_marts_are_built_from_the_ledger(built_home: Home) -> None:
     [(accounts, users)] = _q(
-        built_home, "SELECT (SELECT count(*) FROM marts.accounts), (SELECT count(*) FROM ledger.users)"
+        built_home,
+        "SELECT (SELECT count(*) FROM marts.accounts), (SELECT count(*) FROM ledger.users)",
     )
     assert accounts == users == 250
     [(days, tx_in_mart, tx)] = _q(
@@ -86,10 +86,13 @@ def test_marts_are_built_from_the_ledger(built_home: Home) -> None:
     outcomes = dict(_q(built_home, "SELECT outcome, count(*) FROM marts.loans GROUP BY 1"))
     assert set(outcomes) <= {"on_time", "late_30", "default", "open"} and sum(outcomes.values()) > 0
     # Staging selects no personal data: no PII column survives into the marts.
-    cols = {c for (c,) in _q(
-        built_home,
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'marts'",
-    )}
+    cols = {
+        c
+        for (c,) in _q(
+            built_home,
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'marts'",
+        )
+    }
     assert not cols & {"full_name", "mobile", "email", "resident_id", "ip_address", "device_id"}
 
 

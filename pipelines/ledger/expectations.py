@@ -51,7 +51,6 @@ def expectation_specs(entity: str) -> list[tuple[str, dict[str, object]]]:
 def validate_frame(entity: str, frame: pd.DataFrame) -> SuiteOutcome:
     """Validate loaded rows of ``entity`` with its GX suite in an ephemeral context."""
     import great_expectations as gx  # imported here: it takes seconds to import
-
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")

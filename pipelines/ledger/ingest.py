@@ -186,7 +186,9 @@ def _stage_file(
     return (int(inserted[0]) if inserted else 0), notes
 
 
-def _snapshot_id(con: duckdb.DuckDBPyConnection, new: Sequence[FileOutcome]) -> tuple[str, str, int]:
+def _snapshot_id(
+    con: duckdb.DuckDBPyConnection, new: Sequence[FileOutcome]
+) -> tuple[str, str, int]:
     loaded = con.execute(
         "SELECT file_path, sha256 FROM ledger.files WHERE status = 'loaded'"
     ).fetchall()
