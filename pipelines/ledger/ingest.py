@@ -24,6 +24,7 @@ from pipelines.ledger.schema import ENTITIES, LANDING_FORMATS, REFERENCE_ENTITIE
 
 LINEAGE_COLUMNS = ("_source_file", "_source_row", "_snapshot_id")
 INGEST_ORDER: tuple[str, ...] = (*REFERENCE_ENTITIES, "transactions")
+DEFAULT_MEMORY_LIMIT = "1GB"
 
 
 class IngestError(RuntimeError):
@@ -151,41 +152,6 @@ def _reader(lf: LandingFile, varchar_columns: Sequence[str] | None = None) -> st
     )
 
 
-def _stage_file(
-    con: duckdb.DuckDBPyConnection, lf: LandingFile, entity: Entity, order: int
-) -> tuple[int, str | None]:
-    """Append the file's rows, as text, to ``raw_batch``. Raises IngestError if it can't."""
-    try:
-        present = _source_columns(con, lf)
-    except duckdb.Error as exc:
-        reason = str(exc).splitlines()[0]
-        raise IngestError(f"{lf.relpath}: cannot be parsed as {lf.fmt}: {reason}") from exc
-    missing = [c.name for c in entity.columns if c.required and c.name not in present]
-    if missing:
-        raise IngestError(
-            f"{lf.relpath}: missing required column(s) {', '.join(missing)}; "
-            f"expected the {entity.name} columns {', '.join(entity.column_names)}"
-        )
-    extra = [c for c in present if c not in entity.column_names and c != "file_row_number"]
-    notes = f"ignored unknown column(s): {', '.join(extra)}" if extra else None
-    selected = [
-        f'CAST("{c}" AS VARCHAR)' if c in present else "CAST(NULL AS VARCHAR)"
-        for c in entity.column_names
-    ]
-    row = "file_row_number" if lf.fmt == "parquet" else "row_number() OVER () - 1"
-    varchar_cols = [c for c in entity.column_names if c in present]
-    src = _reader(lf, varchar_cols)
-    try:
-        inserted = con.execute(
-            f"INSERT INTO raw_batch SELECT {', '.join(selected)}, ?, {order}, {row} FROM {src}",
-            [lf.relpath],
-        ).fetchone()
-    except duckdb.Error as exc:
-        reason = str(exc).splitlines()[0]
-        raise IngestError(f"{lf.relpath}: cannot be read as {lf.fmt}: {reason}") from exc
-    return (int(inserted[0]) if inserted else 0), notes
-
-
 def _snapshot_id(
     con: duckdb.DuckDBPyConnection, new: Sequence[FileOutcome]
 ) -> tuple[str, str, int]:
@@ -197,41 +163,71 @@ def _snapshot_id(
     return f"snap-{root[:16]}", root, len(pairs)
 
 
-def _route_entity(con: duckdb.DuckDBPyConnection, entity: Entity, snapshot_id: str) -> None:
-    """Type, validate and split ``raw_batch`` into the entity table and the quarantine."""
+def _route_entity(
+    con: duckdb.DuckDBPyConnection, entity: Entity, source: str, routed: str
+) -> dict[str, tuple[int, int]]:
+    """Type and validate every row of ``source`` into temp table ``routed``; counts per file.
+
+    One vectorised pass: each rule is a CASE, ``failed_rules`` lists the ones a row broke, and the
+    raw record (as JSON) is only built for failing rows. Duplicates are found with an aggregate
+    over the keys (first occurrence in file order wins), not a window over every row.
+    """
     rules = rules_for(entity.name)
     typed = ", ".join(f'{typed_expression(c)} AS "{c.name}"' for c in entity.columns)
     raw = ", ".join(f'"{c}" AS r_{c}' for c in entity.column_names)
     key = entity.key
+    key_expr = f"NULLIF(TRIM(\"{key}\"), '')"
     failed = ", ".join(f"CASE WHEN ({r.fails_when}) THEN '{r.name}' END" for r in rules)
+    raw_struct = ", ".join(f"'{c}': r_{c}" for c in entity.column_names)
+    cols = ", ".join(f'"{c}"' for c in entity.column_names)
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE routed AS
-        WITH staged AS (
-            SELECT {raw}, _file, _order, _row FROM raw_batch
+        CREATE OR REPLACE TEMP TABLE {routed} AS
+        WITH dups AS (
+            SELECT {key_expr} AS _key, min((CAST(_order AS BIGINT) << 32) | _row) AS _first
+            FROM {source} WHERE {key_expr} IS NOT NULL GROUP BY 1 HAVING count(*) > 1
         ), typed AS (
-            SELECT *, {typed} FROM staged
+            SELECT {raw}, _file, _order, _row, {typed},
+                (CAST(_order AS BIGINT) << 32) | _row AS _pos
+            FROM {source}
         ), keyed AS (
             SELECT t.*,
-                row_number() OVER (PARTITION BY t."{key}" ORDER BY t._order, t._row) AS _dup_rank,
-                e."{key}" IS NOT NULL AS _already_loaded
+                d._first IS NOT NULL AND t._pos <> d._first AS _is_later_duplicate,
+                e._key IS NOT NULL AS _already_loaded
             FROM typed t
-            LEFT JOIN (SELECT DISTINCT "{key}" FROM ledger.{entity.name}) e USING ("{key}")
+            LEFT JOIN dups d ON d._key = t."{key}"
+            LEFT JOIN (SELECT DISTINCT "{key}" AS _key FROM ledger.{entity.name}) e
+                ON e._key = t."{key}"
+        ), judged AS (
+            SELECT *, list_filter([{failed}], lambda x: x IS NOT NULL) AS failed_rules FROM keyed
         )
-        SELECT *, list_filter([{failed}], lambda x: x IS NOT NULL) AS failed_rules FROM keyed
+        SELECT {cols}, _file, _order, _row, failed_rules,
+            CASE WHEN len(failed_rules) > 0
+                THEN CAST(to_json({{{raw_struct}}}) AS VARCHAR) END AS raw_record
+        FROM judged
         """
     )
+    return {
+        f: (int(n), int(good))
+        for f, n, good in con.execute(
+            f"SELECT _file, count(*), count(*) FILTER (WHERE len(failed_rules) = 0) "
+            f"FROM {routed} GROUP BY _file"
+        ).fetchall()
+    }
+
+
+def _load_routed(
+    con: duckdb.DuckDBPyConnection, entity: Entity, routed: str, snapshot_id: str
+) -> None:
     cols = ", ".join(f'"{c}"' for c in entity.column_names)
     con.execute(
         f"INSERT INTO ledger.{entity.name} SELECT {cols}, _file, _row, ? "
-        "FROM routed WHERE len(failed_rules) = 0 ORDER BY _order, _row",
+        f"FROM {routed} WHERE len(failed_rules) = 0",
         [snapshot_id],
     )
-    raw_struct = ", ".join(f"'{c}': r_{c}" for c in entity.column_names)
     con.execute(
-        "INSERT INTO ledger.quarantine SELECT ?, _file, _row, failed_rules, "
-        f"CAST(to_json({{{raw_struct}}}) AS VARCHAR), ?, timezone('UTC', now()) "
-        "FROM routed WHERE len(failed_rules) > 0 ORDER BY _order, _row",
+        "INSERT INTO ledger.quarantine SELECT ?, _file, _row, failed_rules, raw_record, ?, "
+        f"timezone('UTC', now()) FROM {routed} WHERE len(failed_rules) > 0 ORDER BY _order, _row",
         [entity.name, snapshot_id],
     )
 
@@ -240,93 +236,64 @@ def ingest(
     con: duckdb.DuckDBPyConnection,
     landing: Path,
     only: Iterable[LandingFile] | None = None,
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
 ) -> IngestReport:
-    """Ingest every new landing file (or only the given ones) and return per-file outcomes."""
+    """Ingest every new landing file (or only the given ones) and return per-file outcomes.
+
+    ``memory_limit`` caps DuckDB's buffer for the run; beyond it DuckDB spills to disk, so the
+    peak memory stays flat however many rows land at once.
+    """
     started = time.perf_counter()
     con.execute("SET TimeZone = 'UTC'")
+    previous_limit = con.execute("SELECT current_setting('memory_limit')").fetchone()
+    con.execute(f"SET memory_limit = '{memory_limit}'")
     ensure_tables(con)
     files = list(only) if only is not None else discover(landing)
-    known = {
-        sha: status
-        for sha, status in con.execute("SELECT sha256, status FROM ledger.files").fetchall()
-    }
-    outcomes: list[FileOutcome] = []
-    staged: list[tuple[LandingFile, FileOutcome]] = []
+    known = {sha for (sha,) in con.execute("SELECT sha256 FROM ledger.files").fetchall()}
+    report = IngestReport(snapshot_id=None)
+    batches: dict[str, list[tuple[LandingFile, FileOutcome]]] = {}
     for lf in files:
         sha = sha256_file(lf.path)
         if sha in known:
-            outcomes.append(FileOutcome(lf.relpath, lf.entity, sha, "unchanged"))
+            report.files.append(FileOutcome(lf.relpath, lf.entity, sha, "unchanged"))
             continue
-        known[sha] = "pending"
-        staged.append((lf, FileOutcome(lf.relpath, lf.entity, sha, "pending")))
-
-    report = IngestReport(snapshot_id=None, files=outcomes)
-    if not staged:
-        report.seconds = time.perf_counter() - started
-        return report
-
-    by_entity: dict[str, list[tuple[LandingFile, FileOutcome]]] = {}
-    for lf, outcome in staged:
-        by_entity.setdefault(lf.entity, []).append((lf, outcome))
-    staged_ok: list[FileOutcome] = []
-    entity_batches: list[tuple[Entity, list[tuple[LandingFile, FileOutcome]]]] = []
+        known.add(sha)
+        batches.setdefault(lf.entity, []).append(
+            (lf, FileOutcome(lf.relpath, lf.entity, sha, "pending"))
+        )
+    temp_tables: list[str] = []
     in_transaction = False
     try:
-        # Parse each file into its own temp table first, outside the transaction (a failed
-        # statement aborts a DuckDB transaction), so one bad file cannot poison the batch.
+        # Parse and route outside the transaction (a failed statement aborts a DuckDB
+        # transaction), so one bad file is rejected alone; then load everything atomically.
+        routed: list[tuple[Entity, str]] = []
         for name in INGEST_ORDER:
-            batch = by_entity.get(name)
+            batch = batches.get(name)
             if not batch:
                 continue
             entity = ENTITIES[name]
-            entity_batches.append((entity, batch))
+            source = _stage_batch(con, entity, batch, temp_tables)
+            if source is None:
+                continue
+            table = f"routed_{name}"
+            temp_tables.append(table)
+            counts = _route_entity(con, entity, source, table)
             for lf, outcome in batch:
-                try:
-                    _stage_into(con, lf, entity, outcome)
-                    staged_ok.append(outcome)
-                except IngestError as exc:
-                    outcome.status, outcome.error = "rejected", str(exc)
+                if outcome.status == "pending":
+                    n, good = counts.get(lf.relpath, (0, 0))
+                    outcome.status, outcome.rows_read = "loaded", n
+                    outcome.rows_loaded, outcome.rows_quarantined = good, n - good
+            routed.append((entity, table))
+        staged = [pair for batch in batches.values() for pair in batch]
+        loaded = [o for _, o in staged if o.status == "loaded"]
+        snapshot_id, root, n_files = _snapshot_id(con, loaded)
         con.execute("BEGIN TRANSACTION")
         in_transaction = True
-        snapshot_id, root, n_files = _snapshot_id(con, staged_ok)
-        for entity, batch in entity_batches:
-            ok = [(lf, o) for lf, o in batch if o.status == "pending"]
-            if not ok:
-                continue
-            _union_staged(con, entity, [lf for lf, _ in ok])
-            _route_entity(con, entity, snapshot_id)
-            counts = dict(
-                ((f, (int(n), int(good))))
-                for f, n, good in con.execute(
-                    "SELECT _file, count(*), count(*) FILTER (WHERE len(failed_rules) = 0) "
-                    "FROM routed GROUP BY _file"
-                ).fetchall()
-            )
-            for lf, outcome in ok:
-                n, good = counts.get(lf.relpath, (0, 0))
-                outcome.status = "loaded"
-                outcome.rows_read, outcome.rows_loaded = n, good
-                outcome.rows_quarantined = n - good
+        for entity, table in routed:
+            _load_routed(con, entity, table, snapshot_id)
         for lf, outcome in staged:
-            con.execute(
-                "INSERT INTO ledger.files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                "timezone('UTC', now()))",
-                [
-                    outcome.relpath,
-                    outcome.entity,
-                    outcome.sha256,
-                    lf.path.stat().st_size,
-                    lf.fmt,
-                    outcome.status,
-                    outcome.rows_read,
-                    outcome.rows_loaded,
-                    outcome.rows_quarantined,
-                    outcome.error,
-                    outcome.notes,
-                    snapshot_id if outcome.status == "loaded" else None,
-                ],
-            )
-        if staged_ok:
+            _record_file(con, lf, outcome, snapshot_id if outcome.status == "loaded" else None)
+        if loaded:
             con.execute(
                 "INSERT INTO ledger.snapshots VALUES (?, timezone('UTC', now()), ?, ?)",
                 [snapshot_id, n_files, root],
@@ -339,35 +306,151 @@ def ingest(
             con.execute("ROLLBACK")
         raise
     finally:
-        for lf, _ in staged:
-            con.execute(f"DROP TABLE IF EXISTS {_staged_name(lf)}")
-        con.execute("DROP TABLE IF EXISTS raw_batch")
-        con.execute("DROP TABLE IF EXISTS routed")
-    report.files.extend(o for _, o in staged)
+        for table in reversed(temp_tables):  # views (raw_*) before the tables they read
+            kind = "VIEW" if table.startswith("raw_") else "TABLE"
+            con.execute(f"DROP {kind} IF EXISTS {table}")
+        if previous_limit:
+            con.execute(f"SET memory_limit = '{previous_limit[0]}'")
+    report.files.extend(o for batch in batches.values() for _, o in batch)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _staged_name(lf: LandingFile) -> str:
-    return "stage_" + hashlib.sha1(lf.relpath.encode()).hexdigest()[:16]
-
-
-def _stage_into(
-    con: duckdb.DuckDBPyConnection, lf: LandingFile, entity: Entity, outcome: FileOutcome
+def _record_file(
+    con: duckdb.DuckDBPyConnection, lf: LandingFile, outcome: FileOutcome, snapshot: str | None
 ) -> None:
-    name = _staged_name(lf)
-    cols = ", ".join(f'"{c}" VARCHAR' for c in entity.column_names)
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE raw_batch ({cols}, _file VARCHAR, _order INTEGER, _row BIGINT)"
+        "INSERT INTO ledger.files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+        "timezone('UTC', now()))",
+        [
+            outcome.relpath,
+            outcome.entity,
+            outcome.sha256,
+            lf.path.stat().st_size,
+            lf.fmt,
+            outcome.status,
+            outcome.rows_read,
+            outcome.rows_loaded,
+            outcome.rows_quarantined,
+            outcome.error,
+            outcome.notes,
+            snapshot,
+        ],
     )
-    _, outcome.notes = _stage_file(con, lf, entity, 0)
-    con.execute(f"ALTER TABLE raw_batch RENAME TO {name}")
 
 
-def _union_staged(
-    con: duckdb.DuckDBPyConnection, entity: Entity, files: Sequence[LandingFile]
-) -> None:
-    parts = " UNION ALL ".join(
-        f"SELECT * REPLACE ({i} AS _order) FROM {_staged_name(lf)}" for i, lf in enumerate(files)
+def _probe(con: duckdb.DuckDBPyConnection, lf: LandingFile, entity: Entity) -> list[str]:
+    """The file's columns, checked against the contract. Raises IngestError naming the file."""
+    try:
+        present = _source_columns(con, lf)
+    except duckdb.Error as exc:
+        reason = str(exc).splitlines()[0]
+        raise IngestError(f"{lf.relpath}: cannot be parsed as {lf.fmt}: {reason}") from exc
+    missing = [c.name for c in entity.columns if c.required and c.name not in present]
+    if missing:
+        raise IngestError(
+            f"{lf.relpath}: missing required column(s) {', '.join(missing)}; "
+            f"expected the {entity.name} columns {', '.join(entity.column_names)}"
+        )
+    return present
+
+
+def _as_text(entity: Entity, present: Iterable[str]) -> str:
+    have = set(present)
+    return ", ".join(
+        f'CAST("{c}" AS VARCHAR) AS "{c}"' if c in have else f'CAST(NULL AS VARCHAR) AS "{c}"'
+        for c in entity.column_names
     )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE raw_batch AS {parts}")
+
+
+def _stage_batch(
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    batch: list[tuple[LandingFile, FileOutcome]],
+    temp_tables: list[str],
+) -> str | None:
+    """A view over every readable file of the batch, as text, with _file/_order/_row.
+
+    Parquet files are read together in one scan (projection pushdown, no copy); CSV and JSON Lines
+    files are parsed one by one into temp tables, so a file that fails is rejected alone. If the
+    joint Parquet scan fails on a file whose footer looked fine, each is tried alone.
+    """
+    parts: list[str] = []
+    parquet: list[tuple[int, LandingFile, list[str]]] = []
+    for order, (lf, outcome) in enumerate(batch):
+        try:
+            present = _probe(con, lf, entity)
+            extra = [c for c in present if c not in entity.column_names]
+            outcome.notes = f"ignored unknown column(s): {', '.join(extra)}" if extra else None
+            if lf.fmt == "parquet":
+                parquet.append((order, lf, present))
+                continue
+            table = f"stage_{entity.name}_{order}"
+            src = _reader(lf, [c for c in entity.column_names if c in present])
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {_as_text(entity, present)}, "
+                f"CAST(? AS VARCHAR) AS _file, {order} AS _order, "
+                f"CAST(row_number() OVER () - 1 AS BIGINT) AS _row FROM {src}",
+                [lf.relpath],
+            )
+            temp_tables.append(table)
+            parts.append(f"SELECT * FROM {table}")
+        except (IngestError, duckdb.Error) as exc:
+            outcome.status, outcome.error = "rejected", _reason(lf, exc)
+    if parquet:
+        parts.append(_parquet_part(con, entity, parquet, batch, temp_tables))
+    parts = [p for p in parts if p]
+    if not parts:
+        return None
+    view = f"raw_{entity.name}"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {' UNION ALL '.join(parts)}")
+    temp_tables.append(view)
+    return view
+
+
+def _parquet_scan(entity: Entity, files: list[tuple[int, LandingFile, list[str]]]) -> str:
+    paths = [str(lf.path) for _, lf, _ in files]
+    orders = {str(lf.path): (order, lf.relpath) for order, lf, _ in files}
+    present = {c for _, _, cols in files for c in cols}
+    listed = "[" + ", ".join(_quote(Path(p)) for p in paths) + "]"
+    order_map = "MAP {" + ", ".join(f"{_quote(Path(p))}: {o}" for p, (o, _) in orders.items()) + "}"
+    rel_map = "MAP {" + ", ".join(f"{_quote(Path(p))}: '{r}'" for p, (_, r) in orders.items()) + "}"
+    return (
+        f"SELECT {_as_text(entity, present)}, {rel_map}[filename] AS _file, "
+        f"{order_map}[filename] AS _order, CAST(file_row_number AS BIGINT) AS _row "
+        f"FROM read_parquet({listed}, union_by_name = true, filename = true, "
+        "file_row_number = true)"
+    )
+
+
+def _parquet_part(
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    files: list[tuple[int, LandingFile, list[str]]],
+    batch: list[tuple[LandingFile, FileOutcome]],
+    temp_tables: list[str],
+) -> str:
+    scan = _parquet_scan(entity, files)
+    try:
+        con.execute(f"SELECT count(*), min(_file), min(_order) FROM ({scan})").fetchone()
+        return scan
+    except duckdb.Error:
+        pass
+    # A file is broken past its footer: read each alone, reject the ones that fail.
+    outcomes = {lf.relpath: o for lf, o in batch}
+    good: list[tuple[int, LandingFile, list[str]]] = []
+    for item in files:
+        try:
+            con.execute(f"SELECT count(*) FROM ({_parquet_scan(entity, [item])})").fetchone()
+            good.append(item)
+        except duckdb.Error as exc:
+            outcome = outcomes[item[1].relpath]
+            outcome.status, outcome.error = "rejected", _reason(item[1], exc)
+    return _parquet_scan(entity, good) if good else ""
+
+
+def _reason(lf: LandingFile, exc: Exception) -> str:
+    if isinstance(exc, IngestError):
+        return str(exc)
+    reason = str(exc).splitlines()[0]
+    return f"{lf.relpath}: cannot be read as {lf.fmt}: {reason}"

@@ -85,7 +85,7 @@ def _generic_rules(entity: Entity) -> list[Rule]:
         Rule(
             f"duplicate_{entity.key}",
             f"{entity.key} already seen (earlier in this batch or already loaded); first one wins",
-            "_dup_rank > 1 OR _already_loaded",
+            "_is_later_duplicate OR _already_loaded",
             ("expect_column_values_to_be_unique", {"column": entity.key}),
         )
     )
