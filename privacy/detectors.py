@@ -1,0 +1,317 @@
+"""Value detectors: does one sampled cell look like (and validate as) an identifier?
+
+Each :class:`Detector` names the entity type it finds, whether a check digit / checksum validates
+the match (``validated``: resident ID MOD 11-2, Luhn, EIP-55, Base58Check, bech32), and a function
+from a cell's text to ``bool``. :func:`run_detectors` applies all of them to a column's sample and
+returns the matched fraction per detector, the evidence the classifier combines with the column
+name (see :mod:`privacy.classifier`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from privacy.identifiers import (
+    eip55_checksum_status,
+    is_valid_bech32_address,
+    is_valid_btc_legacy_address,
+    is_valid_luhn,
+    is_valid_resident_id,
+    is_valid_tron_address,
+)
+
+__all__ = [
+    "DETECTORS",
+    "Detector",
+    "DetectorHit",
+    "cell_text",
+    "digits_only",
+    "is_cn_mobile",
+    "is_e164",
+    "normalise_phone",
+    "run_detectors",
+]
+
+# -- helpers ---------------------------------------------------------------------------------
+
+_PHONE_SEPARATORS = re.compile(r"[\s\-().]")
+_CN_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+_E164 = re.compile(r"^\+[1-9]\d{7,14}$")
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}$"
+)
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_HEX16 = re.compile(r"^[0-9a-f]{16}$")
+_IMEI = re.compile(r"^\d{15}$")
+_CARD = re.compile(r"^\d{13,19}$")
+_CARD_SEPARATORS = re.compile(r"[\s-]")
+_HASH64 = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
+_CJK_NAME = re.compile(r"^[\u4e00-\u9fff]{2,4}$")
+_EN_NAME = re.compile(
+    r"^(?:(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.? )?[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?"
+    r"(?: [A-Z]\.?)?(?: (?:Mc|Mac|O')?[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?){1,2}"
+    r"(?: (?:Jr\.?|Sr\.?|II|III|IV|V|MD|DDS|PhD|DVM))?$"
+)
+_LATLNG = re.compile(r"^\s*-?\d{1,2}\.\d{4,}\s*,\s*-?\d{1,3}\.\d{4,}\s*$")
+_CN_STREET = re.compile(r"[\u4e00-\u9fff]+(路|街|道|巷|弄|胡同).*\d+\s*号?")
+_EN_STREET = re.compile(
+    r"^\d{1,6} [A-Z][A-Za-z]+(?: [A-Z][A-Za-z]+)* (?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|"
+    r"Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Parkway|Circle)\b"
+)
+_COMPANY = re.compile(
+    r"(公司|集团|商行|店|Inc\.?|LLC|Ltd\.?|PLC|Group|Corp\.?|Co\.|and Sons|& Sons)$"
+)
+
+# Common Chinese surnames (single and compound) - covers >95% of the population and Faker zh_CN.
+_CN_SURNAMES_1 = frozenset(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖萧田董袁潘于蒋蔡余杜叶程苏魏吕丁任"
+    "沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付傅方白邹孟熊秦邱江尹薛闫阎段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃"
+    "武戴莫孔向汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒"
+    "阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古"
+    "吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾隋商刁沙荣巫寇"
+    "桑郎甄丛仲虞敖巩明佘池查麻苑迟邝钮"
+)
+_CN_SURNAMES_2 = frozenset(
+    {
+        "欧阳",
+        "司马",
+        "上官",
+        "诸葛",
+        "东方",
+        "皇甫",
+        "尉迟",
+        "公孙",
+        "慕容",
+        "长孙",
+        "宇文",
+        "司徒",
+        "夏侯",
+        "轩辕",
+        "令狐",
+        "端木",
+        "西门",
+        "南宫",
+    }
+)
+_GENDER_VALUES = frozenset(
+    {"f", "m", "male", "female", "男", "女", "man", "woman", "u", "unknown", "x", "other", "o"}
+)
+
+
+def cell_text(value: object) -> str | None:
+    """A sampled cell as text (None stays None); dates as ISO strings, floats without '.0'."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e19:
+        return str(int(value))
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
+
+
+def digits_only(s: str) -> str:
+    return "".join(ch for ch in s if ch.isdigit())
+
+
+def normalise_phone(s: str) -> str | None:
+    """National form of a phone number: CN mobiles as 11 digits (no +86/0086), others as
+    E.164 digits without '+'. None when it is not a phone number."""
+    t = _PHONE_SEPARATORS.sub("", s.strip())
+    if not t:
+        return None
+    if t.startswith("+86"):
+        t = t[3:]
+    elif t.startswith("0086"):
+        t = t[4:]
+    elif t.startswith("86") and len(t) == 13:
+        t = t[2:]
+    if _CN_MOBILE.match(t):
+        return t
+    if _E164.match(t):
+        return t[1:]
+    return None
+
+
+def is_cn_mobile(s: str) -> bool:
+    t = _PHONE_SEPARATORS.sub("", s.strip())
+    had_plus = t.startswith("+")
+    if t.startswith("+86"):
+        t = t[3:]
+    elif t.startswith("0086"):
+        t = t[4:]
+    elif had_plus:
+        return False
+    return bool(_CN_MOBILE.match(t))
+
+
+def is_e164(s: str) -> bool:
+    t = _PHONE_SEPARATORS.sub("", s.strip())
+    return bool(_E164.match(t))
+
+
+def _is_mobile(s: str) -> bool:
+    return is_cn_mobile(s) or is_e164(s)
+
+
+def _is_card(s: str) -> bool:
+    t = _CARD_SEPARATORS.sub("", s.strip())
+    return bool(_CARD.match(t)) and t[0] in "23456" and is_valid_luhn(t)
+
+
+def _is_email(s: str) -> bool:
+    return len(s) <= 254 and bool(_EMAIL.match(s.strip()))
+
+
+def _is_ip(s: str) -> bool:
+    t = s.strip()
+    if not t or len(t) > 45 or ("." not in t and ":" not in t):
+        return False
+    try:
+        ipaddress.ip_address(t)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_device(s: str) -> bool:
+    t = s.strip()
+    return bool(_UUID.match(t) or _HEX16.match(t) or (_IMEI.match(t) and is_valid_luhn(t)))
+
+
+def _is_eth_checksummed(s: str) -> bool:
+    # Single-case bodies pass EIP-55 only by chance (2^-letters): demand enough letters.
+    t = s.strip()
+    return eip55_checksum_status(t) == "checksummed" and sum(c.isalpha() for c in t[2:]) >= 6
+
+
+def _is_eth_any(s: str) -> bool:
+    return eip55_checksum_status(s.strip()) != "invalid"
+
+
+def _is_chain_validated(s: str) -> bool:
+    t = s.strip()
+    if t.startswith("0x"):
+        return _is_eth_checksummed(t)
+    if t.startswith("T"):
+        return is_valid_tron_address(t)
+    if t[:3].lower() in ("bc1", "tb1"):
+        return is_valid_bech32_address(t)
+    if t[:1] in ("1", "3"):
+        return is_valid_btc_legacy_address(t)
+    return False
+
+
+def _is_hash(s: str) -> bool:
+    return bool(_HASH64.match(s.strip()))
+
+
+def is_person_name(s: str) -> bool:
+    t = s.strip()
+    if _CJK_NAME.match(t):
+        return t[0] in _CN_SURNAMES_1 or t[:2] in _CN_SURNAMES_2
+    return bool(_EN_NAME.match(t)) and not _COMPANY.search(t)
+
+
+def _is_location(s: str) -> bool:
+    t = s.strip()
+    return bool(_LATLNG.match(t) or _CN_STREET.search(t) or _EN_STREET.match(t))
+
+
+def _is_resident_id(s: str) -> bool:
+    return is_valid_resident_id(s.strip())
+
+
+def _is_gender(s: str) -> bool:
+    return s.strip().lower() in _GENDER_VALUES
+
+
+# -- detectors --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Detector:
+    name: str
+    entity: str
+    validated: bool
+    evidence: str
+    match: Callable[[str], bool]
+
+
+DETECTORS: tuple[Detector, ...] = (
+    Detector(
+        "resident_id", "resident_id", True, "ISO 7064 MOD 11-2 check + birth date", _is_resident_id
+    ),
+    Detector("bank_card", "bank_card", True, "13-19 digits, IIN 2-6, Luhn check", _is_card),
+    Detector(
+        "chain_address",
+        "blockchain_address",
+        True,
+        "EIP-55 checksum / TRON base58check / BTC base58check / bech32(m)",
+        _is_chain_validated,
+    ),
+    Detector(
+        "eth_address_unchecked",
+        "blockchain_address",
+        False,
+        "0x + 40 hex without EIP-55 checksum",
+        _is_eth_any,
+    ),
+    Detector(
+        "mobile_number", "mobile_number", False, "CN mobile 1[3-9]xxxxxxxxx or E.164", _is_mobile
+    ),
+    Detector("email", "email", False, "RFC 5322 address shape", _is_email),
+    Detector("ip_address", "ip_address", False, "parses as IPv4/IPv6", _is_ip),
+    Detector("device_id", "device_id", False, "UUID / 16-hex Android id / IMEI (Luhn)", _is_device),
+    Detector(
+        "person_name",
+        "person_name",
+        False,
+        "CJK name with a common surname, or capitalised given + family name",
+        is_person_name,
+    ),
+    Detector(
+        "precise_location",
+        "precise_location",
+        False,
+        "lat,lng pair or street address",
+        _is_location,
+    ),
+    Detector("hash", "tx_hash", False, "64 hex digest", _is_hash),
+    Detector("gender", "gender", False, "gender code (F/M/male/female/男/女)", _is_gender),
+)
+DETECTOR_BY_NAME: dict[str, Detector] = {d.name: d for d in DETECTORS}
+
+
+@dataclass(frozen=True)
+class DetectorHit:
+    detector: str
+    entity: str
+    validated: bool
+    fraction: float
+    matched: int
+    evidence: str
+
+
+def run_detectors(texts: Sequence[str]) -> list[DetectorHit]:
+    """Matched fraction of each detector over non-empty texts (hits with fraction > 0 only)."""
+    cells = [t for t in texts if t and t.strip()]
+    if not cells:
+        return []
+    hits: list[DetectorHit] = []
+    n = len(cells)
+    for d in DETECTORS:
+        m = sum(1 for t in cells if d.match(t))
+        if m:
+            hits.append(DetectorHit(d.name, d.entity, d.validated, m / n, m, d.evidence))
+    return hits

@@ -1,0 +1,133 @@
+"""Key vault and PII vault: refusal without the master key, integrity, rotation, speed."""
+
+from __future__ import annotations
+
+import base64
+import os
+import stat
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from privacy.keyvault import MASTER_KEY_ENV, LocalFileKeyVault, MasterKeyError
+from privacy.vault import PiiVault, VaultIntegrityError, rotate_master_key
+
+
+@pytest.fixture(autouse=True)
+def _no_env_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(MASTER_KEY_ENV, raising=False)
+
+
+def _records(n: int) -> tuple[list[str], list[dict[str, object]]]:
+    ids = [f"U{i:07d}" for i in range(n)]
+    recs: list[dict[str, object]] = [
+        {
+            "full_name": "王秀英" if i % 2 else "Cristina Rivers",
+            "mobile": f"+86 138 {i % 10000:04d} {(i * 7) % 10000:04d}",
+            "email": f"user{i}@example.com",
+            "resident_id": "11010519491231002X",
+            "wallets.address": ["0x40D34EF594e4E5faAe89492627073cA1bE3681b5"],
+        }
+        for i in range(n)
+    ]
+    return ids, recs
+
+
+def test_keys_dir_permissions_and_generated_master(tmp_path: Path) -> None:
+    kv = LocalFileKeyVault(tmp_path / "keys")
+    kv.purpose_key("credit_scoring")
+    assert stat.S_IMODE((tmp_path / "keys").stat().st_mode) == 0o700
+    for f in (tmp_path / "keys").rglob("*"):
+        mode = stat.S_IMODE(f.stat().st_mode)
+        assert mode == (0o700 if f.is_dir() else 0o600), (f, oct(mode))
+    again = LocalFileKeyVault(tmp_path / "keys")
+    assert again.purpose_key("credit_scoring") == kv.purpose_key("credit_scoring")
+    assert kv.purpose_key("credit_scoring") != kv.purpose_key("insights_sale")
+
+
+def test_env_master_key_and_refusals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = os.urandom(32)
+    monkeypatch.setenv(MASTER_KEY_ENV, base64.b64encode(key).decode())
+    kv = LocalFileKeyVault(tmp_path / "keys")
+    assert not (tmp_path / "keys" / "master.key").exists()
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    ids, recs = _records(10)
+    PiiVault(con, kv).put_many(ids, recs)
+    # hex form of the same key works
+    monkeypatch.setenv(MASTER_KEY_ENV, key.hex())
+    assert PiiVault(con, LocalFileKeyVault(tmp_path / "keys")).get("U0000003") == recs[3]
+    # missing -> refused, never regenerated
+    monkeypatch.delenv(MASTER_KEY_ENV)
+    with pytest.raises(MasterKeyError, match="already exists.*Refusing to generate"):
+        LocalFileKeyVault(tmp_path / "keys")
+    assert not (tmp_path / "keys" / "master.key").exists()
+    # wrong -> refused
+    monkeypatch.setenv(MASTER_KEY_ENV, os.urandom(32).hex())
+    with pytest.raises(MasterKeyError, match="wrong master key"):
+        LocalFileKeyVault(tmp_path / "keys")
+    # keys dir lost but the DuckDB vault remains: a fresh key vault is refused by the PII vault
+    monkeypatch.delenv(MASTER_KEY_ENV)
+    with pytest.raises(MasterKeyError, match="refusing"):
+        PiiVault(con, LocalFileKeyVault(tmp_path / "other-keys"))
+
+
+def test_corrupted_ciphertext_is_an_authenticated_failure(tmp_path: Path) -> None:
+    kv = LocalFileKeyVault(tmp_path / "keys")
+    con = duckdb.connect()
+    vault = PiiVault(con, kv)
+    ids, recs = _records(5)
+    vault.put_many(ids, recs)
+    con.execute(
+        "UPDATE vault.subjects SET ciphertext = "
+        "CAST(concat(CAST(ciphertext AS VARCHAR), 'x') AS BLOB) WHERE subject_id = 'U0000002'"
+    )
+    with pytest.raises(VaultIntegrityError, match="U0000002.*failed authentication"):
+        vault.get_many()
+    assert vault.get("U0000001") == recs[1]
+    # a ciphertext moved to another subject fails too (AAD binds the subject id)
+    con.execute(
+        "UPDATE vault.subjects SET ciphertext = (SELECT ciphertext FROM vault.subjects "
+        "WHERE subject_id = 'U0000004'), nonce = (SELECT nonce FROM vault.subjects "
+        "WHERE subject_id = 'U0000004') WHERE subject_id = 'U0000003'"
+    )
+    with pytest.raises(VaultIntegrityError, match="U0000003"):
+        vault.get("U0000003")
+
+
+def test_rotation_keeps_data_and_pseudonym_keys(tmp_path: Path) -> None:
+    kv = LocalFileKeyVault(tmp_path / "keys")
+    hkey = kv.purpose_key("credit_scoring")
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    ids, recs = _records(50)
+    PiiVault(con, kv).put_many(ids, recs)
+    before = con.execute("SELECT ciphertext FROM vault.subjects ORDER BY subject_id").fetchall()
+    old_fp = kv.fingerprint
+    new_key = rotate_master_key(con, kv)
+    assert kv.fingerprint != old_fp
+    after = con.execute("SELECT ciphertext FROM vault.subjects ORDER BY subject_id").fetchall()
+    assert before == after  # data not re-encrypted, only keys re-wrapped
+    reopened = LocalFileKeyVault(tmp_path / "keys")
+    assert reopened.fingerprint == kv.fingerprint
+    assert reopened.purpose_key("credit_scoring") == hkey
+    assert PiiVault(con, reopened).get_many() == dict(zip(ids, recs, strict=True))
+    with pytest.raises(MasterKeyError):
+        LocalFileKeyVault(tmp_path / "keys", master_key=os.urandom(32))
+    assert LocalFileKeyVault(tmp_path / "keys", master_key=new_key).fingerprint == kv.fingerprint
+
+
+def test_vault_speed_100k(tmp_path: Path) -> None:
+    kv = LocalFileKeyVault(tmp_path / "keys")
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    vault = PiiVault(con, kv)
+    ids, recs = _records(100_000)
+    t = time.perf_counter()
+    vault.put_many(ids, recs)
+    enc = 100_000 / (time.perf_counter() - t)
+    t = time.perf_counter()
+    out = vault.get_many()
+    dec = 100_000 / (time.perf_counter() - t)
+    assert len(out) == 100_000 and out["U0099999"] == recs[-1]
+    print(f"vault: encrypt+store {enc:,.0f}/s, load+decrypt {dec:,.0f}/s")
+    assert enc >= 20_000 and dec >= 20_000, (enc, dec)
