@@ -13,7 +13,14 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
 
 
 class LedgerDbtTranslator(DagsterDbtTranslator):
-    """Only what differs from the default: the group is the model's folder (staging, marts…)."""
+    """Only what differs from the default: the group is the model's folder (staging, marts…),
+    and a source's key is the table it resolves to (``minimised/credit_transactions``), so dbt
+    hangs off the minimisation assets that build those tables."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props.get("resource_type") == "source":
+            return dg.AssetKey([dbt_resource_props["schema"], dbt_resource_props["identifier"]])
+        return super().get_asset_key(dbt_resource_props)
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         fqn = dbt_resource_props.get("fqn", [])

@@ -10,6 +10,7 @@ import dagster as dg
 import duckdb
 
 from pipelines.settings import Home
+from privacy.keyvault import LocalFileKeyVault
 
 # DuckDB allows one writer at a time: every asset that writes the warehouse joins this pool, whose
 # limit is 1 in the instance's dagster.yaml (`concurrency: pools: default_limit: 1`).
@@ -24,6 +25,10 @@ class LedgerHome(dg.ConfigurableResource):
     @property
     def home(self) -> Home:
         return Home(Path(self.root)).ensure()
+
+    def keyvault(self) -> LocalFileKeyVault:
+        """The local key vault in ``keys/`` (master key from $LEDGERLENS_MASTER_KEY or keys/)."""
+        return LocalFileKeyVault(self.home.keys)
 
     @contextmanager
     def warehouse(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -10,16 +10,21 @@ import dagster as dg
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_definitions_validate_and_wire_dbt_sources_to_ingest_assets() -> None:
+def test_dbt_reads_only_minimised_tables_which_hang_off_the_ledger() -> None:
     from pipelines.definitions import defs
 
     repo = defs.get_repository_def()
     graph = repo.asset_graph
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert {"ledger/transactions", "ledger/users", "marts/accounts", "marts/loans"} <= keys
-    # dbt's sources resolve to the ingest assets: the lineage runs landing -> ledger -> dbt.
+    # Lineage runs landing -> ledger -> minimised (per purpose) -> dbt; dbt never reads ledger.
     staging = dg.AssetKey(["staging", "stg_ledger__transactions"])
-    assert dg.AssetKey(["ledger", "transactions"]) in graph.get(staging).parent_keys
+    minimised = dg.AssetKey(["minimised", "credit_transactions"])
+    assert graph.get(staging).parent_keys == {minimised}
+    assert dg.AssetKey(["ledger", "transactions"]) in graph.get(minimised).parent_keys
+    for key in graph.get_all_asset_keys():
+        if key.path[0] in ("staging", "intermediate", "marts"):
+            assert not any(p.path[0] == "ledger" for p in graph.get(key).parent_keys), key
     assert repo.get_sensor_def("landing_sensor") is not None
     dg.Definitions.validate_loadable(defs)
 

@@ -18,7 +18,7 @@ select
     merchants.category,
     coalesce(mcc_risk.risk_level, 'medium') as mcc_risk_level,
     merchants.size_tier,
-    merchants.city,
+    merchants.city_region,
     merchants.onboarded_date,
     merchants.chargeback_rate,
     merchants.refund_rate

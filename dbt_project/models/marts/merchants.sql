@@ -29,7 +29,7 @@ select
     cast(merchants.category as {{ dbt.type_string() }}) as category,
     cast(merchants.mcc_risk_level as {{ dbt.type_string() }}) as mcc_risk_level,
     cast(merchants.size_tier as {{ dbt.type_string() }}) as size_tier,
-    cast(merchants.city as {{ dbt.type_string() }}) as city,
+    cast(merchants.city_region as {{ dbt.type_string() }}) as city_region,
     cast(merchants.onboarded_date as date) as onboarded_date,
     cast(merchants.chargeback_rate as {{ type_double() }}) as chargeback_rate,
     cast(merchants.refund_rate as {{ type_double() }}) as refund_rate,

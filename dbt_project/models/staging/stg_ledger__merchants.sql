@@ -3,7 +3,7 @@ select
     cast(merchant_name as {{ dbt.type_string() }}) as merchant_name,
     trim(cast(mcc as {{ dbt.type_string() }})) as mcc,
     lower(trim(category)) as category,
-    cast(city as {{ dbt.type_string() }}) as city,
+    cast(city_region as {{ dbt.type_string() }}) as city_region,
     lower(trim(size_tier)) as size_tier,
     cast(chargeback_rate as {{ type_double() }}) as chargeback_rate,
     cast(refund_rate as {{ type_double() }}) as refund_rate,
