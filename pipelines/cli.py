@@ -137,6 +137,91 @@ def run(
     _print_summary(home, time.perf_counter() - started)
 
 
+keys_app = typer.Typer(help="Key lifecycle of the local key vault.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Re-wrap every subject's data key (and the purpose keys) under a new master key.
+
+    No record is re-encrypted. When the master key came from $LEDGERLENS_MASTER_KEY, the new key is
+    written to keys/master.key.new (0600) and must replace the variable's value; it is never
+    printed.
+    """
+    import duckdb
+
+    from privacy.vault import rotate_master_key
+
+    home = Home.from_env().ensure()
+    keyvault = _keyvault(home)
+    before = keyvault.fingerprint
+    con = duckdb.connect(str(home.warehouse))
+    try:
+        new_key = rotate_master_key(con, keyvault)
+    finally:
+        con.close()
+    if keyvault.master_source == "env":
+        target = home.keys / "master.key.new"
+        target.touch(mode=0o600)
+        target.write_text(new_key.hex() + "\n")
+        console.print(
+            f"new master key written to {target} (0600): set LEDGERLENS_MASTER_KEY to its content, "
+            "then delete the file"
+        )
+    console.print(f"master key rotated: fingerprint {before} -> {keyvault.fingerprint}")
+
+
+def _keyvault(home: Home):  # type: ignore[no-untyped-def]
+    from privacy.keyvault import LocalFileKeyVault, MasterKeyError
+
+    try:
+        return LocalFileKeyVault(home.keys)
+    except MasterKeyError as exc:
+        raise _fail(str(exc)) from exc
+
+
+@app.command()
+def forget(
+    subject_id: Annotated[str, typer.Argument(help="The wallet holder's user_id, e.g. U0000042.")],
+    reason: Annotated[
+        str, typer.Option(help="Recorded with the request.")
+    ] = "data subject request (PIPL Art. 47 / GDPR Art. 17)",
+) -> None:
+    """Erase a data subject: crypto-shred their data key and record the request.
+
+    The next `ledgerlens run` removes their pseudonymous rows from every minimised table and mart;
+    re-landing old files does not bring them back.
+    """
+    import duckdb
+
+    from privacy.erasure import forget as erase
+
+    home = Home.from_env().ensure()
+    if not home.warehouse.exists():
+        raise _fail(f"no warehouse at {home.warehouse}: nothing to erase yet")
+    keyvault = _keyvault(home)
+    con = duckdb.connect(str(home.warehouse))
+    try:
+        known = con.execute(
+            "SELECT count(*) FROM vault.subjects WHERE subject_id = ?", [subject_id]
+        )
+        in_vault = bool(known.fetchone()[0])  # type: ignore[index]
+        receipt = erase(con, keyvault, subject_id, reason=reason, actor="ledgerlens forget")
+    finally:
+        con.close()
+    if receipt.already_erased:
+        console.print("this subject was already erased; the request is recorded again")
+    elif not in_vault:
+        console.print("[yellow]warning:[/] no such subject in the vault; the request is recorded")
+    console.print(
+        f"erased: data key shredded={receipt.data_key_shredded}, ledger rows deleted="
+        f"{receipt.ledger_rows_deleted:,}, request {receipt.subject_hash[:12]}… recorded at "
+        f"{receipt.requested_at:%Y-%m-%d %H:%M:%S} UTC. Run `ledgerlens run` to rebuild the "
+        "minimised tables and marts without them."
+    )
+
+
 def _print_summary(home: Home, seconds: float) -> None:
     from pipelines.orchestrate import summary
 

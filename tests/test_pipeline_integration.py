@@ -27,10 +27,10 @@ def built_home(tmp_path_factory: pytest.TempPathFactory) -> Home:
     return home
 
 
-def _q(home: Home, sql: str) -> list[tuple]:
+def _q(home: Home, sql: str, params: list[object] | None = None) -> list[tuple]:
     con = duckdb.connect(str(home.warehouse), read_only=True)
     try:
-        return con.execute(sql).fetchall()
+        return con.execute(sql, params or []).fetchall()
     finally:
         con.close()
 
@@ -120,3 +120,66 @@ def test_sensor_registers_new_day_files_as_partitions(built_home: Home) -> None:
         days = sorted(p.name for p in (built_home.landing / "transactions").iterdir())
         assert [r.partition_key for r in result.run_requests if r.partition_key] == days
         assert result.dynamic_partitions_requests[0].partition_keys == days
+
+
+def test_every_ledger_column_is_classified_and_dbt_reads_pseudonyms(built_home: Home) -> None:
+    inventory = dict(
+        ((t, c), e)
+        for t, c, e in _q(
+            built_home, 'SELECT "table", "column", entity_type FROM governance.column_inventory'
+        )
+    )
+    assert inventory[("users", "resident_id")] == "resident_id"
+    assert inventory[("users", "mobile")] == "mobile_number"
+    assert inventory[("wallets", "address")] == "blockchain_address"
+    raw_ids = {u for (u,) in _q(built_home, "SELECT user_id FROM ledger.users")}
+    mart_ids = {u for (u,) in _q(built_home, "SELECT user_id FROM marts.accounts")}
+    assert len(mart_ids) == len(raw_ids) and not raw_ids & mart_ids
+    assert (built_home.out_for("dpo") / "column_inventory.csv").exists()
+
+
+def test_leak_guard_blocks_a_planted_identifier_without_echoing_it(built_home: Home) -> None:
+    from pipelines.orchestrate import RunFailed, materialise_all
+
+    [(mobile,)] = _q(built_home, "SELECT mobile FROM ledger.users LIMIT 1")
+    digits = "".join(ch for ch in mobile if ch.isdigit())[-11:]
+    planted = built_home.out_for("risk") / "scores.csv"
+    planted.write_text(f"applicant,phone\n1,{digits[:3]}-{digits[3:7]}-{digits[7:]}\n")
+    try:
+        with pytest.raises(RunFailed) as failure:
+            materialise_all(built_home)
+        assert "no_raw_identifiers" in str(failure.value)
+        assert digits not in str(failure.value)
+    finally:
+        planted.unlink()
+    materialise_all(built_home)  # clean again once the file is gone
+
+
+def test_forgotten_subject_leaves_minimised_tables_and_marts_for_good(built_home: Home) -> None:
+    from pipelines.orchestrate import materialise_all
+    from privacy.erasure import forget
+    from privacy.keyvault import LocalFileKeyVault
+
+    [(subject,)] = _q(
+        built_home,
+        "SELECT user_id FROM ledger.transactions GROUP BY 1 ORDER BY count(*) DESC LIMIT 1",
+    )
+    before = _q(built_home, "SELECT count(*) FROM marts.accounts")[0][0]
+    con = duckdb.connect(str(built_home.warehouse))
+    try:
+        forget(con, LocalFileKeyVault(built_home.keys), subject, reason="test")
+        # Re-landing old files must not bring the subject back: forget the file hashes.
+        con.execute("DELETE FROM ledger.files")
+    finally:
+        con.close()
+    materialise_all(built_home)
+    assert _q(built_home, "SELECT count(*) FROM marts.accounts")[0][0] == before - 1
+    # ... re-ingested into the raw ledger, yet kept out of every purpose and of the vault.
+    assert _q(built_home, "SELECT count(*) FROM ledger.users WHERE user_id = ?", [subject]) == [
+        (1,)
+    ]
+    assert _q(built_home, "SELECT count(*) FROM minimised.credit_users")[0][0] == before - 1
+    assert _q(
+        built_home, "SELECT count(*) FROM vault.subjects WHERE subject_id = ?", [subject]
+    ) == [(0,)]
+    assert _q(built_home, "SELECT count(*) FROM vault.erasure_requests") == [(1,)]
