@@ -39,16 +39,18 @@ def listed(pattern):
 t = time.perf_counter()
 con.execute(f"CREATE TABLE tx AS SELECT * FROM read_parquet({listed('transactions/*.parquet')!r})")
 if listed("transactions/*.csv"):
-    con.execute(f"INSERT INTO tx BY NAME SELECT * FROM read_csv("
+    con.execute(f"CREATE TABLE tx_csv AS SELECT * FROM read_csv("
                 f"{listed('transactions/*.csv')!r}, all_varchar = true)")
 if listed("transactions/*.jsonl"):
-    con.execute(f"INSERT INTO tx BY NAME SELECT * FROM read_json("
+    con.execute(f"CREATE TABLE tx_jsonl AS SELECT * FROM read_json("
                 f"{listed('transactions/*.jsonl')!r}, format = 'newline_delimited')")
 for ref in ("users", "wallets", "merchants", "prices", "loans"):
     if listed(ref + "/*.parquet"):
         con.execute(f"CREATE TABLE {ref} AS SELECT * FROM read_parquet({listed(ref + '/*.parquet')!r})")
 RESULT = {"seconds": time.perf_counter() - t,
-          "rows": con.execute("SELECT count(*) FROM tx").fetchone()[0]}
+          "rows": sum(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                      for t in ("tx", "tx_csv", "tx_jsonl")
+                      if con.execute(f"SELECT count(*) FROM duckdb_tables() WHERE table_name = '{t}'").fetchone()[0])}
 """
 
 
