@@ -25,10 +25,16 @@ def _checks(entity: str) -> list[dg.AssetCheckSpec]:
     key = _key(entity)
     return [
         dg.AssetCheckSpec(
-            RECONCILED_CHECK, asset=key, description="rows read = rows loaded + rows quarantined"
+            RECONCILED_CHECK,
+            asset=key,
+            description="rows read = rows loaded + rows quarantined",
+            blocking=True,
         ),
         dg.AssetCheckSpec(
-            GX_SUITE_CHECK, asset=key, description="Great Expectations suite on the loaded rows"
+            GX_SUITE_CHECK,
+            asset=key,
+            description="Great Expectations suite on the loaded rows",
+            blocking=True,
         ),
         dg.AssetCheckSpec(
             NO_REJECTED_FILES_CHECK,

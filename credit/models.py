@@ -154,8 +154,13 @@ def fit_woe_logistic(
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
 
-    cats = list(categorical or [])
-    names = list(numeric) + cats
+    # optbinning cannot bin a column with no values or a single value: leave those out (the
+    # boosted models simply never split on them).
+    def informative(col: str) -> bool:
+        return bool(df[col].nunique(dropna=True) > 1)
+
+    cats = [c for c in categorical or [] if informative(c)]
+    names = [c for c in numeric if informative(c)] + cats
     bp = BinningProcess(
         variable_names=names,
         categorical_variables=cats or None,

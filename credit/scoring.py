@@ -37,6 +37,10 @@ SCORES_COLUMNS: tuple[str, ...] = (
 )
 
 
+MIN_LABELLED = 100
+MIN_PER_CLASS = 10
+
+
 def train_ledger_model(
     features: pd.DataFrame,
     holdout_frac: float = 0.2,
@@ -48,6 +52,13 @@ def train_ledger_model(
     """Fit the stack on labelled applications; the latest ``holdout_frac`` by applied_at is the
     out-of-time holdout. Unlabelled applications (label NULL) are excluded."""
     lab = features[features["label"].notna()].reset_index(drop=True)
+    n_bad = int(lab["label"].sum())
+    if len(lab) < MIN_LABELLED or n_bad < MIN_PER_CLASS or len(lab) - n_bad < MIN_PER_CLASS:
+        raise ValueError(
+            f"only {len(lab)} applications have an observed outcome ({n_bad} bad, "
+            f"{len(lab) - n_bad} good); training needs at least {MIN_LABELLED} with "
+            f"{MIN_PER_CLASS} of each class. Land a longer ledger (more days) or more users."
+        )
     dev, oot = models.out_of_time_split(lab, "applied_at", holdout_frac)
     y = lab["label"].to_numpy(dtype=np.int64)
     res = train_stack(

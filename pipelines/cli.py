@@ -240,6 +240,10 @@ def _print_summary(home: Home, seconds: float) -> None:
     for where, size in facts["outputs"]:
         outputs.add_row(where, f"{size:,}")
     console.print(outputs)
+    from pipelines.orchestrate import CHECK_FAILURES
+
+    for failure in CHECK_FAILURES:
+        console.print(f"[yellow]check failed (non-blocking):[/] {failure}")
     console.print(f"warehouse: {home.warehouse}\nwall time: {seconds:.1f}s")
 
 

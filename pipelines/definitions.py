@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
+from assets import credit as credit_assets
 from assets import dbt as dbt_assets_module
 from assets import governance as governance_assets
 from assets import ingest as ingest_assets
@@ -17,7 +18,7 @@ from pipelines.resources import LedgerHome
 from pipelines.sensors import ingest_reference_job, ingest_transactions_job, landing_sensor
 from pipelines.settings import Home
 
-ASSET_MODULES = [ingest_assets, governance_assets, dbt_assets_module]
+ASSET_MODULES = [ingest_assets, governance_assets, dbt_assets_module, credit_assets]
 
 
 def _dbt_executable() -> str:

@@ -25,6 +25,10 @@ REFERENCE_KEYS = [dg.AssetKey(["ledger", entity]) for entity in REFERENCE_ENTITI
 LOG_LEVEL = os.environ.get("LEDGERLENS_LOG_LEVEL", "WARNING")
 
 
+CHECK_FAILURES: list[str] = []
+"""Every failed asset check of this process's runs, for the summary."""
+
+
 class RunFailed(RuntimeError):
     """A step or a blocking asset check failed; the message says which and why."""
 
@@ -43,14 +47,22 @@ def _execute(
         tags=tags,
         raise_on_error=False,
     )
+    evaluations = result.get_asset_check_evaluations()
+    CHECK_FAILURES.extend(
+        f"{e.asset_key.to_user_string()}:{e.check_name} ({e.severity.value.lower()})"
+        for e in evaluations
+        if not e.passed
+    )
+    # A failed blocking check (leak guard, row reconciliation, GX suite) fails the run; other
+    # failed checks (drift, fairness, rejected files) are reported in the summary.
     failed_checks = [
         f"{e.asset_key.to_user_string()}:{e.check_name}"
-        for e in result.get_asset_check_evaluations()
-        if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+        for e in evaluations
+        if not e.passed and e.blocking and e.severity == dg.AssetCheckSeverity.ERROR
     ]
     if not result.success:
         failures = [
-            ev.event_specific_data.error.message.strip().splitlines()[-1]  # type: ignore[union-attr]
+            f"{ev.step_key}: {_root_cause(ev.event_specific_data.error)}"  # type: ignore[union-attr]
             for ev in result.all_events
             if ev.is_step_failure and ev.event_specific_data is not None
         ]
@@ -58,6 +70,13 @@ def _execute(
     if failed_checks:
         raise RunFailed("blocking checks failed: " + ", ".join(failed_checks))
     return result
+
+
+def _root_cause(error: Any) -> str:
+    """The innermost error's message: what actually went wrong, not Dagster's wrapper."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    return " ".join(error.message.strip().split())
 
 
 def materialise_all(home: Home) -> None:

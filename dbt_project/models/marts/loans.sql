@@ -1,8 +1,12 @@
 -- One row per loan with the outcome observed in the ledger's repayment transactions.
 --   repaid_at: the day cumulative repayments first reach the principal (loan-asset units).
---   on_time:   repaid less than 30 days after the due date; late_30: repaid 30-90 days after it.
+--   on_time:   repaid less than 30 days after the due date.
+--   late_30:   repaid 30+ days after it, or still unpaid 30+ days past due (before due + 90).
 --   default:   not fully repaid by due_date + 90 days, a day that lies before the ledger's last day.
---   open:      not decidable yet; is_bad is then null.
+--   open:      not decidable yet.
+-- is_bad (the credit label) is set only once the 30-day performance window after the due date
+-- has closed inside the ledger: labelling early loans only when they are already repaid would
+-- bias the label towards good outcomes.
 {% set default_after_days = 90 %}
 {% set late_after_days = 30 %}
 
@@ -84,8 +88,11 @@ classified as (
                     else 'on_time'
                 end
             when default_date < ledger_last_date then 'default'
+            when {{ dbt.dateadd('day', late_after_days, 'due_date') }} < ledger_last_date
+                then 'late_30'
             else 'open'
         end as outcome,
+        {{ dbt.dateadd('day', late_after_days, 'due_date') }} < ledger_last_date as is_mature,
         greatest(
             {{ dbt.datediff('due_date', 'coalesce(repaid_at, ledger_last_date)', 'day') }}, 0
         ) as days_late
@@ -108,7 +115,11 @@ select
     cast(days_late as {{ dbt.type_int() }}) as days_late,
     cast(outcome as {{ dbt.type_string() }}) as outcome,
     cast(
-        case outcome when 'open' then null when 'on_time' then 0 else 1 end
+        case
+            when not is_mature then null
+            when outcome = 'on_time' then 0
+            else 1
+        end
         as {{ dbt.type_int() }}
     ) as is_bad
 from classified
