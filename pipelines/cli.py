@@ -222,6 +222,61 @@ def forget(
     )
 
 
+credit_app = typer.Typer(
+    help="Train and apply the credit scoring stack on any labelled table.", no_args_is_help=True
+)
+app.add_typer(credit_app, name="credit")
+
+
+@credit_app.command("fit")
+def credit_fit(
+    table: Annotated[Path, typer.Option(help="Labelled table, .csv or .parquet.")],
+    target: Annotated[str, typer.Option(help="Binary target column.")],
+    out: Annotated[Path, typer.Option(help="Folder for the model and metrics.json.")],
+    positive: Annotated[
+        str | None, typer.Option(help="Target value meaning 'bad' (default: 1 / True / the rarer).")
+    ] = None,
+    id: Annotated[str | None, typer.Option("--id", help="Identifier column, never a feature.")] = None,
+    cv: Annotated[int | None, typer.Option(help="K-fold cross-validation as well.")] = None,
+) -> None:
+    """Train the additive scorecard (plus challenger and WoE logistic) and report AUC/Gini/KS."""
+    from credit.byod import fit_table
+
+    if not table.exists():
+        raise _fail(f"--table {table}: no such file")
+    try:
+        metrics = fit_table(table, target, positive=positive, id_col=id, out_dir=out, cv=cv)
+    except ValueError as exc:
+        raise _fail(f"{table}: {exc}") from exc
+    console.print(f"model and metrics.json written to {out}")
+    for name in ("additive", "challenger", "logistic"):
+        m = metrics.get("holdout", {}).get(name) or metrics.get(name)
+        if isinstance(m, dict) and "auc" in m:
+            console.print(f"  {name:<10} holdout AUC {m['auc']:.3f}")
+    for name, m in (metrics.get("cv") or {}).items():
+        if isinstance(m, dict) and "auc_mean" in m:
+            console.print(f"  {name:<10} {cv}-fold CV AUC {m['auc_mean']:.3f} ± {m['auc_std']:.3f}")
+
+
+@credit_app.command("score")
+def credit_score(
+    model: Annotated[Path, typer.Option(help="Folder written by `ledgerlens credit fit`.")],
+    table: Annotated[Path, typer.Option(help="Table to score, .csv or .parquet.")],
+    out: Annotated[Path, typer.Option(help="Output file, .csv or .parquet.")],
+) -> None:
+    """Score every row with points, PD and up to 4 principal reasons."""
+    from credit.byod import score_table
+
+    for path, flag in ((model, "--model"), (table, "--table")):
+        if not path.exists():
+            raise _fail(f"{flag} {path}: no such file or folder")
+    try:
+        scored = score_table(model, table, out)
+    except ValueError as exc:
+        raise _fail(f"{table}: {exc}") from exc
+    console.print(f"scored {len(scored):,} rows into {out}")
+
+
 def _print_summary(home: Home, seconds: float) -> None:
     from pipelines.orchestrate import summary
 
