@@ -14,12 +14,15 @@ from pipelines.settings import Home
 
 pytestmark = pytest.mark.integration
 
+# A day after the generated window, so no real day is overwritten.
+BROKEN_FILE = "2026-12-31.parquet"
+
 
 @pytest.fixture(scope="module")
 def built_home(tmp_path_factory: pytest.TempPathFactory) -> Home:
     home = Home(tmp_path_factory.mktemp("home")).ensure()
-    generate(home.landing, GeneratorConfig(users=250, days=40, seed=5, dirty_rate=0.01))
-    (home.landing / "transactions" / "2026-03-01.parquet").write_bytes(b"PAR1 truncated")
+    generate(home.landing, GeneratorConfig(users=1000, days=150, seed=5, dirty_rate=0.01))
+    (home.landing / "transactions" / BROKEN_FILE).write_bytes(b"PAR1 truncated")
     os.environ["LEDGERLENS_HOME"] = str(home.root)
     from pipelines.orchestrate import materialise_all
 
@@ -67,8 +70,8 @@ def test_quarantine_matches_the_planted_defects(built_home: Home) -> None:
 
 def test_the_broken_file_is_rejected_and_named(built_home: Home) -> None:
     rows = _q(built_home, "SELECT file_path, error FROM ledger.files WHERE status = 'rejected'")
-    assert [r[0] for r in rows] == ["transactions/2026-03-01.parquet"]
-    assert "2026-03-01.parquet" in rows[0][1]
+    assert [r[0] for r in rows] == [f"transactions/{BROKEN_FILE}"]
+    assert BROKEN_FILE in rows[0][1]
 
 
 def test_marts_are_built_from_the_ledger(built_home: Home) -> None:
@@ -76,13 +79,13 @@ def test_marts_are_built_from_the_ledger(built_home: Home) -> None:
         built_home,
         "SELECT (SELECT count(*) FROM marts.accounts), (SELECT count(*) FROM ledger.users)",
     )
-    assert accounts == users == 250
+    assert accounts == users == 1000
     [(days, tx_in_mart, tx)] = _q(
         built_home,
         "SELECT count(DISTINCT activity_date), sum(tx_count),"
         " (SELECT count(*) FROM ledger.transactions) FROM marts.daily_activity",
     )
-    assert days == 40 and tx_in_mart == tx
+    assert days == 150 and tx_in_mart == tx
     outcomes = dict(_q(built_home, "SELECT outcome, count(*) FROM marts.loans GROUP BY 1"))
     assert set(outcomes) <= {"on_time", "late_30", "default", "open"} and sum(outcomes.values()) > 0
     # Staging selects no personal data: no PII column survives into the marts.
@@ -94,6 +97,39 @@ def test_marts_are_built_from_the_ledger(built_home: Home) -> None:
         )
     }
     assert not cols & {"full_name", "mobile", "email", "resident_id", "ip_address", "device_id"}
+
+
+def test_every_application_is_scored_with_reasons_and_priced(built_home: Home) -> None:
+    [(loans, scored, lo, hi, with_reason)] = _q(
+        built_home,
+        "SELECT (SELECT count(*) FROM marts.loans), count(*), min(score), max(score),"
+        " count(reason_1) FROM credit.scores",
+    )
+    assert scored == loans > 100
+    assert 300 <= lo <= hi <= 850 and with_reason > 0
+    # The integer points table reproduces the score exactly (before clipping to 300-850).
+    assert _q(
+        built_home,
+        "SELECT count(*) FROM credit.scores WHERE score <> least(850, greatest(300, raw_points))",
+    ) == [(0,)]
+    # Pricing is monotone in risk: a higher PD never gets a lower APR.
+    aprs = [a for (a,) in _q(built_home, "SELECT apr FROM credit.pricing ORDER BY pd, apr")]
+    assert all(b >= a - 1e-12 for a, b in zip(aprs, aprs[1:], strict=False))
+    [(merchants, priced)] = _q(
+        built_home,
+        "SELECT (SELECT count(*) FROM marts.merchants), (SELECT count(*) FROM credit.merchant_pricing)",
+    )
+    assert merchants == priced
+    risk = built_home.out_for("risk")
+    assert {"scores.parquet", "pricing.parquet", "merchant_pricing.parquet"} <= {
+        p.name for p in risk.iterdir()
+    }
+    card = (risk / "model_card.html").read_text()
+    assert "<script src" not in card and "https://" not in card and "<svg" in card
+    points = pq.read_table(risk / "model" / "points_table.parquet").to_pandas()
+    assert points["points"].dtype.kind == "i" and points["feature"].nunique() > 3
+    manifest = (built_home.out / "MANIFEST.txt").read_text()
+    assert "risk/scores.parquet" in manifest and "risk/model_card.html" in manifest
 
 
 def test_a_second_run_changes_nothing(built_home: Home) -> None:
