@@ -1,7 +1,7 @@
 -- The loans mart compares repayments with the principal in loan-asset units; a repayment in another
 -- asset would be summed as if it were the loan asset. Warn: the loan is still kept, its outcome may
 -- then be wrong and should be reviewed.
-{{ config(severity='warn') }}
+{{ config(severity='warn', meta={'dagster': {'ref': {'name': 'stg_ledger__loans'}}}) }}
 
 select
     transactions.txn_id,
