@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 from contextlib import redirect_stdout
 from datetime import date
 from pathlib import Path
@@ -121,6 +122,9 @@ def run(
         )
     prepare_dagster_home(home)
     prepare_dbt_manifest()
+    # Dagster's beta/deprecation notices are for developers, not for the operator's console.
+    for module in ("dagster", "dagster_dbt"):
+        warnings.filterwarnings("ignore", module=rf"{module}(\..*)?")
 
     from pipelines.orchestrate import materialise_all
 

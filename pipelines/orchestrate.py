@@ -40,7 +40,7 @@ def _execute(
     tags: dict[str, str] | None = None,
 ) -> dg.ExecuteInProcessResult:
     job = dg.define_asset_job("ledgerlens_run", selection=selection)
-    resolved = dg.Definitions.merge(defs, dg.Definitions(jobs=[job])).get_job_def(job.name)
+    resolved = dg.Definitions.merge(defs, dg.Definitions(jobs=[job])).resolve_job_def(job.name)
     result = resolved.execute_in_process(
         run_config={"loggers": {"console": {"config": {"log_level": LOG_LEVEL}}}},
         instance=instance,
