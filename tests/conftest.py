@@ -8,6 +8,9 @@ import tempfile
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+# pytest-xdist runs two workers on two cores: one OpenMP thread each, or LightGBM's spinning
+# threads oversubscribe the machine and a one-second fit takes minutes.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 # Dagster must never write into a developer's real instance from a test.
 os.environ["DAGSTER_HOME"] = tempfile.mkdtemp(prefix="ledgerlens-dagster-home-")
 
