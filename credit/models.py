@@ -31,7 +31,7 @@ ADDITIVE_PARAMS: dict[str, Any] = {
     "max_cat_threshold": 16,
     "max_cat_to_onehot": 64,  # one-vs-rest category splits: better on Lending Club, same on German
     "verbose": -1,
-    "num_threads": 2,
+    "num_threads": 0,  # OpenMP default: all cores, or $OMP_NUM_THREADS
     "seed": 0,
     "deterministic": True,
     "force_row_wise": True,
@@ -52,7 +52,7 @@ CHALLENGER_PARAMS: dict[str, Any] = {
     "min_data_per_group": 30,
     "cat_smooth": 20.0,
     "verbose": -1,
-    "num_threads": 2,
+    "num_threads": 0,  # OpenMP default: all cores, or $OMP_NUM_THREADS
     "seed": 0,
     "deterministic": True,
     "force_row_wise": True,
