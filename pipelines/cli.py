@@ -240,7 +240,9 @@ def credit_fit(
     positive: Annotated[
         str | None, typer.Option(help="Target value meaning 'bad' (default: 1 / True / the rarer).")
     ] = None,
-    id: Annotated[str | None, typer.Option("--id", help="Identifier column, never a feature.")] = None,
+    id: Annotated[
+        str | None, typer.Option("--id", help="Identifier column, never a feature.")
+    ] = None,
     cv: Annotated[int | None, typer.Option(help="K-fold cross-validation as well.")] = None,
 ) -> None:
     """Train the additive scorecard (plus challenger and WoE logistic) and report AUC/Gini/KS."""

@@ -1,5 +1,3 @@
-import time
-
 import numpy as np
 import pandas as pd
 
@@ -78,9 +76,10 @@ def test_top_deficits_ties_and_k():
     assert d.tolist() == [[5, 5], [5, 0]]
 
 
-def test_scoring_with_reasons_throughput():
+def test_vectorised_scoring_matches_a_row_by_row_bin_lookup():
+    # Throughput is measured in `make bench` (benchmarks/bench_credit.py), not here.
     rng = np.random.default_rng(0)
-    n_feat, n = 40, 200_000
+    n_feat, n = 12, 2_000
     rows = []
     for f in range(n_feat):
         edges = np.sort(rng.normal(size=7))
@@ -91,11 +90,20 @@ def test_scoring_with_reasons_throughput():
         rows.append((f"f{f}", 8, np.nan, np.nan, True, None, 0))
     pts = _table(rows)
     df = pd.DataFrame(rng.normal(size=(n, n_feat)), columns=[f"f{f}" for f in range(n_feat)])
-    pts.score(df.head(10))  # compile once
-    t = time.perf_counter()
+    df.iloc[::17, 3] = np.nan
     pm = pts.point_matrix(df)
-    score = pts.clip(pts.base_points + pm.sum(axis=1))
+    frame = pts.to_frame()
+    for i in range(0, n, 97):
+        expected = 0
+        for f in range(n_feat):
+            x = df.iloc[i, f]
+            bins = frame[frame["feature"] == f"f{f}"]
+            if np.isnan(x):
+                hit = bins[bins["is_missing"]]
+            else:
+                hit = bins[~bins["is_missing"] & (bins["lower"] < x) & (x <= bins["upper"])]
+            assert len(hit) == 1
+            expected += int(hit["points"].iloc[0])
+        assert pm[i].sum() == expected
     r = reasons_frame(pts, pm, None, k=4)
-    rate = n / (time.perf_counter() - t)
-    assert len(score) == n and r.shape == (n, 12)
-    assert rate >= 100_000, f"{rate:,.0f} applicants/s"
+    assert r.shape == (n, 12)
