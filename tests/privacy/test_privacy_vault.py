@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import os
 import stat
-import time
 from pathlib import Path
 
 import duckdb
@@ -117,17 +116,14 @@ def test_rotation_keeps_data_and_pseudonym_keys(tmp_path: Path) -> None:
     assert LocalFileKeyVault(tmp_path / "keys", master_key=new_key).fingerprint == kv.fingerprint
 
 
-def test_vault_speed_100k(tmp_path: Path) -> None:
+def test_vault_round_trips_a_large_batch(tmp_path: Path) -> None:
+    # Throughput (>= 20,000 subjects/s each way) is measured in `make bench`, not here.
     kv = LocalFileKeyVault(tmp_path / "keys")
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     vault = PiiVault(con, kv)
-    ids, recs = _records(100_000)
-    t = time.perf_counter()
+    ids, recs = _records(20_000)
     vault.put_many(ids, recs)
-    enc = 100_000 / (time.perf_counter() - t)
-    t = time.perf_counter()
     out = vault.get_many()
-    dec = 100_000 / (time.perf_counter() - t)
-    assert len(out) == 100_000 and out["U0099999"] == recs[-1]
-    print(f"vault: encrypt+store {enc:,.0f}/s, load+decrypt {dec:,.0f}/s")
-    assert enc >= 20_000 and dec >= 20_000, (enc, dec)
+    assert len(out) == 20_000 and out[ids[-1]] == recs[-1] and out[ids[0]] == recs[0]
+    keys = con.execute("SELECT count(DISTINCT wrapped_key) FROM vault.data_keys").fetchone()
+    assert keys == (20_000,)  # one data key per subject
