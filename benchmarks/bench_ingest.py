@@ -11,7 +11,7 @@ import sys, time, duckdb
 from pathlib import Path
 from pipelines.ledger.ingest import ingest
 landing, db = Path(sys.argv[1]), sys.argv[2]
-con = duckdb.connect(db)
+con = duckdb.connect(db, config={"enable_progress_bar": False})
 t = time.perf_counter()
 report = ingest(con, landing)
 RESULT = {"seconds": time.perf_counter() - t, "rows": report.rows_read,
@@ -22,7 +22,7 @@ GX = """
 import sys, time, duckdb
 from pipelines.ledger.expectations import validate_frame
 from pipelines.ledger.schema import TRANSACTIONS
-con = duckdb.connect(sys.argv[1], read_only=True)
+con = duckdb.connect(sys.argv[1], read_only=True, config={"enable_progress_bar": False})
 frame = con.execute("SELECT " + ", ".join(TRANSACTIONS.column_names) + " FROM ledger.transactions").df()
 t = time.perf_counter()
 outcome = validate_frame("transactions", frame)
@@ -33,7 +33,7 @@ BARE = """
 import sys, time, duckdb
 from pathlib import Path
 landing, db = Path(sys.argv[1]), sys.argv[2]
-con = duckdb.connect(db)
+con = duckdb.connect(db, config={"enable_progress_bar": False})
 def listed(pattern):
     return [str(p) for p in sorted(landing.glob(pattern))]
 t = time.perf_counter()
