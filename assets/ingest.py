@@ -4,7 +4,7 @@ from typing import Any
 
 import dagster as dg
 
-from pipelines.ledger.expectations import validate_frame
+from pipelines.ledger.expectations import validate_snapshot
 from pipelines.ledger.ingest import IngestReport, LandingFile, discover, ingest
 from pipelines.ledger.schema import ENTITIES, REFERENCE_ENTITIES
 from pipelines.resources import DUCKDB_POOL, LedgerHome
@@ -56,11 +56,7 @@ def _report_results(
     loaded = sum(f.rows_loaded for f in new)
     quarantined = sum(f.rows_quarantined for f in new)
     unbalanced = [f.relpath for f in new if f.rows_read != f.rows_loaded + f.rows_quarantined]
-    cols = ", ".join(f'"{c}"' for c in ENTITIES[entity].column_names)
-    frame = con.execute(
-        f"SELECT {cols} FROM ledger.{entity} WHERE _snapshot_id = ?", [report.snapshot_id]
-    ).df()
-    suite = validate_frame(entity, frame)
+    suite = validate_snapshot(con, entity, report.snapshot_id)
     rules = dict(
         con.execute(
             "SELECT rule, count(*) FROM (SELECT unnest(failed_rules) AS rule "

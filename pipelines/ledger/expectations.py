@@ -77,3 +77,35 @@ def validate_frame(entity: str, frame: pd.DataFrame) -> SuiteOutcome:
         evaluated=len(result.results),
         failed=failed,
     )
+
+
+def validate_snapshot(
+    con: Any, entity: str, snapshot_id: str | None, chunk_rows: int = 1_000_000
+) -> SuiteOutcome:
+    """Validate the rows of ``entity`` loaded in ``snapshot_id``, ``chunk_rows`` at a time.
+
+    Chunks bound the memory of a large load (pandas holds one chunk at a time). Uniqueness is
+    checked within each chunk here; across the whole table it is enforced by ingest's duplicate
+    rule and by dbt's unique tests downstream.
+    """
+    cols = ", ".join(f'"{c}"' for c in ENTITIES[entity].column_names)
+    # A cursor of its own, so a pending result on the caller's connection cannot interfere.
+    cursor = con.cursor()
+    try:
+        reader = cursor.sql(
+            f"SELECT {cols} FROM ledger.{entity} WHERE _snapshot_id = $snapshot",
+            params={"snapshot": snapshot_id},
+        ).to_arrow_reader(chunk_rows)
+        outcomes = [validate_frame(entity, batch.to_pandas()) for batch in reader]
+    finally:
+        cursor.close()
+    if not outcomes:
+        return validate_frame(entity, pd.DataFrame(columns=list(ENTITIES[entity].column_names)))
+    failed = sorted({f for o in outcomes for f in o.failed})
+    return SuiteOutcome(
+        entity=entity,
+        success=all(o.success for o in outcomes),
+        rows=sum(o.rows for o in outcomes),
+        evaluated=outcomes[0].evaluated,
+        failed=failed,
+    )
