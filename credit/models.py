@@ -14,7 +14,8 @@ from sklearn.model_selection import StratifiedKFold
 
 ADDITIVE_PARAMS: dict[str, Any] = {
     "objective": "binary",
-    "metric": "auc",
+    # rounds chosen on CV log loss: smoother than AUC on small data, steadier round counts
+    "metric": "binary_logloss",
     "learning_rate": 0.02,
     "num_leaves": 2,
     "max_depth": 1,
@@ -22,6 +23,11 @@ ADDITIVE_PARAMS: dict[str, Any] = {
     "min_sum_hessian_in_leaf": 1e-3,
     "lambda_l2": 10.0,
     "feature_fraction": 1.0,
+    # stumps on a random ~30% of features per tree with random thresholds (extra_trees): a
+    # randomised coordinate descent that spreads the fit over features instead of chasing the
+    # greediest split; +0.005 German CV AUC over 4 seeds, +0.006 Lending Club (seed 0)
+    "feature_fraction_bynode": 0.3,
+    "extra_trees": True,
     "bagging_fraction": 0.8,
     "bagging_freq": 1,
     "max_bin": 63,
