@@ -112,9 +112,11 @@ def test_every_application_is_scored_with_reasons_and_priced(built_home: Home) -
         built_home,
         "SELECT count(*) FROM credit.scores WHERE score <> least(850, greatest(300, raw_points))",
     ) == [(0,)]
-    # Pricing is monotone in risk: a higher PD never gets a lower APR.
-    aprs = [a for (a,) in _q(built_home, "SELECT apr FROM credit.pricing ORDER BY pd, apr")]
-    assert all(b >= a - 1e-12 for a, b in zip(aprs, aprs[1:], strict=False))
+    # Pricing is monotone in risk: for the same term, a higher PD never gets a lower APR.
+    priced = _q(built_home, "SELECT term_days, apr FROM credit.pricing ORDER BY term_days, pd, apr")
+    assert all(
+        b[1] >= a[1] - 1e-12 for a, b in zip(priced, priced[1:], strict=False) if a[0] == b[0]
+    )
     [(merchants, priced)] = _q(
         built_home,
         "SELECT (SELECT count(*) FROM marts.merchants), (SELECT count(*) FROM credit.merchant_pricing)",
