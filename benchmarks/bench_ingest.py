@@ -11,7 +11,8 @@ import sys, time, duckdb
 from pathlib import Path
 from pipelines.ledger.ingest import ingest
 landing, db = Path(sys.argv[1]), sys.argv[2]
-con = duckdb.connect(db, config={"enable_progress_bar": False})
+con = duckdb.connect(db)
+con.execute("SET enable_progress_bar = false")
 t = time.perf_counter()
 report = ingest(con, landing)
 RESULT = {"seconds": time.perf_counter() - t, "rows": report.rows_read,
@@ -21,7 +22,8 @@ RESULT = {"seconds": time.perf_counter() - t, "rows": report.rows_read,
 GX = """
 import sys, time, duckdb
 from pipelines.ledger.expectations import validate_snapshot
-con = duckdb.connect(sys.argv[1], read_only=True, config={"enable_progress_bar": False})
+con = duckdb.connect(sys.argv[1], read_only=True)
+con.execute("SET enable_progress_bar = false")
 snapshot = con.execute("SELECT max(_snapshot_id) FROM ledger.transactions").fetchone()[0]
 t = time.perf_counter()
 outcome = validate_snapshot(con, "transactions", snapshot)
@@ -32,7 +34,8 @@ BARE = """
 import sys, time, duckdb
 from pathlib import Path
 landing, db = Path(sys.argv[1]), sys.argv[2]
-con = duckdb.connect(db, config={"enable_progress_bar": False})
+con = duckdb.connect(db)
+con.execute("SET enable_progress_bar = false")
 def listed(pattern):
     return [str(p) for p in sorted(landing.glob(pattern))]
 t = time.perf_counter()
