@@ -6,6 +6,7 @@ import os
 
 import dagster as dg
 
+from assets.ingest import ledger_key
 from pipelines.ledger.schema import ENTITIES
 from pipelines.resources import DUCKDB_POOL, LedgerHome
 from privacy.classifier import classify_tables, write_inventory
@@ -30,13 +31,9 @@ def minimised_key(purpose: str, table: str) -> dg.AssetKey:
     return dg.AssetKey(["minimised", f"{POLICY.short(purpose)}_{table}"])
 
 
-def _ledger_key(table: str) -> dg.AssetKey:
-    return dg.AssetKey(["ledger", table])
-
-
 @dg.asset(
     key=INVENTORY_KEY,
-    deps=[_ledger_key(t) for t in LEDGER_TABLES],
+    deps=[ledger_key(t) for t in LEDGER_TABLES],
     check_specs=[
         dg.AssetCheckSpec(
             UNKNOWN_COLUMNS_CHECK,
@@ -63,7 +60,7 @@ def column_inventory(context: dg.AssetExecutionContext, ledger_home: LedgerHome)
     for table, cols in by_table.items():
         context.log_event(
             dg.AssetObservation(
-                asset_key=_ledger_key(table),
+                asset_key=ledger_key(table),
                 metadata={
                     "dagster/column_schema": dg.TableSchema(
                         columns=[
@@ -111,7 +108,7 @@ def column_inventory(context: dg.AssetExecutionContext, ledger_home: LedgerHome)
 
 @dg.asset(
     key=VAULT_KEY,
-    deps=[_ledger_key("users"), _ledger_key("wallets")],
+    deps=[ledger_key("users"), ledger_key("wallets")],
     group_name="governance",
     kinds={"duckdb"},
     owners=["team:privacy"],
@@ -156,7 +153,7 @@ def _column_schema(records: list[ColumnRecord]) -> dg.TableSchema:
     specs=[
         dg.AssetSpec(
             minimised_key(purpose, table),
-            deps=[INVENTORY_KEY, VAULT_KEY, _ledger_key(table)],
+            deps=[INVENTORY_KEY, VAULT_KEY, ledger_key(table)],
             description=f"{table} minimised for {purpose}",
             group_name="minimised",
             kinds={"duckdb"},
@@ -211,10 +208,6 @@ PUBLISHED_TABLES = (
 """Tables a risk team or a buyer reads; the leak guard scans each (and every file under out/)."""
 
 
-def published_tables() -> list[str]:
-    return list(PUBLISHED_TABLES)
-
-
 @dg.asset(
     key=RELEASE_KEY,
     deps=[dg.AssetKey(t.split(".")) for t in PUBLISHED_TABLES]
@@ -244,7 +237,7 @@ def release_manifest(context: dg.AssetExecutionContext, ledger_home: LedgerHome)
     (home.out / "MANIFEST.txt").write_text("\n".join(lines) + "\n")
     keyvault = ledger_home.keyvault()
     with ledger_home.warehouse() as con:
-        report = scan_outputs(con, keyvault, home.out, published_tables())
+        report = scan_outputs(con, keyvault, home.out, list(PUBLISHED_TABLES))
     yield dg.MaterializeResult(
         metadata={"files": len(files), "bytes": sum(p.stat().st_size for p in files)}
     )
@@ -253,7 +246,7 @@ def release_manifest(context: dg.AssetExecutionContext, ledger_home: LedgerHome)
         passed=report.ok,
         metadata={
             "files scanned": report.files_scanned,
-            "tables scanned": len(published_tables()),
+            "tables scanned": len(PUBLISHED_TABLES),
             "identifiers checked": report.needles,
             "findings": dg.MetadataValue.md(report.summary()),
         },

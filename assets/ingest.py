@@ -17,12 +17,12 @@ landing_files = dg.DynamicPartitionsDefinition(name="landing_files")
 """One partition per landed transactions file (its file name, e.g. ``2026-01-03.parquet``)."""
 
 
-def _key(entity: str) -> dg.AssetKey:
+def ledger_key(entity: str) -> dg.AssetKey:
     return dg.AssetKey(["ledger", entity])
 
 
 def _checks(entity: str) -> list[dg.AssetCheckSpec]:
-    key = _key(entity)
+    key = ledger_key(entity)
     return [
         dg.AssetCheckSpec(
             RECONCILED_CHECK,
@@ -64,7 +64,7 @@ def _report_results(
             [entity, report.snapshot_id],
         ).fetchall()
     )
-    key = _key(entity)
+    key = ledger_key(entity)
     metadata: dict[str, Any] = {
         "snapshot_id": report.snapshot_id or "unchanged",
         "files loaded": len(new),
@@ -112,7 +112,7 @@ def _report_results(
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
-            _key(entity),
+            ledger_key(entity),
             description=ENTITIES[entity].description,
             group_name="ledger",
             kinds={"duckdb"},
@@ -130,7 +130,7 @@ def ledger_reference(context: dg.AssetExecutionContext, ledger_home: LedgerHome)
         report = ingest(con, home.landing, only=discover(home.landing, REFERENCE_ENTITIES))
         for entity in REFERENCE_ENTITIES:
             metadata, checks = _report_results(con, report, entity)
-            yield dg.MaterializeResult(asset_key=_key(entity), metadata=metadata)
+            yield dg.MaterializeResult(asset_key=ledger_key(entity), metadata=metadata)
             yield from checks
     context.log.info(
         f"reference ingest: {report.rows_loaded} rows loaded, {report.rows_quarantined} quarantined"
@@ -138,10 +138,16 @@ def ledger_reference(context: dg.AssetExecutionContext, ledger_home: LedgerHome)
 
 
 @dg.asset(
-    key=_key("transactions"),
+    key=ledger_key("transactions"),
     partitions_def=landing_files,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=[_key("users"), _key("wallets"), _key("merchants"), _key("prices"), _key("loans")],
+    deps=[
+        ledger_key("users"),
+        ledger_key("wallets"),
+        ledger_key("merchants"),
+        ledger_key("prices"),
+        ledger_key("loans"),
+    ],
     check_specs=_checks("transactions"),
     group_name="ledger",
     kinds={"duckdb"},
