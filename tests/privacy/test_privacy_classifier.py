@@ -7,12 +7,10 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pytest
 from privacy_testdata import (
     ENTITY_TABLES,
     LEDGER_TRUTH,
     LINEAGE,
-    build_ledger,
     faker_table,
     tricky_table,
 )
@@ -26,11 +24,6 @@ from privacy.classifier import (
 )
 from privacy.detectors import DETECTOR_BY_NAME, normalise_phone
 from privacy.entities import ENTITY_TYPES
-
-
-@pytest.fixture(scope="module")
-def ledger_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_ledger(tmp_path_factory.mktemp("ledger"))
 
 
 def _precision_recall(pairs: list[tuple[str, str]]) -> dict[str, tuple[float, float]]:
@@ -59,8 +52,8 @@ def _classify_dict(name: str, cols: dict[str, list[object]]) -> dict[str, str]:
     return {r.column: r.entity_type for r in classify_tables(con, schema="t")}
 
 
-def test_precision_recall_per_entity_type(ledger_db: Path) -> None:
-    con = duckdb.connect(str(ledger_db), read_only=True)
+def test_precision_recall_per_entity_type(source_db: Path) -> None:
+    con = duckdb.connect(str(source_db), read_only=True)
     rows = classify_tables(con, ENTITY_TABLES)
     pairs: list[tuple[str, str]] = []
     got = {(r.table, r.column): r.entity_type for r in rows}
@@ -117,8 +110,8 @@ def test_sensitive_types_graded_higher() -> None:
     assert ENTITY_TYPES["asset_code"].level == "L1"
 
 
-def test_inventory_roundtrip(ledger_db: Path, tmp_path: Path) -> None:
-    src = duckdb.connect(str(ledger_db), read_only=True)
+def test_inventory_roundtrip(source_db: Path, tmp_path: Path) -> None:
+    src = duckdb.connect(str(source_db), read_only=True)
     rows = classify_tables(src, ["users"])
     con = duckdb.connect(str(tmp_path / "inv.duckdb"))
     assert write_inventory(con, rows) == len(rows)

@@ -11,7 +11,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from privacy_testdata import ENTITY_TABLES, build_ledger
+from privacy_testdata import ENTITY_TABLES
 
 from privacy.classifier import classify_tables
 from privacy.keyvault import MASTER_KEY_ENV, LocalFileKeyVault
@@ -19,11 +19,6 @@ from privacy.leakguard import NeedleSet, scan_outputs, scan_paths
 from privacy.minimise import minimise
 from privacy.policy import load_policy
 from privacy.vault import PiiVault
-
-
-@pytest.fixture(scope="module")
-def source_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_ledger(tmp_path_factory.mktemp("ledger-leak"))
 
 
 @pytest.fixture

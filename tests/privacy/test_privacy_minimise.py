@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from privacy_testdata import ENTITY_TABLES, build_ledger
+from privacy_testdata import ENTITY_TABLES
 
 from privacy.audit import verify_chain
 from privacy.classifier import classify_tables
@@ -19,11 +19,6 @@ from privacy.minimise import minimise, minimised_table_name
 from privacy.policy import load_policy
 from privacy.pseudonyms import TokenError, Tokeniser, hmac_pads, hmac_sql, pseudonym
 from privacy.vault import PiiVault
-
-
-@pytest.fixture(scope="module")
-def source_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_ledger(tmp_path_factory.mktemp("ledger-min"))
 
 
 @pytest.fixture
