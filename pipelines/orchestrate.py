@@ -25,10 +25,6 @@ REFERENCE_KEYS = [dg.AssetKey(["ledger", entity]) for entity in REFERENCE_ENTITI
 LOG_LEVEL = os.environ.get("LEDGERLENS_LOG_LEVEL", "WARNING")
 
 
-CHECK_FAILURES: list[str] = []
-"""Every failed asset check of this process's runs, for the summary."""
-
-
 class RunFailed(RuntimeError):
     """A step or a blocking asset check failed; the message says which and why."""
 
@@ -38,7 +34,9 @@ def _execute(
     instance: dg.DagsterInstance,
     selection: dg.AssetSelection,
     tags: dict[str, str] | None = None,
-) -> dg.ExecuteInProcessResult:
+) -> list[str]:
+    """Run the selection; raise RunFailed on a failed step or blocking check, else return the
+    failed non-blocking checks."""
     job = dg.define_asset_job("ledgerlens_run", selection=selection)
     resolved = dg.Definitions.merge(defs, dg.Definitions(jobs=[job])).resolve_job_def(job.name)
     result = resolved.execute_in_process(
@@ -48,14 +46,9 @@ def _execute(
         raise_on_error=False,
     )
     evaluations = result.get_asset_check_evaluations()
-    CHECK_FAILURES.extend(
-        f"{e.asset_key.to_user_string()}:{e.check_name} ({e.severity.value.lower()})"
-        for e in evaluations
-        if not e.passed
-    )
     # A failed blocking check (leak guard, row reconciliation, GX suite) fails the run; other
     # failed checks (drift, fairness, rejected files) are reported in the summary.
-    failed_checks = [
+    blocking_failures = [
         f"{e.asset_key.to_user_string()}:{e.check_name}"
         for e in evaluations
         if not e.passed and e.blocking and e.severity == dg.AssetCheckSeverity.ERROR
@@ -67,9 +60,13 @@ def _execute(
             if ev.is_step_failure and ev.event_specific_data is not None
         ]
         raise RunFailed("; ".join(failures) or "see the Dagster run log")
-    if failed_checks:
-        raise RunFailed("blocking checks failed: " + ", ".join(failed_checks))
-    return result
+    if blocking_failures:
+        raise RunFailed("blocking checks failed: " + ", ".join(blocking_failures))
+    return [
+        f"{e.asset_key.to_user_string()}:{e.check_name} ({e.severity.value.lower()})"
+        for e in evaluations
+        if not e.passed
+    ]
 
 
 def _root_cause(error: Any) -> str:
@@ -79,8 +76,11 @@ def _root_cause(error: Any) -> str:
     return " ".join(error.message.strip().split())
 
 
-def materialise_all(home: Home) -> None:
-    """Reference data, then every landed day (one single-run backfill), then everything else."""
+def materialise_all(home: Home) -> list[str]:
+    """Reference data, then every landed day (one single-run backfill), then everything else.
+
+    Returns the failed non-blocking checks (drift, fairness, rejected files) for the summary.
+    """
     from pipelines.definitions import build_definitions
 
     os.environ["LEDGERLENS_WAREHOUSE"] = str(home.warehouse)  # read by dbt's profiles.yml
@@ -91,10 +91,10 @@ def materialise_all(home: Home) -> None:
     new = [d for d in days if d not in known]
     if new:
         instance.add_dynamic_partitions(landing_files.name, new)
-    _execute(defs, instance, dg.AssetSelection.assets(*REFERENCE_KEYS))
+    failed = _execute(defs, instance, dg.AssetSelection.assets(*REFERENCE_KEYS))
     if days:
         ordered = instance.get_dynamic_partitions(landing_files.name)
-        _execute(
+        failed += _execute(
             defs,
             instance,
             dg.AssetSelection.assets(TRANSACTIONS_KEY),
@@ -104,7 +104,7 @@ def materialise_all(home: Home) -> None:
             },
         )
     rest = dg.AssetSelection.all() - dg.AssetSelection.assets(TRANSACTIONS_KEY, *REFERENCE_KEYS)
-    _execute(defs, instance, rest)
+    return failed + _execute(defs, instance, rest)
 
 
 def summary(home: Home) -> dict[str, Any]:
