@@ -346,6 +346,10 @@ def _probe(con: duckdb.DuckDBPyConnection, lf: LandingFile, entity: Entity) -> l
     except duckdb.Error as exc:
         reason = str(exc).splitlines()[0]
         raise IngestError(f"{lf.relpath}: cannot be parsed as {lf.fmt}: {reason}") from exc
+    return _check_columns(lf, entity, present)
+
+
+def _check_columns(lf: LandingFile, entity: Entity, present: list[str]) -> list[str]:
     missing = [c.name for c in entity.columns if c.required and c.name not in present]
     if missing:
         raise IngestError(
@@ -379,18 +383,30 @@ def _stage_batch(
     parquet: list[tuple[int, LandingFile, list[str]]] = []
     for order, (lf, outcome) in enumerate(batch):
         try:
-            present = _probe(con, lf, entity)
+            table = f"stage_{entity.name}_{order}"
+            if lf.fmt == "csv":
+                # Sniff and parse a CSV once: load it as text, then check its header.
+                src = f"{table}_raw"
+                temp_tables.append(src)
+                con.execute(
+                    f"CREATE OR REPLACE TEMP TABLE {src} AS SELECT *, "
+                    f"CAST(row_number() OVER () - 1 AS BIGINT) AS _ll_row FROM {_reader(lf)}"
+                )
+                columns = [r[0] for r in con.execute(f"DESCRIBE {src}").fetchall()]
+                present = _check_columns(lf, entity, columns[:-1])
+                row = "_ll_row"
+            else:
+                present = _probe(con, lf, entity)
+                src = _reader(lf, [c for c in entity.column_names if c in present])
+                row = "CAST(row_number() OVER () - 1 AS BIGINT)"
             extra = [c for c in present if c not in entity.column_names]
             outcome.notes = f"ignored unknown column(s): {', '.join(extra)}" if extra else None
             if lf.fmt == "parquet":
                 parquet.append((order, lf, present))
                 continue
-            table = f"stage_{entity.name}_{order}"
-            src = _reader(lf, [c for c in entity.column_names if c in present])
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {_as_text(entity, present)}, "
-                f"CAST(? AS VARCHAR) AS _file, {order} AS _order, "
-                f"CAST(row_number() OVER () - 1 AS BIGINT) AS _row FROM {src}",
+                f"CAST(? AS VARCHAR) AS _file, {order} AS _order, {row} AS _row FROM {src}",
                 [lf.relpath],
             )
             temp_tables.append(table)
