@@ -287,9 +287,9 @@ def _print_summary(home: Home, failed_checks: list[str], seconds: float) -> None
     from pipelines.orchestrate import summary
 
     facts = summary(home)
-    files = Table(title="landing files")
-    for col in ("status", "files", "rows read", "rows loaded", "rows quarantined"):
-        files.add_column(col, justify="right" if col != "status" else "left")
+    files = Table(title="landing files (everything ingested into this warehouse)")
+    for col in ("entity", "status", "files", "rows read", "rows loaded", "rows quarantined"):
+        files.add_column(col, justify="left" if col in ("entity", "status") else "right")
     for row in facts["files"]:
         files.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row))
     console.print(files)

@@ -112,8 +112,9 @@ def summary(home: Home) -> dict[str, Any]:
     con = duckdb.connect(str(home.warehouse), read_only=True)
     try:
         files = con.execute(
-            """SELECT status, count(*), sum(rows_read), sum(rows_loaded), sum(rows_quarantined)
-               FROM ledger.files GROUP BY status ORDER BY status"""
+            """SELECT entity, status, count(*), sum(rows_read), sum(rows_loaded),
+                      sum(rows_quarantined)
+               FROM ledger.files GROUP BY entity, status ORDER BY entity, status"""
         ).fetchall()
         rejected = [
             r[0]
@@ -138,7 +139,8 @@ def summary(home: Home) -> dict[str, Any]:
     ]
     return {
         "files": [
-            tuple(int(v) if v is not None and i else v for i, v in enumerate(row)) for row in files
+            tuple(int(v) if v is not None and i > 1 else v for i, v in enumerate(row))
+            for row in files
         ],
         "rejected": rejected,
         "outputs": outputs,
