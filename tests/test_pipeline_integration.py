@@ -221,3 +221,20 @@ def test_forgotten_subject_leaves_minimised_tables_and_marts_for_good(built_home
         built_home, "SELECT count(*) FROM vault.subjects WHERE subject_id = ?", [subject]
     ) == [(0,)]
     assert _q(built_home, "SELECT count(*) FROM vault.erasure_requests") == [(1,)]
+
+
+def test_run_summary_counts_rows_per_entity_and_lists_outputs(built_home: Home) -> None:
+    from pipelines.orchestrate import summary
+
+    facts = summary(built_home)
+    by_entity = {
+        (e, status): (files, read, loaded, q)
+        for e, status, files, read, loaded, q in facts["files"]
+    }
+    files, read, loaded, quarantined = by_entity[("transactions", "loaded")]
+    assert files == 150 and read == loaded + quarantined and quarantined > 0
+    assert by_entity[("transactions", "rejected")][0] == 1
+    assert {"users", "wallets", "merchants", "prices", "loans"} <= {e for e, _ in by_entity}
+    assert facts["rejected"] and BROKEN_FILE in facts["rejected"][0]
+    outputs = dict(facts["outputs"])
+    assert outputs["credit.scores"] > 0 and "out/risk/model_card.html" in outputs
