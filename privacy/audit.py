@@ -72,15 +72,7 @@ def append_event(
     last = fetch_one(con, f"SELECT seq, hash FROM {AUDIT_TABLE} ORDER BY seq DESC LIMIT 1")
     seq = 1 if last is None else int(last[0]) + 1
     prev = GENESIS_HASH if last is None else str(last[1])
-    event = {
-        "seq": seq,
-        "event_time": when,
-        "actor": actor,
-        "action": action,
-        "subject": subject,
-        "details": details_json,
-    }
-    digest = _hash(prev, event)
+    digest = _hash(prev, _event(seq, when, actor, action, subject, details_json))
     con.execute(
         f"INSERT INTO {AUDIT_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [seq, when, actor, action, subject, details_json, prev, digest],
@@ -97,6 +89,20 @@ class ChainStatus:
     message: str = "chain intact"
 
 
+def _event(
+    seq: int, when: str, actor: str, action: str, subject: str | None, details: str
+) -> dict[str, Any]:
+    """The hashed content of one event: the same fields when appending and when verifying."""
+    return {
+        "seq": seq,
+        "event_time": when,
+        "actor": actor,
+        "action": action,
+        "subject": subject,
+        "details": details,
+    }
+
+
 def verify_chain(con: duckdb.DuckDBPyConnection) -> ChainStatus:
     """Recompute every hash in order; report the first event that does not chain."""
     ensure_audit(con)
@@ -110,15 +116,7 @@ def verify_chain(con: duckdb.DuckDBPyConnection) -> ChainStatus:
             return ChainStatus(False, len(rows), prev, seq, f"sequence gap before seq {seq}")
         if prev_hash != prev:
             return ChainStatus(False, len(rows), prev, seq, f"prev_hash mismatch at seq {seq}")
-        event = {
-            "seq": seq,
-            "event_time": when,
-            "actor": actor,
-            "action": action,
-            "subject": subject,
-            "details": details,
-        }
-        if _hash(prev, event) != digest:
+        if _hash(prev, _event(seq, when, actor, action, subject, details)) != digest:
             return ChainStatus(False, len(rows), prev, seq, f"hash mismatch at seq {seq}")
         prev = digest
     return ChainStatus(True, len(rows), prev)
