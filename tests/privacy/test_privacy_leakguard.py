@@ -4,7 +4,6 @@ echoed; clean outputs pass."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import duckdb
@@ -14,7 +13,7 @@ import pytest
 from privacy_testdata import ENTITY_TABLES
 
 from privacy.classifier import classify_tables
-from privacy.keyvault import MASTER_KEY_ENV, LocalFileKeyVault
+from privacy.keyvault import LocalFileKeyVault
 from privacy.leakguard import NeedleSet, scan_outputs, scan_paths
 from privacy.minimise import minimise
 from privacy.policy import load_policy
@@ -22,15 +21,10 @@ from privacy.vault import PiiVault
 
 
 @pytest.fixture
-def env(source_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.delenv(MASTER_KEY_ENV, raising=False)
-    db = tmp_path / "w.duckdb"
-    shutil.copy(source_db, db)
-    con = duckdb.connect(str(db))
-    kv = LocalFileKeyVault(tmp_path / "keys")
+def env(working_copy):
+    con, kv = working_copy
     PiiVault(con, kv).load_from_ledger()
-    yield con, kv
-    con.close()
+    return con, kv
 
 
 def _cn_user(con: duckdb.DuckDBPyConnection) -> tuple[str, str, str, str, str]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import shutil
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -14,7 +12,6 @@ from privacy_testdata import ENTITY_TABLES
 from privacy.audit import verify_chain
 from privacy.classifier import classify_tables
 from privacy.erasure import forget, is_erased
-from privacy.keyvault import MASTER_KEY_ENV, LocalFileKeyVault
 from privacy.minimise import minimise, minimised_table_name
 from privacy.policy import load_policy
 from privacy.pseudonyms import TokenError, Tokeniser, hmac_pads, hmac_sql, pseudonym
@@ -22,15 +19,9 @@ from privacy.vault import PiiVault
 
 
 @pytest.fixture
-def env(source_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.delenv(MASTER_KEY_ENV, raising=False)
-    db = tmp_path / "w.duckdb"
-    shutil.copy(source_db, db)
-    con = duckdb.connect(str(db))
-    kv = LocalFileKeyVault(tmp_path / "keys")
-    inv = classify_tables(con, ENTITY_TABLES)
-    yield con, kv, inv
-    con.close()
+def env(working_copy):
+    con, kv = working_copy
+    return con, kv, classify_tables(con, ENTITY_TABLES)
 
 
 def _cols(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
