@@ -14,7 +14,7 @@ from credit.monitoring import stability_report
 from credit.pricing import price_loans, price_merchants
 from credit.scoring import score_applications, train_ledger_model
 from credit.training import CreditModel
-from pipelines.resources import DUCKDB_POOL, LedgerHome
+from assets.resources import DUCKDB_POOL, LedgerHome
 
 SCORE_PSI_CHECK = "score_psi"
 FEATURE_CSI_CHECK = "feature_csi"
@@ -83,7 +83,7 @@ def _snapshot(con: Any) -> str | None:
 )
 def application_features(ledger_home: LedgerHome) -> dg.MaterializeResult:
     """One row per loan application: cash-flow and risk-rule features from before applied_at."""
-    with ledger_home.warehouse() as con:
+    with ledger_home.connect() as con:
         for sql in (LEDGER_INPUT, APPLICATIONS_INPUT, SUBJECTS_INPUT):
             con.execute(sql)
         features = build_features(
@@ -114,7 +114,7 @@ def application_features(ledger_home: LedgerHome) -> dg.MaterializeResult:
 def credit_model(ledger_home: LedgerHome) -> dg.MaterializeResult:
     """Additive LightGBM scorecard (challenger and WoE logistic beside it), out-of-time holdout."""
     home = ledger_home.home
-    with ledger_home.warehouse() as con:
+    with ledger_home.connect() as con:
         features = con.execute("SELECT * FROM credit.features").df()
         snapshot = _snapshot(con)
     result = train_ledger_model(features, snapshot_id=snapshot)
@@ -198,7 +198,7 @@ def credit_outputs(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
     home = ledger_home.home
     risk = home.out_for("risk")
     model = CreditModel.load(risk / "model")
-    with ledger_home.warehouse() as con:
+    with ledger_home.connect() as con:
         features = con.execute("SELECT * FROM credit.features").df()
         scores = score_applications(model, features)
         pricing = price_loans(scores.merge(features[["loan_id", "term_days"]], on="loan_id"))
@@ -286,7 +286,7 @@ def model_card(ledger_home: LedgerHome):
     reliability = pd.read_parquet(internal / "reliability.parquet")
     stability = json.loads((internal / "stability.json").read_text())
     stability["features"] = pd.DataFrame(stability["features"])
-    with ledger_home.warehouse() as con:
+    with ledger_home.connect() as con:
         # Protected attributes join the decisions here, for evaluation only: never features.
         joined = con.execute(
             """SELECT p.decision, p.pd, f.label, u.gender, u.age_band

@@ -7,8 +7,8 @@ import os
 import dagster as dg
 
 from assets.ingest import ledger_key
-from pipelines.ledger.schema import ENTITIES
-from pipelines.resources import DUCKDB_POOL, LedgerHome
+from ledger.contract import ENTITIES
+from assets.resources import DUCKDB_POOL, LedgerHome
 from privacy.classifier import classify_tables, write_inventory
 from privacy.leakguard import scan_outputs
 from privacy.minimise import ColumnRecord, minimise
@@ -50,7 +50,7 @@ def minimised_key(purpose: str, table: str) -> dg.AssetKey:
 def column_inventory(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
     """Every ledger column with its entity type, evidence, PIPL category, GB/T 43697 grade, level."""
     home = ledger_home.home
-    with ledger_home.warehouse() as con:
+    with ledger_home.connect() as con:
         rows = classify_tables(con, LEDGER_TABLES)
         write_inventory(con, rows)
     by_table: dict[str, list] = {}
@@ -82,7 +82,7 @@ def column_inventory(context: dg.AssetExecutionContext, ledger_home: LedgerHome)
             )
         )
     dpo = home.out_for("dpo")
-    with ledger_home.warehouse() as con:
+    with ledger_home.connect() as con:
         con.execute(
             f"COPY governance.column_inventory TO '{dpo / 'column_inventory.csv'}' (HEADER)"
         )
@@ -117,7 +117,7 @@ def column_inventory(context: dg.AssetExecutionContext, ledger_home: LedgerHome)
 def pii_vault(ledger_home: LedgerHome) -> dg.MaterializeResult:
     """Direct identifiers of every subject, envelope-encrypted (a data key per subject)."""
     keyvault = ledger_home.keyvault()
-    with ledger_home.warehouse() as con:
+    with ledger_home.connect() as con:
         vault = PiiVault(con, keyvault)
         written = vault.load_from_ledger()
         stats = vault.stats()
@@ -170,7 +170,7 @@ def minimised_tables(context: dg.AssetExecutionContext, ledger_home: LedgerHome)
     from privacy.classifier import read_inventory
 
     keyvault = ledger_home.keyvault()
-    with ledger_home.warehouse() as con:
+    with ledger_home.connect() as con:
         inventory = [r for r in read_inventory(con) if r.table in LEDGER_TABLES]
         results = minimise(con, inventory, POLICY, keyvault)
     for purpose, result in results.items():
@@ -236,7 +236,7 @@ def release_manifest(context: dg.AssetExecutionContext, ledger_home: LedgerHome)
     ]
     (home.out / "MANIFEST.txt").write_text("\n".join(lines) + "\n")
     keyvault = ledger_home.keyvault()
-    with ledger_home.warehouse() as con:
+    with ledger_home.connect() as con:
         report = scan_outputs(con, keyvault, home.out, list(PUBLISHED_TABLES))
     yield dg.MaterializeResult(
         metadata={"files": len(files), "bytes": sum(p.stat().st_size for p in files)}

@@ -4,18 +4,15 @@ from typing import Any
 
 import dagster as dg
 
-from pipelines.ledger.expectations import validate_snapshot
-from pipelines.ledger.ingest import IngestReport, LandingFile, discover, ingest
-from pipelines.ledger.schema import ENTITIES, REFERENCE_ENTITIES
-from pipelines.resources import DUCKDB_POOL, LedgerHome
+from assets.partitions import landing_files
+from assets.resources import DUCKDB_POOL, LedgerHome
+from ledger.contract import ENTITIES, REFERENCE_ENTITIES
+from ledger.expectations import validate_snapshot
+from ledger.ingest import IngestReport, LandingFile, discover, ingest
 
 RECONCILED_CHECK = "rows_reconcile"
 GX_SUITE_CHECK = "gx_suite_passes"
 NO_REJECTED_FILES_CHECK = "no_rejected_files"
-
-landing_files = dg.DynamicPartitionsDefinition(name="landing_files")
-"""One partition per landed transactions file (its file name, e.g. ``2026-01-03.parquet``)."""
-
 
 def ledger_key(entity: str) -> dg.AssetKey:
     return dg.AssetKey(["ledger", entity])
@@ -126,7 +123,7 @@ def _report_results(
 def ledger_reference(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
     """Users, wallets, merchants, prices and loans from landing, validated and typed."""
     home = ledger_home.home
-    with ledger_home.warehouse() as con:
+    with ledger_home.connect() as con:
         report = ingest(con, home.landing, only=discover(home.landing, REFERENCE_ENTITIES))
         for entity in REFERENCE_ENTITIES:
             metadata, checks = _report_results(con, report, entity)
@@ -168,7 +165,7 @@ def ledger_transactions(context: dg.AssetExecutionContext, ledger_home: LedgerHo
         raise FileNotFoundError(
             f"landing file(s) for partition(s) not found under {home.landing}: {', '.join(missing)}"
         )
-    with ledger_home.warehouse() as con:
+    with ledger_home.connect() as con:
         report = ingest(con, home.landing, only=files)
         metadata, checks = _report_results(con, report, "transactions")
     yield dg.MaterializeResult(metadata=metadata)

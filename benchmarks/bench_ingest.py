@@ -9,7 +9,7 @@ from benchmarks.common import Row, run_child
 INGEST = """
 import sys, time, duckdb
 from pathlib import Path
-from pipelines.ledger.ingest import ingest
+from ledger.ingest import ingest
 landing, db = Path(sys.argv[1]), sys.argv[2]
 con = duckdb.connect(db)
 con.execute("SET enable_progress_bar = false")
@@ -21,7 +21,7 @@ RESULT = {"seconds": time.perf_counter() - t, "rows": report.rows_read,
 
 GX = """
 import sys, time, duckdb
-from pipelines.ledger.expectations import validate_snapshot
+from ledger.expectations import validate_snapshot
 con = duckdb.connect(sys.argv[1], read_only=True)
 con.execute("SET enable_progress_bar = false")
 snapshot = con.execute("SELECT max(_snapshot_id) FROM ledger.transactions").fetchone()[0]
@@ -57,7 +57,7 @@ RESULT = {"seconds": time.perf_counter() - t,
 
 
 def bench_ingest(work: Path, sizes: dict[str, tuple[int, int]]) -> list[Row]:
-    from pipelines.ledger.generator import GeneratorConfig, generate
+    from ledger.generator import GeneratorConfig, generate
 
     rows: list[Row] = []
     for label, (users, days) in sizes.items():

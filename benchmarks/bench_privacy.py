@@ -159,7 +159,7 @@ def _child(code: str, *args: str) -> dict[str, Any]:
 
 def _ledger_db(work: Path) -> tuple[Path, dict[str, int]]:
     """5000 users x 180 days, seed 11, ingested into a fresh DuckDB file."""
-    from pipelines.ledger.generator import GeneratorConfig, generate
+    from ledger.generator import GeneratorConfig, generate
 
     landing = work / "landing"
     if not (landing / "transactions").exists():
@@ -169,7 +169,7 @@ def _ledger_db(work: Path) -> tuple[Path, dict[str, int]]:
         db.unlink()
     _child(
         "import sys, duckdb\nfrom pathlib import Path\n"
-        "from pipelines.ledger.ingest import ingest\n"
+        "from ledger.ingest import ingest\n"
         "con = _connect(sys.argv[2])\n"
         "ingest(con, Path(sys.argv[1]))\n"
         "con.close()\n"

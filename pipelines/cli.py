@@ -15,7 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pipelines.settings import DBT_PROJECT_DIR, Home
+from ledger.home import Home
+from pipelines.settings import DBT_PROJECT_DIR, Settings
 
 app = typer.Typer(
     help="ledgerlens: a privacy-preserving data and credit analytics pipeline for a wallet ledger.",
@@ -53,8 +54,8 @@ def generate(
     ] = None,
 ) -> None:
     """Generate a deterministic synthetic wallet ledger into a landing folder."""
-    from pipelines.ledger.generator import GeneratorConfig
-    from pipelines.ledger.generator import generate as run_generator
+    from ledger.generator import GeneratorConfig
+    from ledger.generator import generate as run_generator
 
     try:
         first_day = date.fromisoformat(start)
@@ -64,7 +65,7 @@ def generate(
         raise _fail("--users and --days must be at least 1")
     if not 0.0 <= dirty_rate < 1.0:
         raise _fail("--dirty-rate must be within [0, 1)")
-    landing = out or Home.from_env().landing
+    landing = out or Settings.from_env().home.landing
     landing.mkdir(parents=True, exist_ok=True)
     config = GeneratorConfig(
         users=users, days=days, seed=seed, dirty_rate=dirty_rate, start=first_day
@@ -109,7 +110,7 @@ def run(
 ) -> None:
     """Materialise the whole asset graph in-process against $LEDGERLENS_HOME and summarise."""
     started = time.perf_counter()
-    home = Home.from_env().ensure()
+    home = Settings.from_env().home.ensure()
     os.environ["LEDGERLENS_HOME"] = str(home.root)
     os.environ.setdefault("LEDGERLENS_WAREHOUSE", str(home.warehouse))
     if demo_if_empty and not any(home.landing.rglob("*.*")):
@@ -157,7 +158,7 @@ def keys_rotate() -> None:
 
     from privacy.vault import rotate_master_key
 
-    home = Home.from_env().ensure()
+    home = Settings.from_env().home.ensure()
     keyvault = _keyvault(home)
     before = keyvault.fingerprint
     con = duckdb.connect(str(home.warehouse))
@@ -201,7 +202,7 @@ def forget(
 
     from privacy.erasure import forget as erase
 
-    home = Home.from_env().ensure()
+    home = Settings.from_env().home.ensure()
     if not home.warehouse.exists():
         raise _fail(f"no warehouse at {home.warehouse}: nothing to erase yet")
     keyvault = _keyvault(home)

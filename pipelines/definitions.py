@@ -14,7 +14,7 @@ from assets import credit as credit_assets
 from assets import dbt as dbt_assets_module
 from assets import governance as governance_assets
 from assets import ingest as ingest_assets
-from pipelines.resources import LedgerHome
+from assets.resources import LedgerHome
 from pipelines.sensors import ingest_reference_job, ingest_transactions_job, landing_sensor
 from pipelines.settings import Home
 

@@ -13,8 +13,8 @@ from dagster._core.storage.tags import (
 )
 
 from assets.ingest import landing_files
-from pipelines.ledger.ingest import discover
-from pipelines.ledger.schema import REFERENCE_ENTITIES
+from ledger.ingest import discover
+from ledger.contract import REFERENCE_ENTITIES
 from pipelines.settings import Home
 
 TRANSACTIONS_KEY = dg.AssetKey(["ledger", "transactions"])

@@ -5,9 +5,9 @@ import hashlib
 import dagster as dg
 
 from assets.ingest import landing_files
-from pipelines.ledger.ingest import discover
-from pipelines.ledger.schema import REFERENCE_ENTITIES
-from pipelines.resources import LedgerHome
+from ledger.ingest import discover
+from ledger.contract import REFERENCE_ENTITIES
+from assets.resources import LedgerHome
 
 ingest_transactions_job = dg.define_asset_job(
     "ingest_transactions",

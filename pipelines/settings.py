@@ -1,4 +1,8 @@
-"""Where ledgerlens reads and writes: everything lives under ``$LEDGERLENS_HOME`` (default ``./data``)."""
+"""The one place that reads the environment: every setting of a ledgerlens process.
+
+``Settings.from_env()`` is called by the CLI and by the Dagster code location; everything below
+(definitions, resources, assets, domain code) receives the values, never reads variables itself.
+"""
 
 from __future__ import annotations
 
@@ -6,51 +10,30 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ledger.home import Home
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 
 
 @dataclass(frozen=True)
-class Home:
-    """The data home and the fixed layout inside it."""
+class Settings:
+    """Where the data home is, which minimisation policy applies, how loud the run log is."""
 
-    root: Path
+    home: Home
+    policy: Path | None = None
+    log_level: str = "INFO"
 
     @classmethod
-    def from_env(cls) -> Home:
-        return cls(Path(os.environ.get("LEDGERLENS_HOME", "data")).resolve())
+    def from_env(cls) -> Settings:
+        policy = os.environ.get("LEDGERLENS_POLICY") or None
+        return cls(
+            home=Home(Path(os.environ.get("LEDGERLENS_HOME", "data")).resolve()),
+            policy=Path(policy).resolve() if policy else None,
+            log_level=os.environ.get("LEDGERLENS_LOG_LEVEL", "INFO"),
+        )
 
-    @property
-    def landing(self) -> Path:
-        return self.root / "landing"
-
-    @property
-    def truth(self) -> Path:
-        """Generator ground truth, beside landing. The pipeline never reads it."""
-        return self.root / "truth"
-
-    @property
-    def warehouse(self) -> Path:
-        return self.root / "warehouse.duckdb"
-
-    @property
-    def keys(self) -> Path:
-        return self.root / "keys"
-
-    @property
-    def out(self) -> Path:
-        return self.root / "out"
-
-    def out_for(self, party: str) -> Path:
-        return self.out / party
-
-    def ensure(self) -> Home:
-        for path in (
-            self.landing,
-            self.out_for("risk"),
-            self.out_for("buyers"),
-            self.out_for("dpo"),
-        ):
-            path.mkdir(parents=True, exist_ok=True)
-        self.keys.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return self
+    @classmethod
+    def for_home(cls, root: Path | str, policy: Path | None = None) -> Settings:
+        """Settings for an explicit home (tests, benchmarks)."""
+        return cls(home=Home(Path(root).resolve()), policy=policy)

@@ -17,7 +17,7 @@ import duckdb
 import pytest
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 
-from pipelines.ledger.schema import ENTITIES
+from ledger.contract import ENTITIES
 from pipelines.settings import DBT_PROJECT_DIR
 
 D1, D2, D3, D4, D5 = (

@@ -31,7 +31,7 @@ def test_dbt_reads_only_minimised_tables_which_hang_off_the_ledger() -> None:
 
 def test_writers_share_the_duckdb_pool() -> None:
     from pipelines.definitions import defs
-    from pipelines.resources import DUCKDB_POOL
+    from assets.resources import DUCKDB_POOL
 
     repo = defs.get_repository_def()
     for assets_def in repo.assets_defs_by_key.values():

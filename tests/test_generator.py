@@ -15,8 +15,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.ledger import schema
-from pipelines.ledger.generator import (
+from ledger import contract as schema
+from ledger.generator import (
     DIRTY_KINDS,
     MCC_RISK_LEVELS,
     GeneratorConfig,

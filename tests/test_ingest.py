@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.ledger.expectations import validate_frame
-from pipelines.ledger.ingest import discover, ingest
-from pipelines.ledger.schema import TRANSACTIONS, USERS
+from ledger.expectations import validate_frame
+from ledger.ingest import discover, ingest
+from ledger.contract import TRANSACTIONS, USERS
 
 
 def _txn(i: int, **over: object) -> dict[str, object]:

@@ -9,8 +9,8 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.ledger.generator import GeneratorConfig, generate
-from pipelines.settings import Home
+from ledger.generator import GeneratorConfig, generate
+from ledger.home import Home
 
 pytestmark = pytest.mark.integration
 
@@ -147,7 +147,7 @@ def test_a_second_run_changes_nothing(built_home: Home) -> None:
 
 
 def test_sensor_registers_new_day_files_as_partitions(built_home: Home) -> None:
-    from pipelines.resources import LedgerHome
+    from assets.resources import LedgerHome
     from pipelines.sensors import landing_sensor
 
     with dg.instance_for_test() as instance:

@@ -3,7 +3,7 @@
 For every landed file: hash it (a file whose content was already loaded is a no-op), parse it as
 text, check its columns against the landing contract (a file that cannot be parsed or lacks a
 required column is rejected whole, with the reason, and the other files still load), type every
-value, evaluate every rule of :mod:`pipelines.ledger.rules` in one vectorised pass, then load valid
+value, evaluate every rule of :mod:`ledger.rules` in one vectorised pass, then load valid
 rows into ``ledger.<entity>`` and the rest into ``ledger.quarantine`` with the failed rules and the
 source file and row. ``rows_read == rows_loaded + rows_quarantined`` holds per file, and the whole
 batch is one transaction.
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.ledger.rules import rules_for, typed_expression
-from pipelines.ledger.schema import ENTITIES, LANDING_FORMATS, REFERENCE_ENTITIES, Entity
+from ledger.rules import rules_for, typed_expression
+from ledger.contract import ENTITIES, LANDING_FORMATS, REFERENCE_ENTITIES, Entity
 
 LINEAGE_COLUMNS = ("_source_file", "_source_row", "_snapshot_id")
 INGEST_ORDER: tuple[str, ...] = (*REFERENCE_ENTITIES, "transactions")

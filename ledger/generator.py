@@ -1,6 +1,6 @@
 """Deterministic synthetic wallet-ledger generator.
 
-Writes a landing folder that follows :mod:`pipelines.ledger.schema` (reference entities as one
+Writes a landing folder that follows :mod:`ledger.contract` (reference entities as one
 Parquet file each, one transaction file per day) and a ``truth/`` folder beside it with what the
 pipeline must never see: each user's latent creditworthiness, each loan's true default probability
 and outcome, and the list of deliberately dirty transaction rows.
@@ -35,7 +35,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from faker import Faker
 
-from pipelines.ledger import schema
+from ledger import contract as schema
 from privacy.identifiers import (
     bech32_encode,
     resident_id_check_digit,

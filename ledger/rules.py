@@ -2,7 +2,7 @@
 
 Each rule is a SQL predicate that is TRUE when a row FAILS it. Ingest evaluates all rules in one
 vectorised pass and sends a row to quarantine with the list of every rule it failed; the Great
-Expectations suite in :mod:`pipelines.ledger.expectations` is built from the same declarations and
+Expectations suite in :mod:`ledger.expectations` is built from the same declarations and
 re-validates what was loaded.
 
 Inside a predicate, ``r_<col>`` is the raw text of a column as it arrived and ``<col>`` its typed
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pipelines.ledger.schema import (
+from ledger.contract import (
     ASSETS,
     CHAINS,
     DIRECTIONS,

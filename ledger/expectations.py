@@ -1,6 +1,6 @@
 """The Great Expectations suite of each ledger entity, built from the same rule declarations.
 
-Ingest routes rows with the SQL predicates of :mod:`pipelines.ledger.rules`; this suite is the
+Ingest routes rows with the SQL predicates of :mod:`ledger.rules`; this suite is the
 independent second opinion on what was *loaded*: an ephemeral GX context (no project folder)
 validates the rows of a snapshot, and any failing expectation means the routing let a bad row in.
 """
@@ -12,8 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from pipelines.ledger.rules import rules_for
-from pipelines.ledger.schema import ENTITIES
+from ledger.rules import rules_for
+from ledger.contract import ENTITIES
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,73 @@
+"""Dagster resources: the data home (with its policy and key vault) and the DuckDB warehouse."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+from dagster_duckdb import DuckDBResource
+
+from ledger.home import Home
+from privacy.keyvault import LocalFileKeyVault
+from privacy.policy import Policy, load_policy
+
+# DuckDB allows one writer at a time: every asset that writes the warehouse joins this pool, whose
+# limit is 1 in the instance's dagster.yaml (`concurrency: pools: default_limit: 1`).
+DUCKDB_POOL = "duckdb_writer"
+
+
+def warehouse_resource(home: Home) -> DuckDBResource:
+    """The warehouse of a home; every connection runs in UTC (timestamps are stored as UTC)."""
+    return DuckDBResource(database=str(home.warehouse), connection_config={"TimeZone": "UTC"})
+
+
+class LedgerHome(dg.ConfigurableResource):
+    """``$LEDGERLENS_HOME``: landing files, the warehouse, keys and the per-party out folders.
+
+    Carries the minimisation policy and the key vault of the home, and opens the warehouse
+    through dagster-duckdb (late, closed early, retried while another writer holds the lock).
+    """
+
+    root: str
+    policy_path: str | None = None
+    warehouse: dg.ResourceDependency[DuckDBResource]
+
+    @property
+    def home(self) -> Home:
+        return Home(Path(self.root)).ensure()
+
+    @property
+    def policy(self) -> Policy:
+        return load_policy(self.policy_path)
+
+    def keyvault(self) -> LocalFileKeyVault:
+        """The local key vault in ``keys/`` (master key from $LEDGERLENS_MASTER_KEY or keys/)."""
+        return LocalFileKeyVault(self.home.keys)
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection, closed even when the work inside fails (dbt needs the lock)."""
+        with self.warehouse.get_connection() as con:
+            try:
+                yield con
+            finally:
+                con.close()
+                _owner_only(self.home.warehouse)
+
+
+def _owner_only(path: Path) -> None:
+    # The warehouse holds tokens, pseudonyms and the vault's ciphertexts: owner-only, like keys/.
+    for p in (path, path.with_name(path.name + ".wal")):
+        if p.exists():
+            p.chmod(0o600)
+
+
+def ledger_home_resource(home: Home, policy: Path | None = None) -> LedgerHome:
+    return LedgerHome(
+        root=str(home.root),
+        policy_path=str(policy) if policy else None,
+        warehouse=warehouse_resource(home),
+    )
