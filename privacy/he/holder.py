@@ -1,0 +1,103 @@
+"""The holder (the wallet): encodes, encrypts under its own secret key, decrypts and releases.
+
+Invariants:
+- column packing: for a batch of up to ``scheme.slots`` applicants, ciphertext k holds indicator
+  k of every applicant of the batch (slot i = applicant i); unused slots hold 0;
+- encryption is symmetric (seeded ciphertexts: half the bytes of a public-key encryption);
+- ``release`` returns clipped integer scores only, and only after every decrypted slot of the batch
+  passed the checks: BFV, inside the model's declared raw range; CKKS, within ``INTEGRALITY`` of
+  an integer and (rounded) inside that range. A failing batch raises; nothing is released.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tenseal.sealapi as sa
+
+from privacy.he.encoding import PublicEncoding, indicator_matrix
+from privacy.he.errors import HEError
+from privacy.he.keys import HolderKey
+from privacy.he.wire import seal_bytes, seal_load
+
+INTEGRALITY = 1e-3  # CKKS: farther than this from an integer means crafted weights or noise abuse
+
+
+class Holder:
+    def __init__(self, key: HolderKey, encoding: PublicEncoding) -> None:
+        s = key.scheme
+        if max(abs(encoding.raw_min), abs(encoding.raw_max)) > s.max_abs_score:
+            raise HEError(
+                f"model {encoding.model_hash}",
+                f"raw scores span [{encoding.raw_min}, {encoding.raw_max}], beyond the "
+                f"{s.name} bound |score| <= {s.max_abs_score}",
+                "rescale the scorecard's points or use a scheme with a larger plaintext space",
+            )
+        self.key = key
+        self.encoding = encoding
+        self._ctx = key.context.seal_context().data
+        secret = key.context.secret_key().data
+        self._encryptor = sa.Encryptor(self._ctx, secret)
+        self._decryptor = sa.Decryptor(self._ctx, secret)
+        self._bfv = s.name == "bfv"
+        self._encoder = sa.BatchEncoder(self._ctx) if self._bfv else sa.CKKSEncoder(self._ctx)
+        self._scale = float(2 ** (s.scale_bits or 0))
+
+    def encrypt_batch(self, cols: np.ndarray) -> list[bytes]:
+        """One serialised ciphertext per indicator column for ``cols`` (applicants x features)."""
+        if cols.shape[0] > self.key.scheme.slots:
+            raise ValueError(f"a batch holds at most {self.key.scheme.slots} applicants")
+        x = indicator_matrix(cols, self.encoding.columns)
+        out = []
+        for row in x:
+            plain = sa.Plaintext()
+            if self._bfv:
+                self._encoder.encode(row.tolist(), plain)
+            else:
+                self._encoder.encode(row.astype(np.float64).tolist(), self._scale, plain)
+            out.append(seal_bytes(self._encryptor.encrypt_symmetric(plain)))
+        return out
+
+    def decrypt_batch(self, blob: bytes, applicants: int, where: str) -> np.ndarray:
+        """The first ``applicants`` decrypted slots (int64 for BFV, float64 for CKKS)."""
+        ct = sa.Ciphertext()
+        try:
+            seal_load(ct, self._ctx, blob)
+        except Exception as e:  # SEAL raises on ciphertexts for other parameters
+            raise HEError(
+                where, f"not a ciphertext for these parameters ({type(e).__name__})",
+                "re-run the scorer on this round's batches",
+            ) from e
+        plain = sa.Plaintext()
+        self._decryptor.decrypt(ct, plain)
+        if self._bfv:
+            return np.asarray(self._encoder.decode_int64(plain)[:applicants], dtype=np.int64)
+        return np.asarray(self._encoder.decode_double(plain)[:applicants], dtype=np.float64)
+
+    def release(self, values: np.ndarray, where: str) -> np.ndarray:
+        """Clipped integer scores, or ``HEError`` if any slot fails the release checks."""
+        enc = self.encoding
+        if self._bfv:
+            raw = values.astype(np.int64)
+        else:
+            raw_f = np.rint(values)
+            off = np.abs(values - raw_f) > INTEGRALITY
+            if off.any():
+                raise HEError(
+                    where,
+                    f"{int(off.sum())} of {len(values)} decrypted scores are not integers "
+                    f"(first at row {int(np.argmax(off))} of the batch): wrong key, tampered "
+                    "ciphertext or non-integer weights; nothing released",
+                    "re-run the round; if it recurs, audit the scorer",
+                )
+            raw = raw_f.astype(np.int64)
+        bad = (raw < enc.raw_min) | (raw > enc.raw_max)
+        if bad.any():
+            raise HEError(
+                where,
+                f"{int(bad.sum())} of {len(raw)} decrypted scores fall outside the model's "
+                f"declared range [{enc.raw_min}, {enc.raw_max}] (first at row "
+                f"{int(np.argmax(bad))} of the batch): wrong key, tampered ciphertext or other "
+                "points; nothing released",
+                "decrypt with the key the round was encrypted under and score with its model",
+            )
+        return enc.clip(raw)

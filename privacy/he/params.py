@@ -1,0 +1,132 @@
+"""Encryption parameters of the two schemes, their hash, and the score bounds each can hold.
+
+Invariants:
+- both parameter sets are at 128-bit classical security by the HomomorphicEncryption.org standard
+  table (N=4096 allows 109 bits of coefficient modulus, N=8192 allows 218; BFV uses 109, CKKS 160);
+- a context built here is symmetric (the holder encrypts under its secret key): no public key,
+  no Galois keys, no relinearisation keys ever exist, so none can be sent;
+- ``params_hash`` covers the protocol version and every parameter, so a message produced under
+  other parameters is refused before any ciphertext is parsed.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass
+from typing import Literal
+
+import rfc8785
+import tenseal as ts
+
+PROTOCOL = "ledgerlens-he/1"
+SchemeName = Literal["bfv", "ckks"]
+SCHEME_NAMES: tuple[SchemeName, ...] = ("bfv", "ckks")
+# BFV by measurement (benchmarks/bench_he.py): ~4x the end-to-end throughput of CKKS at a quarter
+# of the upload, exact by construction, and no approximate-decryption key-recovery surface.
+DEFAULT_SCHEME: SchemeName = "bfv"
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """One parameter set. ``slots`` applicants share a ciphertext (a slot row).
+
+    ``max_abs_score`` is the largest |raw score| a decryption represents exactly: BFV decodes
+    centred residues mod t, so |s| <= (t-1)/2; CKKS holds s * 2^scale_bits below half the last
+    data prime (60 bits), so |s| < 2^(60-40-1). ``max_weight_l1`` bounds sum |w_k| (each plaintext
+    multiplication scales the noise by |w_k|): far inside the fresh noise budget (~33 bits for
+    BFV here, ~20 bits of CKKS precision), measured by the tests.
+    """
+
+    name: SchemeName
+    poly_modulus_degree: int
+    coeff_mod_bit_sizes: tuple[int, ...]
+    plain_modulus: int | None
+    scale_bits: int | None
+    max_weight_l1: int
+
+    @property
+    def slots(self) -> int:
+        n = self.poly_modulus_degree
+        return n if self.name == "bfv" else n // 2
+
+    @property
+    def max_abs_score(self) -> int:
+        if self.plain_modulus is not None:
+            return (self.plain_modulus - 1) // 2
+        assert self.scale_bits is not None
+        return 2 ** (self.coeff_mod_bit_sizes[0] - self.scale_bits - 1) - 1
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "protocol": PROTOCOL,
+            "scheme": self.name,
+            "poly_modulus_degree": self.poly_modulus_degree,
+            "coeff_mod_bit_sizes": list(self.coeff_mod_bit_sizes),
+            "plain_modulus": self.plain_modulus,
+            "scale_bits": self.scale_bits,
+            "encryption": "symmetric",
+        }
+
+    @property
+    def params_hash(self) -> str:
+        return hashlib.sha256(rfc8785.dumps(self.describe())).hexdigest()[:32]
+
+
+BFV = Scheme("bfv", 4096, (54, 55), 65537, None, max_weight_l1=2**16)
+CKKS = Scheme("ckks", 8192, (60, 40, 60), None, 40, max_weight_l1=2**16)
+SCHEMES: dict[str, Scheme] = {"bfv": BFV, "ckks": CKKS}
+
+
+def scheme_named(name: str) -> Scheme:
+    try:
+        return SCHEMES[name.lower()]
+    except KeyError:
+        raise ValueError(f"unknown HE scheme {name!r}: use one of {list(SCHEMES)}") from None
+
+
+def new_secret_context(scheme: Scheme) -> ts.Context:
+    """A fresh symmetric context holding a new secret key (the holder's; never sent)."""
+    if scheme.name == "bfv":
+        ctx = ts.context(
+            ts.SCHEME_TYPE.BFV,
+            scheme.poly_modulus_degree,
+            plain_modulus=scheme.plain_modulus,
+            coeff_mod_bit_sizes=list(scheme.coeff_mod_bit_sizes),
+            encryption_type=ts.ENCRYPTION_TYPE.SYMMETRIC,
+            n_threads=1,
+        )
+    else:
+        ctx = ts.context(
+            ts.SCHEME_TYPE.CKKS,
+            scheme.poly_modulus_degree,
+            coeff_mod_bit_sizes=list(scheme.coeff_mod_bit_sizes),
+            encryption_type=ts.ENCRYPTION_TYPE.SYMMETRIC,
+            n_threads=1,
+        )
+        assert scheme.scale_bits is not None
+        ctx.global_scale = float(2**scheme.scale_bits)
+    return ctx
+
+
+def public_context_bytes(ctx: ts.Context) -> bytes:
+    """The context to send: parameters only (no secret, public, Galois or relinearisation key)."""
+    return bytes(
+        ctx.serialize(
+            save_public_key=False,
+            save_secret_key=False,
+            save_galois_keys=False,
+            save_relin_keys=False,
+        )
+    )
+
+
+@functools.cache
+def canonical_public_context(scheme: Scheme) -> bytes:
+    """The public context bytes of ``scheme`` (TenSEAL serialises parameters deterministically)."""
+    return public_context_bytes(new_secret_context(scheme))
+
+
+def context_matches(ctx: ts.Context, scheme: Scheme) -> bool:
+    """True when a loaded context carries exactly ``scheme``'s parameters (same primes too)."""
+    return public_context_bytes(ctx) == canonical_public_context(scheme)

@@ -1,0 +1,94 @@
+"""The scorer (the risk team): sum_k w_k * ct_k + offset, with plaintext integers only.
+
+Invariants: a ``Scorer`` is built from serialised context bytes and refuses any context that
+``is_private()`` (holds a secret key) or whose parameters differ from the declared scheme; it has
+no decryptor and no key of its own. Each plaintext weight is a constant polynomial (one non-zero
+coefficient), so SEAL's multiply_plain costs one pass over the ciphertext; CKKS weights are
+encoded at scale 1, so the product keeps the ciphertext's scale and needs no rescale.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import tenseal as ts
+import tenseal.sealapi as sa
+
+from privacy.he.encoding import SecretWeights
+from privacy.he.errors import HEError
+from privacy.he.params import Scheme, context_matches
+from privacy.he.wire import seal_bytes, seal_load
+
+
+class Scorer:
+    def __init__(
+        self, context: bytes, scheme: Scheme, weights: SecretWeights, where: str = "context"
+    ) -> None:
+        try:
+            ctx = ts.context_from(context)
+        except Exception as e:  # TenSEAL raises bare errors on unparseable bytes
+            raise HEError(where, "is not a TenSEAL context", "ask the holder to resend it") from e
+        if ctx.is_private():
+            raise HEError(
+                where,
+                "holds a secret key: the scorer must never receive one",
+                "delete this file now and ask the holder to re-run `he encrypt` (which writes a "
+                "public context)",
+            )
+        if not context_matches(ctx, scheme):
+            raise HEError(
+                where, f"does not carry the {scheme.name} parameters", "ask the holder to resend it"
+            )
+        if weights.weight_l1 > scheme.max_weight_l1:
+            raise HEError(
+                f"model {weights.model_hash}",
+                f"sum of |points| over indicator columns exceeds {scheme.max_weight_l1} (noise "
+                f"budget of {scheme.name})",
+                "rescale the scorecard's points",
+            )
+        self.scheme = scheme
+        self.weights = weights
+        self._ctx = ctx.seal_context().data
+        self._eval = sa.Evaluator(self._ctx)
+        self._bfv = scheme.name == "bfv"
+        self._wplain = [self._constant(w, unit=True) for w in weights.weights]
+        self._offset = self._constant(weights.offset, unit=False)
+
+    def _constant(self, value: int, unit: bool) -> sa.Plaintext:
+        plain = sa.Plaintext()
+        if self._bfv:
+            sa.BatchEncoder(self._ctx).encode([int(value)] * self.scheme.slots, plain)
+        else:
+            scale = 1.0 if unit else float(2 ** (self.scheme.scale_bits or 0))
+            sa.CKKSEncoder(self._ctx).encode(float(value), scale, plain)
+        return plain
+
+    def score_batch(self, blobs: Sequence[bytes], where: str) -> tuple[bytes, float]:
+        """The serialised result ciphertext and the seconds spent computing on ciphertexts."""
+        if len(blobs) != len(self._wplain):
+            raise HEError(
+                where,
+                f"holds {len(blobs)} ciphertexts, the model has {len(self._wplain)} columns",
+                "encrypt and score with the same model",
+            )
+        cts = []
+        for k, blob in enumerate(blobs):
+            ct = sa.Ciphertext()
+            try:
+                seal_load(ct, self._ctx, blob)
+            except Exception as e:  # SEAL validates size and parameters on load
+                raise HEError(
+                    where, f"ciphertext {k} is invalid for these parameters ({type(e).__name__})",
+                    "ask the holder to re-encrypt this batch",
+                ) from e
+            cts.append(ct)
+        started = time.perf_counter()
+        acc = cts[0]
+        self._eval.multiply_plain_inplace(acc, self._wplain[0])
+        for ct, w in zip(cts[1:], self._wplain[1:], strict=True):
+            self._eval.multiply_plain_inplace(ct, w)
+            self._eval.add_inplace(acc, ct)
+        self._eval.add_plain_inplace(acc, self._offset)
+        seconds = time.perf_counter() - started
+        return seal_bytes(acc), seconds

@@ -1,0 +1,150 @@
+"""The exchanged files: one self-describing binary message per batch, a JSON manifest per round.
+
+A message is ``MAGIC | u32 header length | header (canonical JSON) | blob_1 .. blob_k`` where each
+blob is a SEAL-serialised ciphertext. The header carries the protocol version, scheme, parameters
+hash, model hash, key id, round id, batch number, applicant count, each blob's length and the
+SHA-256 of the blobs. ``read_message`` refuses a truncated, padded or altered file and any header
+field that differs from what the reader expects, naming the field.
+
+The hashes catch corruption, truncation and mix-ups (another round, key, model or parameters);
+they are not a MAC: a party that rewrites a file can recompute them (see THREAT_MODEL.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import rfc8785
+
+from privacy.he.errors import HEError
+from privacy.he.params import PROTOCOL
+
+MAGIC = b"LLHE\x01"
+MANIFEST = "manifest.json"
+CONTEXT = "context.bin"
+# SEAL objects serialise only to a path here; tmpfs keeps that a memory copy.
+_SCRATCH = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
+
+
+class _Saveable(Protocol):
+    def save(self, path: str) -> None: ...
+
+
+def seal_bytes(obj: _Saveable) -> bytes:
+    fd, name = tempfile.mkstemp(dir=_SCRATCH, prefix="ledgerlens-he-")
+    os.close(fd)
+    try:
+        obj.save(name)
+        return Path(name).read_bytes()
+    finally:
+        os.unlink(name)
+
+
+def seal_load(obj: Any, context: Any, data: bytes) -> None:
+    """``obj.load(context, path)`` from bytes (SEAL validates the ciphertext against ``context``)."""
+    fd, name = tempfile.mkstemp(dir=_SCRATCH, prefix="ledgerlens-he-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        obj.load(context, name)
+    finally:
+        os.unlink(name)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def encode_message(header: dict[str, Any], blobs: Sequence[bytes]) -> bytes:
+    h = dict(header, protocol=PROTOCOL, blob_lengths=[len(b) for b in blobs])
+    h["blobs_sha256"] = sha256(b"".join(blobs))
+    hb = rfc8785.dumps(h)
+    return MAGIC + struct.pack(">I", len(hb)) + hb + b"".join(blobs)
+
+
+def decode_message(
+    data: bytes, where: str, expect: dict[str, Any]
+) -> tuple[dict[str, Any], list[bytes]]:
+    """Header and blobs of a message, after every integrity and binding check."""
+    redo = "ask the sender to send the file again (or re-run the step that wrote it)"
+    if len(data) < len(MAGIC) + 4 or data[: len(MAGIC)] != MAGIC:
+        raise HEError(where, "is not a ledgerlens HE message (or is truncated)", redo)
+    (hlen,) = struct.unpack(">I", data[len(MAGIC) : len(MAGIC) + 4])
+    start = len(MAGIC) + 4
+    try:
+        header = json.loads(data[start : start + hlen])
+        lengths = [int(n) for n in header["blob_lengths"]]
+    except (ValueError, KeyError, TypeError):
+        raise HEError(where, "has a damaged or truncated header", redo) from None
+    body = data[start + hlen :]
+    if sum(lengths) != len(body):
+        raise HEError(
+            where, f"holds {len(body)} ciphertext bytes, its header declares {sum(lengths)}", redo
+        )
+    if sha256(body) != header.get("blobs_sha256"):
+        raise HEError(where, "ciphertext bytes do not match their SHA-256 (tampered?)", redo)
+    for field, want in dict(expect, protocol=PROTOCOL).items():
+        got = header.get(field)
+        if got != want:
+            raise HEError(where, f"{field} is {got!r}, expected {want!r}", _fix_for(field))
+    blobs, pos = [], 0
+    for n in lengths:
+        blobs.append(body[pos : pos + n])
+        pos += n
+    return header, blobs
+
+
+def _fix_for(field: str) -> str:
+    return {
+        "key_id": "this was encrypted under another holder key: decrypt with that key, or "
+        "re-encrypt the applicants under this one",
+        "model_hash": "encrypt and score with the same model (re-run `he encrypt` with the "
+        "scorer's model, or score with the points the batch was encrypted for)",
+        "params_hash": "both sides must use the same scheme and parameters",
+        "protocol": "upgrade both sides to the same ledgerlens version",
+        "round_id": "the file belongs to another round: do not mix rounds in one directory",
+    }.get(field, "re-run the round from `he encrypt`")
+
+
+def write_manifest(directory: Path, manifest: dict[str, Any]) -> Path:
+    path = directory / MANIFEST
+    path.write_text(json.dumps(dict(manifest, protocol=PROTOCOL), indent=1, sort_keys=True))
+    return path
+
+
+def read_manifest(directory: Path, kind: str) -> dict[str, Any]:
+    path = Path(directory) / MANIFEST
+    where = str(path)
+    try:
+        m = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise HEError(where, "not found", f"pass the directory a `{kind}` step wrote") from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise HEError(where, "is not valid JSON (truncated?)", "copy the directory again") from None
+    if not isinstance(m, dict) or m.get("kind") != kind:
+        got = m.get("kind") if isinstance(m, dict) else None
+        raise HEError(where, f"is a {got!r} manifest, expected {kind!r}", "check the --in path")
+    if m.get("protocol") != PROTOCOL:
+        raise HEError(where, f"protocol {m.get('protocol')!r}", _fix_for("protocol"))
+    return m
+
+
+def read_checked(path: Path, digest: str) -> bytes:
+    """File bytes, refused unless they hash to ``digest`` (as listed in a manifest)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise HEError(str(path), "listed in the manifest but missing", "copy it again") from None
+    if sha256(data) != digest:
+        raise HEError(
+            str(path), "does not match the SHA-256 in its manifest (tampered or truncated)",
+            "copy the directory again from its sender",
+        )
+    return data
