@@ -5,6 +5,15 @@ window of ``window_days``, default 180, with a ``short_window_days`` sub-window,
 subject's static attributes, and earlier loans of the same subject whose repayment is judged only from
 repayment rows before ``applied_at``. Nothing at or after the application date can move a feature.
 
+History, not time in the ledger: an applicant's observed history is the time from the later of the
+ledger's start and the signup date to ``applied_at``. Window counts and sums are per observed day,
+scaled to the window (a 60-day history with 60 transactions reads as 180 over 180 days), balance
+and income statistics use observed days and whole observed months only; the balance-path
+statistics (``balance_mean``, ``balance_trend``, days negative / near zero) exist only when the
+history covers the whole window (NULL otherwise); and below
+``min_history_days`` the window features are NULL (missing: scored by the missing-value policy).
+``observed_days`` and ``short_history`` are returned beside the features, never as features.
+
 Input contract (relation names are parameters):
 
 * ledger: subject_id, occurred_at, tx_type, direction ('in'/'out'), amount_base, fee_base, mcc,
@@ -24,6 +33,9 @@ import duckdb
 import pandas as pd
 
 KEY_COLUMNS: tuple[str, ...] = ("loan_id", "subject_id", "applied_at")
+# returned beside the features, never scored: history length, and the affordability proxy pricing
+# uses when no income is declared (median monthly inflow over whole observed months)
+CONTEXT_COLUMNS: tuple[str, ...] = ("observed_days", "short_history", "inflow_monthly_median")
 
 FEATURE_COLUMNS: tuple[str, ...] = (
     # loan asked for (known at application)
@@ -170,6 +182,10 @@ class FeatureConfig:
     large_transfer: float = 1000.0
     regular_min_months: int = 3
     night_end_hour: int = 5
+    # below this many observed days the window features are NULL (scored as missing, by policy)
+    min_history_days: int = 14
+    # first day the ledger can hold rows for anyone; None: the earliest row of the ledger relation
+    ledger_start: str | None = None
 
 
 def _ident(name: str) -> str:
@@ -192,12 +208,50 @@ def feature_sql(
     w, s = int(c.window_days), int(c.short_window_days)
     months = max(1, w // 30)
     nz, large = float(c.near_zero_balance), float(c.large_transfer)
+    min_hist = float(c.min_history_days)
+    start_sql = (
+        f"CAST('{pd.Timestamp(c.ledger_start).isoformat()}' AS TIMESTAMP)"
+        if c.ledger_start is not None
+        else f"(SELECT min(CAST(occurred_at AS TIMESTAMP)) FROM {led})"
+    )
+
+    def gate(expr: str) -> str:
+        return f"CASE WHEN a.enough_history THEN {expr} END"
+
+    def long(expr: str) -> str:
+        # a count or sum over the long window, per observed day, scaled to the whole window
+        return gate(f"({expr}) * {w} / greatest(a.obs_days, 1.0)")
+
+    def full(expr: str) -> str:
+        # path statistics of a balance rebuilt from zero at the window start have no per-day
+        # form: only measured when the history covers the whole window, missing otherwise
+        return f"CASE WHEN a.history_days >= {w} THEN {expr} END"
+
+    def short(expr: str) -> str:
+        return gate(f"({expr}) * {s} / greatest(a.obs_short, 1.0)")
+
+    buffer = (
+        f"least(greatest(b.balance_end, 0) * {w} / greatest(a.obs_days, 1.0) / "
+        f"nullif(coalesce(g.outflow_90, 0) / greatest(a.obs_short, 1.0), 0), 3650.0)"
+    )
     return f"""
-WITH apps AS (
-  SELECT loan_id, subject_id, CAST(applied_at AS TIMESTAMP) AS applied_at,
-         CAST(applied_at AS TIMESTAMP) - INTERVAL {w} DAY AS win_start,
-         principal_base, term_days, label
-  FROM {app}
+WITH start AS (SELECT {start_sql} AS ledger_start),
+apps0 AS (
+  SELECT p.loan_id, p.subject_id, CAST(p.applied_at AS TIMESTAMP) AS applied_at,
+         CAST(p.applied_at AS TIMESTAMP) - INTERVAL {w} DAY AS win_start,
+         p.principal_base, p.term_days, p.label,
+         greatest(date_diff('second',
+                            greatest((SELECT ledger_start FROM start),
+                                     coalesce(CAST(s0.signup_date AS TIMESTAMP),
+                                              (SELECT ledger_start FROM start))),
+                            CAST(p.applied_at AS TIMESTAMP)) / 86400.0, 0.0) AS history_days
+  FROM {app} p LEFT JOIN {sub} s0 ON s0.subject_id = p.subject_id
+),
+apps AS (
+  SELECT *, least(history_days, {w}) AS obs_days, least(history_days, {s}) AS obs_short,
+         greatest(1, least({months}, CAST(floor(history_days / 30) AS BIGINT))) AS obs_months,
+         history_days >= {min_hist} AS enough_history
+  FROM apps0
 ),
 flows AS (
   SELECT subject_id, occurred_at, tx_type, direction, amount_base,
@@ -253,7 +307,10 @@ agg AS (
     count(DISTINCT device_id) FILTER (WHERE age_days < {s}) AS devices_90
   FROM w GROUP BY loan_id
 ),
-months AS (SELECT a.loan_id, m.i AS month_idx FROM apps a CROSS JOIN range(0, {months}) m(i)),
+months AS (
+  SELECT a.loan_id, m.i AS month_idx FROM apps a CROSS JOIN range(0, {months}) m(i)
+  WHERE m.i < a.obs_months
+),
 minc AS (
   SELECT loan_id, CAST(floor(age_days / 30) AS BIGINT) AS month_idx, sum(amount_base) AS inc
   FROM w WHERE is_income AND age_days < {months * 30} GROUP BY ALL
@@ -262,18 +319,22 @@ inc AS (
   SELECT m.loan_id,
     avg(coalesce(inc, 0)) AS income_monthly_mean,
     stddev_pop(coalesce(inc, 0)) / nullif(avg(coalesce(inc, 0)), 0) AS income_cv,
-    count(*) FILTER (WHERE inc > 0) AS months_with_income
+    count(*) FILTER (WHERE inc > 0) AS months_with_income,
+    median(coalesce(inc, 0)) AS inflow_monthly_median
   FROM months m LEFT JOIN minc USING (loan_id, month_idx) GROUP BY m.loan_id
 ),
 src AS (
-  SELECT loan_id, counterparty, sum(amount_base) AS amt,
-         count(DISTINCT CAST(floor(age_days / 30) AS BIGINT)) AS n_months
-  FROM w WHERE is_income AND counterparty IS NOT NULL AND age_days < {months * 30}
+  SELECT w.loan_id, w.counterparty, sum(w.amount_base) AS amt,
+         count(DISTINCT CAST(floor(w.age_days / 30) AS BIGINT)) AS n_months
+  FROM w JOIN apps a ON a.loan_id = w.loan_id
+  WHERE w.is_income AND w.counterparty IS NOT NULL AND w.age_days < 30 * a.obs_months
   GROUP BY ALL
 ),
 reg AS (
-  SELECT loan_id, count(*) AS regular_income_sources, sum(amt) / {months} AS regular_income_monthly
-  FROM src WHERE n_months >= {int(c.regular_min_months)} GROUP BY loan_id
+  SELECT s.loan_id, count(*) AS regular_income_sources,
+         sum(s.amt) / any_value(a.obs_months) AS regular_income_monthly
+  FROM src s JOIN apps a ON a.loan_id = s.loan_id
+  WHERE s.n_months >= {int(c.regular_min_months)} GROUP BY s.loan_id
 ),
 daily AS (
   SELECT loan_id, least(CAST(floor(age_days) AS BIGINT), {w - 1}) AS d_before, sum(signed) AS net
@@ -286,6 +347,10 @@ bal AS (
                                    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS bal
   FROM cal c LEFT JOIN daily dl ON dl.loan_id = c.loan_id AND dl.d_before = {w - 1} - c.day_idx
 ),
+bal_obs AS (
+  SELECT b.* FROM bal b JOIN apps a ON a.loan_id = b.loan_id
+  WHERE b.day_idx >= {w} - ceil(a.obs_days)
+),
 bal_stats AS (
   SELECT loan_id,
     avg(bal) AS balance_mean,
@@ -293,9 +358,9 @@ bal_stats AS (
     min(bal) AS balance_min,
     arg_max(bal, day_idx) AS balance_end,
     coalesce(regr_slope(bal, day_idx), 0) AS balance_trend,
-    count(*) FILTER (WHERE bal < 0) AS days_negative_balance,
-    count(*) FILTER (WHERE bal < {nz}) AS days_near_zero_balance
-  FROM bal GROUP BY loan_id
+    count(*) FILTER (WHERE bal < 0) / count(*) AS negative_share,
+    count(*) FILTER (WHERE bal < {nz}) / count(*) AS near_zero_share
+  FROM bal_obs GROUP BY loan_id
 ),
 hourly AS (
   SELECT loan_id, max(n) AS max_tx_per_hour FROM (
@@ -359,30 +424,36 @@ prior_stats AS (
   FROM rep GROUP BY loan_id
 )
 SELECT a.loan_id, a.subject_id, a.applied_at, a.label,
+  CAST(a.obs_days AS DOUBLE) AS observed_days,
+  NOT a.enough_history OR a.obs_days < {s} AS short_history,
+  CAST({gate("i.inflow_monthly_median")} AS DOUBLE) AS inflow_monthly_median,
   CAST(a.principal_base AS DOUBLE) AS principal_base,
   CAST(a.term_days AS DOUBLE) AS term_days,
-  CAST(a.principal_base / (coalesce(i.income_monthly_mean, 0) + 1.0) AS DOUBLE) AS loan_to_income,
-  CAST(i.income_monthly_mean AS DOUBLE) AS income_monthly_mean,
-  CAST(i.income_cv AS DOUBLE) AS income_cv,
-  CAST(coalesce(i.months_with_income, 0) AS DOUBLE) AS months_with_income,
-  CAST(coalesce(r.regular_income_sources, 0) AS DOUBLE) AS regular_income_sources,
-  CAST(coalesce(r.regular_income_monthly, 0) AS DOUBLE) AS regular_income_monthly,
-  CAST(coalesce(g.inflow_180, 0) AS DOUBLE) AS inflow_180,
-  CAST(coalesce(g.outflow_180, 0) AS DOUBLE) AS outflow_180,
-  CAST(coalesce(g.inflow_90, 0) AS DOUBLE) AS inflow_90,
-  CAST(coalesce(g.outflow_90, 0) AS DOUBLE) AS outflow_90,
-  CAST(coalesce(g.net_flow_180, 0) AS DOUBLE) AS net_flow_180,
-  CAST(coalesce(g.inflow_180, 0) / (coalesce(g.outflow_180, 0) + 1.0) AS DOUBLE)
+  CAST({gate("a.principal_base / (coalesce(i.income_monthly_mean, 0) + 1.0)")} AS DOUBLE)
+    AS loan_to_income,
+  CAST({gate("i.income_monthly_mean")} AS DOUBLE) AS income_monthly_mean,
+  CAST({gate("i.income_cv")} AS DOUBLE) AS income_cv,
+  CAST({gate(f"coalesce(i.months_with_income, 0) * {months} / a.obs_months")} AS DOUBLE)
+    AS months_with_income,
+  CAST(CASE WHEN a.obs_months >= {int(c.regular_min_months)}
+            THEN coalesce(r.regular_income_sources, 0) END AS DOUBLE) AS regular_income_sources,
+  CAST(CASE WHEN a.obs_months >= {int(c.regular_min_months)}
+            THEN coalesce(r.regular_income_monthly, 0) END AS DOUBLE) AS regular_income_monthly,
+  CAST({long("coalesce(g.inflow_180, 0)")} AS DOUBLE) AS inflow_180,
+  CAST({long("coalesce(g.outflow_180, 0)")} AS DOUBLE) AS outflow_180,
+  CAST({short("coalesce(g.inflow_90, 0)")} AS DOUBLE) AS inflow_90,
+  CAST({short("coalesce(g.outflow_90, 0)")} AS DOUBLE) AS outflow_90,
+  CAST({long("coalesce(g.net_flow_180, 0)")} AS DOUBLE) AS net_flow_180,
+  CAST({gate("coalesce(g.inflow_180, 0) / (coalesce(g.outflow_180, 0) + 1.0)")} AS DOUBLE)
     AS inflow_outflow_ratio,
-  CAST(b.balance_mean AS DOUBLE) AS balance_mean,
-  CAST(b.balance_mean_90 AS DOUBLE) AS balance_mean_90,
-  CAST(b.balance_min AS DOUBLE) AS balance_min,
-  CAST(b.balance_end AS DOUBLE) AS balance_end,
-  CAST(b.balance_trend AS DOUBLE) AS balance_trend,
-  CAST(b.days_negative_balance AS DOUBLE) AS days_negative_balance,
-  CAST(b.days_near_zero_balance AS DOUBLE) AS days_near_zero_balance,
-  CAST(least(greatest(b.balance_end, 0) / nullif(coalesce(g.outflow_90, 0) / {s}, 0), 3650.0)
-       AS DOUBLE) AS buffer_days,
+  CAST({full("b.balance_mean")} AS DOUBLE) AS balance_mean,
+  CAST({long("b.balance_mean_90")} AS DOUBLE) AS balance_mean_90,
+  CAST({long("b.balance_min")} AS DOUBLE) AS balance_min,
+  CAST({long("b.balance_end")} AS DOUBLE) AS balance_end,
+  CAST({full("b.balance_trend")} AS DOUBLE) AS balance_trend,
+  CAST({full(f"b.negative_share * {w}")} AS DOUBLE) AS days_negative_balance,
+  CAST({full(f"b.near_zero_share * {w}")} AS DOUBLE) AS days_near_zero_balance,
+  CAST({gate(buffer)} AS DOUBLE) AS buffer_days,
   CAST(g.spend_high / nullif(g.merchant_spend, 0) AS DOUBLE) AS spend_share_high_risk_mcc,
   CAST(g.spend_medium / nullif(g.merchant_spend, 0) AS DOUBLE) AS spend_share_medium_risk_mcc,
   CAST(g.p2p_out / nullif(g.outflow_180, 0) AS DOUBLE) AS p2p_out_share,
@@ -392,9 +463,9 @@ SELECT a.loan_id, a.subject_id, a.applied_at, a.label,
     AS account_age_days,
   CAST(g.days_since_last_tx AS DOUBLE) AS days_since_last_tx,
   CAST(g.days_since_last_inflow AS DOUBLE) AS days_since_last_inflow,
-  CAST(coalesce(g.n_tx_90, 0) AS DOUBLE) AS n_tx_90,
-  CAST(coalesce(g.n_tx_180, 0) AS DOUBLE) AS n_tx_180,
-  CAST(coalesce(g.active_days_90, 0) AS DOUBLE) AS active_days_90,
+  CAST({short("coalesce(g.n_tx_90, 0)")} AS DOUBLE) AS n_tx_90,
+  CAST({long("coalesce(g.n_tx_180, 0)")} AS DOUBLE) AS n_tx_180,
+  CAST({short("coalesce(g.active_days_90, 0)")} AS DOUBLE) AS active_days_90,
   CAST(coalesce(p.prior_loans, 0) AS DOUBLE) AS prior_loans,
   CAST(p.prior_late_share AS DOUBLE) AS prior_late_share,
   CAST(coalesce(p.prior_unpaid, 0) AS DOUBLE) AS prior_unpaid,
@@ -403,8 +474,10 @@ SELECT a.loan_id, a.subject_id, a.applied_at, a.label,
   CAST(coalesce(h.max_tx_per_hour, 0) AS DOUBLE) AS max_tx_per_hour,
   CAST(coalesce(n.max_night_tx, 0) AS DOUBLE) AS max_night_tx,
   CAST(g.n_night / nullif(g.n_own, 0) AS DOUBLE) AS night_tx_share,
-  CAST(coalesce(nd.new_device_large_transfers, 0) AS DOUBLE) AS new_device_large_transfers,
-  CAST(coalesce(g.distinct_counterparties_90, 0) AS DOUBLE) AS distinct_counterparties_90,
+  CAST({long("coalesce(nd.new_device_large_transfers, 0)")} AS DOUBLE)
+    AS new_device_large_transfers,
+  CAST({short("coalesce(g.distinct_counterparties_90, 0)")} AS DOUBLE)
+    AS distinct_counterparties_90,
   CAST(coalesce(g.devices_90, 0) AS DOUBLE) AS devices_90,
   CAST(s.kyc_level AS DOUBLE) AS kyc_level,
   CAST(s.city_tier AS DOUBLE) AS city_tier
@@ -429,5 +502,5 @@ def build_features(
     subjects: str = "subjects",
     config: FeatureConfig | None = None,
 ) -> pd.DataFrame:
-    """One row per application: loan_id, subject_id, applied_at, label and FEATURE_COLUMNS."""
+    """One row per application: KEY_COLUMNS, label, CONTEXT_COLUMNS and FEATURE_COLUMNS."""
     return con.execute(feature_sql(ledger, applications, subjects, config)).df()

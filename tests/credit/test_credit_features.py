@@ -175,16 +175,55 @@ def test_hand_built_fixture_values():
     )
     f = _features(ledger, apps, subjects)
     a = f.loc["L1"]
-    assert a["inflow_180"] == 3000.0
-    assert a["outflow_180"] == pytest.approx(300 + 1 + 100 + 50 + 1500 + 200)
+    # the ledger starts 2024-03-01 09:00: 91.625 observed days, sums scaled to the 180-day window
+    assert a["observed_days"] == pytest.approx(91.625) and not a["short_history"]
+    scale = 180 / 91.625
+    assert a["inflow_180"] == pytest.approx(3000.0 * scale)
+    assert a["outflow_180"] == pytest.approx((300 + 1 + 100 + 50 + 1500 + 200) * scale)
+    assert a["n_tx_180"] == pytest.approx(8 * scale)
+    # three whole observed 30-day months before 06-01: 0, 1000 (05-01) and 1000 (04-01); the
+    # 03-01 salary falls in the partial fourth month and is left out
+    assert a["income_monthly_mean"] == pytest.approx(2000 / 3)
+    assert a["inflow_monthly_median"] == 1000.0
+    assert a["months_with_income"] == 4.0  # 2 of 3 observed months, on the 6-month scale
     assert a["spend_share_high_risk_mcc"] == pytest.approx(0.75)
     assert a["prior_loans"] == 1 and a["prior_late_share"] == 1.0  # 200 of 300 repaid by due
     assert a["prior_unpaid"] == 1
-    assert a["regular_income_sources"] == 1
-    assert a["new_device_large_transfers"] == 1  # 1500 cross-border from first-seen device dz
+    assert a["regular_income_sources"] == 0  # employer in 2 observed months, 3 needed
+    # 1500 cross-border from the newly seen device dz, per observed day
+    assert a["new_device_large_transfers"] == pytest.approx(scale)
     assert a["max_night_tx"] == 1
     assert a["account_age_days"] == 152
     b = f.loc["L2"]
-    assert b["inflow_180"] == 60.0  # own top-up + P2P received from a
+    # own top-up + P2P received from a, over the 61 days since b signed up
+    assert b["observed_days"] == 61.0 and b["short_history"]
+    assert b["inflow_180"] == pytest.approx(60.0 * 180 / 61)
     assert b["p2p_in_share"] == pytest.approx(50 / 60)
     assert f.loc["L0", "prior_loans"] == 0
+    # L0 applied 9 days into the ledger: too little history, window features missing
+    assert f.loc["L0", "observed_days"] == pytest.approx(8.625)
+    assert np.isnan(f.loc["L0", "inflow_180"]) and np.isnan(f.loc["L0", "balance_mean"])
+
+
+def test_window_features_do_not_grow_with_time_in_the_ledger():
+    # Every subject behaves the same all through the ledger; applications in the first months see
+    # a window cut at the ledger start. Per-observed-day features must not drift with that.
+    s = generate(n_subjects=150, days=360, seed=4, loans_per_subject=3.0)
+    apps = s.applications.copy()
+    days = np.random.default_rng(0).integers(5, 360, len(apps))
+    apps["applied_at"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(days, unit="D")
+    f = _features(s.ledger, apps, s.subjects)
+    old = f[f["observed_days"] >= 180]
+    early = f[(f["observed_days"] >= 30) & (f["observed_days"] < 120)]
+    assert len(old) > 50 and len(early) > 50
+    for col in ("n_tx_180", "inflow_180", "inflow_90", "n_tx_90", "active_days_90", "balance_end"):
+        ratio = early[col].mean() / old[col].mean()
+        assert 0.75 < ratio < 1.33, (col, ratio)
+    # the unscaled count would have been read as risk: raw counts in the early months are far lower
+    raw_early = (early["n_tx_180"] * early["observed_days"] / 180).mean()
+    assert raw_early / old["n_tx_180"].mean() < 0.7
+    assert f.loc[f["observed_days"] < 14, "inflow_180"].isna().all()
+    assert f["short_history"].eq(f["observed_days"] < 90).all()
+    # balance-path statistics are only measured over a whole window
+    assert f.loc[f["observed_days"] < 180, "balance_trend"].isna().all()
+    assert f.loc[f["observed_days"] >= 180, "balance_trend"].notna().all()
