@@ -315,3 +315,108 @@ def run_detectors(texts: Sequence[str]) -> list[DetectorHit]:
         if m:
             hits.append(DetectorHit(d.name, d.entity, d.validated, m / n, m, d.evidence))
     return hits
+
+
+# -- identifiers embedded in free text (the leak guard) -----------------------------------------
+#
+# ``find_identifiers`` looks *inside* a text for identifiers that validate by shape plus checksum,
+# whether or not they are in any vault. Digit groups may be separated the way people write them
+# (``138-1234-5678``, ``6222 0212 3456 7890``, ``110105 19491231 002X``) but never across a digit:
+# a match must not continue a longer digit run, so order numbers, timestamps and amounts that merely
+# contain an identifier-shaped substring are not flagged. Tokens that look like digests (16+ hex
+# characters with a letter: pseudonyms, hashes, UUID parts) are not searched for digit identifiers.
+
+_B58 = "1-9A-HJ-NP-Za-km-z"
+_CN_MOBILE_PREFIX = r"1(?:3\d|4[5-9]|5[0-35-9]|6[2567]|7[0-8]|8\d|9[0-35-9])"
+_EMB_MOBILE = re.compile(
+    r"(?<![\d+])(?:(?:\+|00)86[\s-]?|\(\+?86\)\s?|86[\s-]?)?"
+    rf"({_CN_MOBILE_PREFIX})[\s.-]?(\d{{4}})[\s.-]?(\d{{4}})(?!\d)"
+)
+_EMB_E164 = re.compile(r"(?<![\w+])\+([1-9]\d{0,3})((?:[\s.-]?\(?\d{1,5}\)?){1,6})(?!\d)")
+_EMB_RID = re.compile(r"(?<!\d)(\d(?:[\s-]?\d){16}[\s-]?[\dXx])(?![\dXx])")
+_EMB_CARD = re.compile(
+    r"(?<!\d)(\d{4}(?:[\s-]\d{4}){2,3}(?:[\s-]\d{1,4})?|\d{4}[\s-]\d{6}[\s-]\d{4,5}|\d{13,19})"
+    r"(?!\d)"
+)
+_EMB_ETH0X = re.compile(r"(?<![0-9A-Za-z])0[xX]([0-9a-fA-F]{40})(?![0-9a-fA-F])")
+_EMB_ETH_BARE = re.compile(r"(?<![0-9a-fA-F])([0-9a-fA-F]{40})(?![0-9a-fA-F])")
+_EMB_TRON = re.compile(rf"(?=(T[{_B58}]{{33}}))")
+_EMB_BTC = re.compile(rf"(?<![{_B58}])([13][{_B58}]{{25,33}})(?![{_B58}])")
+_EMB_BECH32 = re.compile(r"(?=((?:bc|tb|BC|TB)1[02-9ac-hj-np-zAC-HJ-NP-Z]{8,87}))")
+_HEXLIKE_TOKEN = re.compile(r"[0-9a-fA-F]{16,}")
+_SEPARATORS = re.compile(r"[\s().-]")
+# Issuer ranges (ISO/IEC 7812 IIN) of the schemes seen in CN and international wallets.
+_CARD_IIN = re.compile(
+    r"^(?:4|5[1-5]|2(?:2[2-9]|[3-6]\d|7[01]|720)|3[47]|35|3[0689]|62|6011|64|65)"
+)
+
+
+def _mask_hexlike(text: str) -> str:
+    """``text`` with digest-like tokens blanked out: 16+ hex characters with at least 4 letters
+    (a random 32-hex pseudonym has about 12; ``ID`` + digits has one)."""
+
+    def blank(m: re.Match[str]) -> str:
+        tok = m.group()
+        return "#" * len(tok) if sum(c.isalpha() for c in tok) >= 4 else tok
+
+    return _HEXLIKE_TOKEN.sub(blank, text)
+
+
+def _is_card_number(digits: str) -> bool:
+    return 13 <= len(digits) <= 19 and bool(_CARD_IIN.match(digits)) and is_valid_luhn(digits)
+
+
+def find_identifiers(text: str) -> set[str]:
+    """Entity types of the validated identifiers found anywhere inside ``text``: ``resident_id``
+    (MOD 11-2 + birth date), ``bank_card`` (IIN + Luhn, 13-19 digits), ``mobile_number`` (CN mobile
+    with a carrier prefix, or ``+`` and 8-15 digits), ``blockchain_address`` (``0x`` + 40 hex, bare
+    EIP-55 checksummed hex, TRON/BTC Base58Check, bech32/bech32m). ``text`` should already be
+    Unicode-normalised (NFKC); the values themselves are never returned."""
+    found: set[str] = set()
+    if not text:
+        return found
+    masked = _mask_hexlike(text)
+    if any(ch.isdigit() for ch in masked):
+        for m in _EMB_RID.finditer(masked):
+            if is_valid_resident_id(_SEPARATORS.sub("", m.group(1)).upper()):
+                found.add("resident_id")
+        for m in _EMB_CARD.finditer(masked):
+            if _is_card_number(_SEPARATORS.sub("", m.group(1))):
+                found.add("bank_card")
+        if _EMB_MOBILE.search(masked):
+            found.add("mobile_number")
+        for m in _EMB_E164.finditer(masked):
+            digits = m.group(1) + digits_only(m.group(2))
+            if 8 <= len(digits) <= 15 and not digits.startswith("86"):
+                found.add("mobile_number")
+    if "x" in text or "X" in text:
+        for m in _EMB_ETH0X.finditer(text):
+            if eip55_checksum_status("0x" + m.group(1)) != "invalid":
+                found.add("blockchain_address")
+    if "blockchain_address" not in found:
+        for m in _EMB_ETH_BARE.finditer(text):
+            body = m.group(1)
+            if body != body.lower() and body != body.upper() and _is_eth_checksummed("0x" + body):
+                found.add("blockchain_address")
+        if _has_base58_address(text) or _has_bech32(text):
+            found.add("blockchain_address")
+    return found
+
+
+def _has_base58_address(text: str) -> bool:
+    if "T" in text and any(is_valid_tron_address(m.group(1)) for m in _EMB_TRON.finditer(text)):
+        return True
+    return any(is_valid_btc_legacy_address(m.group(1)) for m in _EMB_BTC.finditer(text))
+
+
+def _has_bech32(text: str) -> bool:
+    if "1" not in text:
+        return False
+    for m in _EMB_BECH32.finditer(text):
+        run = m.group(1)
+        # The address may be followed by more bech32 characters (embedded in an identifier):
+        # try the standard lengths (P2WPKH 42, P2WSH/P2TR 62) before the whole run.
+        for cand in (run[:42], run[:62], run):
+            if is_valid_bech32_address(cand):
+                return True
+    return False

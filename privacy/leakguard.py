@@ -1,31 +1,55 @@
-"""Leak guard: is any raw identifier held in the PII vault present in an output?
+"""Leak guard: does any personal value, or anything that validates as an identifier, appear in
+what is about to be released?
 
-Needles are built in memory by decrypting the vault (:meth:`NeedleSet.from_vault`); each needle is
-indexed exactly and in a normalised form:
+Two sources of truth, both applied to every value:
 
-- phone numbers: national digits (``+86 138-1234-5678``, ``8613812345678`` and ``13812345678``
-  are the same needle; E.164 numbers without the ``+``);
-- resident IDs: upper case (``x`` == ``X``); e-mail, chain addresses, device ids: case-insensitive;
-- IP addresses: canonical ``ipaddress`` form; names: case-folded, whitespace collapsed;
-- bank cards: digits only.
+- **needles**: every personal value ingested (decrypted from the PII vault in memory, plus any
+  extra values the caller passes, e.g. quarantined raw records), each indexed in normalised forms
+  (:class:`NeedleSet`) and searched for *inside* every cell, not only as whole cells;
+- **detectors**: shape plus checksum (:func:`privacy.detectors.find_identifiers`) for resident
+  IDs, bank cards, phone numbers and chain addresses that are in no vault at all.
 
-Scanning tokenises text with one combined regular expression (e-mail, hex/chain addresses, UUIDs,
-resident IDs, IPs, digit runs with phone separators, base58/bech32 words) plus CJK runs and word
-n-grams for names, normalises each token and looks it up in a hash set, so the cost is linear in the
-output size whatever the number of needles. Parquet files and DuckDB tables are scanned column by
-column over their DISTINCT values; CSV by header column; JSON/JSONL by key path; HTML tables by
-header cell (else ``text``); TXT/MD by line (Markdown tables by header).
+Normalisation (the same for needles and text): Unicode NFKC (fullwidth digits and letters become
+ASCII), zero-width and soft-hyphen characters removed, case folded where case carries no meaning
+(everything but Base58). Per family:
 
-Findings name the file (or table), the column and the kind of identifier, and never the value.
+- digits (phones, cards, resident IDs, IMEIs): groups joined across separators people type
+  (space, ``-``, ``.``, ``()``, ``/``, ``_``, ``+``), every run of consecutive groups looked up,
+  with and without a ``86``/``0086`` country code; long needles (>= 15 digits, where a chance match
+  is below 1e-10) also inside longer digit runs;
+- hex (``0x`` addresses with or without ``0x``, UUID and hex device ids): hex runs with separators
+  removed, every window of each needle length;
+- Base58 (TRON, BTC legacy; case-sensitive) and other alphanumerics (account ids, bech32): every
+  window, anchored on the needles' prefixes;
+- e-mail (also as the tail of a longer local part), IP addresses in canonical form (leading zeros,
+  ``::ffff:`` mapped IPv4), CJK names as every 2-4 character window of a CJK run, Latin names as
+  word n-grams.
+
+Every file is read, whatever its name: Parquet, CSV/TSV, JSON/JSONL, HTML, and anything else as
+UTF-8 text by line; ``.gz``, ``.zip`` and ``.tar`` are opened (by content, not by name) and their
+members scanned. A file that cannot be read (binary, undecodable, corrupt, too large) is reported as
+unreadable, which fails the check like a finding. Columns are scanned over their DISTINCT values,
+with a vectorised pre-filter (Arrow, RE2) so that only cells that could hold an identifier reach
+Python.
+
+Findings name the file (or table), the column (JSON path, HTML column, or line numbers) and the
+kind of identifier, and never the value.
 """
 
 from __future__ import annotations
 
+import bz2
 import csv
-import html
+import gzip
+import io
 import ipaddress
 import json
+import lzma
 import re
+import tarfile
+import unicodedata
+import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,99 +60,195 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from privacy.classifier import name_signal
-from privacy.detectors import normalise_phone
+from privacy.detectors import DETECTORS, digits_only, find_identifiers, normalise_phone
 from privacy.keyvault import KeyVault
 from privacy.vault import PiiVault
 
-__all__ = ["LeakFinding", "LeakReport", "NeedleSet", "scan_outputs", "scan_paths", "scan_tables"]
+__all__ = [
+    "LeakFinding",
+    "LeakReport",
+    "NeedleSet",
+    "Unreadable",
+    "canonical_ip",
+    "normalise_text",
+    "scan_outputs",
+    "scan_paths",
+    "scan_release",
+    "scan_tables",
+]
 
-SCANNED_SUFFIXES = (
-    ".parquet",
-    ".csv",
-    ".json",
-    ".jsonl",
-    ".ndjson",
-    ".html",
-    ".htm",
-    ".txt",
-    ".md",
-)
-
-# Vault field -> needle kind (entity type); fields that are not useful needles are skipped.
+# Decompressed members larger than this are refused (reported unreadable), not scanned.
+MAX_MEMBER_BYTES = 2 << 30
 _SKIP_KINDS = frozenset({"date_of_birth", "unknown"})
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u200e\u200f\u2060\ufeff"))
+_INVISIBLE_RE2 = "[\u00ad\u200b-\u200f\u2060\ufeff]"
+_B58 = "1-9A-HJ-NP-Za-km-z"
 
-_TOKEN = re.compile(
-    r"(?P<email>[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,24})"
-    r"|(?P<eth>0[xX][0-9a-fA-F]{40})(?![0-9a-fA-F])"
-    r"|(?P<uuid>(?<![0-9A-Za-z])[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
-    r"[0-9a-fA-F]{12}(?![0-9A-Za-z]))"
-    r"|(?P<rid>(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z]))"
-    r"|(?P<ipv4>(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?![\d.]))"
-    r"|(?P<ipv6>(?<![0-9A-Za-z:])(?:[0-9a-fA-F]{0,4}:){2,7}[0-9a-fA-F]{0,4}(?![0-9A-Za-z:]))"
-    r"|(?P<digits>\+?\d[\d \-().\u00a0]{5,24}\d)"
-    r"|(?P<word>[0-9A-Za-z]{6,90})"
+_DIGIT_SEQ = re.compile(r"\d+x?(?:[\s\-.()/_+]{1,3}\d+x?)*")
+_DIGIT_GROUP = re.compile(r"\d+x?")
+_HEX_SEQ = re.compile(r"[0-9a-f](?:[\s\-:.]?[0-9a-f])*")
+_HEX_SEPS = re.compile(r"[\s\-:.]")
+_B58_RUN = re.compile(rf"[{_B58}]{{20,}}")
+_NON_ALNUM = re.compile(r"[^0-9a-z]+")
+_EMAIL = re.compile(r"[a-z0-9._%+\-]+@[a-z0-9.\-]+")
+_EMAIL_FULL = re.compile(r"[a-z0-9._%+\-]+@[a-z0-9\-]+(?:\.[a-z0-9\-]+)+")
+_IPV4 = re.compile(r"(?<![\d.])(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?!\.?\d)")
+_IPV6 = re.compile(
+    r"(?<![0-9a-f:.])((?:[0-9a-f]{0,4}:){2,7}(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f]{0,4}))"
+    r"(?![0-9a-f:])"
 )
-_SPLIT_DIGITS = re.compile(r"[ \-().\u00a0]+")
-_CJK_RUN = re.compile(r"[\u4e00-\u9fff]{2,}")
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{2,}")
 _WORD = re.compile(r"[^\W\d_]+(?:['\-.][^\W\d_]+)*\.?", re.UNICODE)
+_HEX_FULL = re.compile(r"[0-9a-f]+")
+_B58_FULL = re.compile(rf"[{_B58}]+")
+
+# Cells shaped like digests or UUIDs (single case): scanned for hex needles in Arrow, not Python.
+_HASHLIKE_RE2 = (
+    r"^(?:0x)?(?:[0-9a-f]{32,}|[0-9A-F]{32,})$"
+    r"|^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+    r"|^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$"
+)
+# What a detector needs to see before it can fire (pre-filter for the Python pass).
+_DETECTOR_RE2 = (
+    r"\d(?:[\s\-.()/_+]*\d){10}"  # phones, cards, resident ids
+    r"|\+\d(?:[\s.()-]*\d){6}"  # E.164
+    r"|[0-9a-fA-F]{40}"  # 0x / EIP-55 addresses
+    rf"|[{_B58}]{{25}}"  # TRON, BTC legacy
+    r"|(?i:(?:bc|tb)1[02-9ac-hj-np-z]{8})"  # bech32
+)
 
 
-def _norm_ip(s: str) -> str | None:
+def normalise_text(s: str) -> str:
+    """NFKC, without zero-width / soft-hyphen characters (what a reader sees, as ASCII where
+    Unicode has a compatibility form)."""
+    if s.isascii():
+        return s
+    return unicodedata.normalize("NFKC", s).translate(_INVISIBLE)
+
+
+def canonical_ip(s: str) -> str | None:
+    """Canonical text of an IP address: IPv4 octets without leading zeros, IPv4-mapped IPv6 as
+    the IPv4 address, other IPv6 compressed lower case. None when ``s`` is not an address."""
+    t = s.strip().lower()
+    if "." in t:
+        head, _, v4 = t.rpartition(":")
+        parts = v4.split(".")
+        if len(parts) != 4 or not all(p.isdigit() and len(p) <= 3 for p in parts):
+            return None
+        if any(int(p) > 255 for p in parts):
+            return None
+        v4 = ".".join(str(int(p)) for p in parts)
+        t = f"{head}:{v4}" if head or t.startswith(":") else v4
     try:
-        return ipaddress.ip_address(s.strip()).compressed.lower()
+        ip = ipaddress.ip_address(t)
     except ValueError:
         return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return ip.compressed
 
 
 def _norm_name(s: str) -> str:
     return " ".join(s.casefold().split())
 
 
+def _infer_kind(value: str) -> str:
+    """Entity type of an untyped personal value (first detector that matches)."""
+    for d in DETECTORS:
+        if d.entity not in ("tx_hash", "gender") and d.match(value):
+            return d.entity
+    return "personal_value"
+
+
+def _re2_escape(s: str) -> str:
+    return "".join("\\" + c if not c.isalnum() else c for c in s)
+
+
 @dataclass
 class NeedleSet:
-    """Normalised forms of the vault's identifier values, with their kinds (never exposed)."""
+    """Normalised forms of personal values with their kinds (never exposed)."""
 
     exact: dict[str, str] = field(default_factory=dict)
-    normalised: dict[str, str] = field(default_factory=dict)
+    digits: dict[str, str] = field(default_factory=dict)
+    hexes: dict[str, str] = field(default_factory=dict)
+    base58: dict[str, str] = field(default_factory=dict)
+    alnum: dict[str, str] = field(default_factory=dict)
+    emails: dict[str, dict[str, str]] = field(default_factory=dict)
+    ips: dict[str, str] = field(default_factory=dict)
     cjk_names: dict[str, str] = field(default_factory=dict)
     latin_names: dict[str, str] = field(default_factory=dict)
     max_name_words: int = 1
+    _compiled: _Compiled | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.exact)
 
+    # -- building ---------------------------------------------------------------------------
     def add(self, kind: str, value: str) -> None:
-        v = value.strip()
+        """Index one personal value of entity type ``kind`` in every form it can be found in."""
+        v = normalise_text(str(value)).strip()
         if len(v) < 2 or kind in _SKIP_KINDS:
             return
+        self._compiled = None
+        low = v.lower()
         if kind == "person_name":
             if _CJK_RUN.fullmatch(v):
-                self.cjk_names[v] = kind
+                if len(v) <= 4:
+                    self.cjk_names[v] = kind
             else:
                 n = _norm_name(v)
                 if len(n) >= 5 and " " in n:
                     self.latin_names[n] = kind
                     self.max_name_words = max(self.max_name_words, len(n.split()))
-            self.exact[v] = kind
+            self.exact[low] = kind
             return
         if len(v) < 6:
             return
-        self.exact[v] = kind
+        self.exact[low] = kind
+        if kind == "email" or _EMAIL_FULL.fullmatch(low):
+            local, _, domain = low.rpartition("@")
+            self.emails.setdefault(domain, {})[local] = kind
+            return
+        ip = canonical_ip(v) if kind == "ip_address" or ":" in v or v.count(".") == 3 else None
+        if ip is not None:
+            self.ips[ip] = kind
+            return
         if kind == "mobile_number":
             p = normalise_phone(v)
-            if p:
-                self.normalised["tel:" + p] = kind
-        elif kind == "bank_card":
-            self.normalised["num:" + "".join(ch for ch in v if ch.isdigit())] = kind
-        elif kind == "ip_address":
-            ip = _norm_ip(v)
-            if ip:
-                self.normalised["ip:" + ip] = kind
-        else:  # resident ids, e-mail, addresses, device ids, account ids: case-insensitive
-            self.normalised["ci:" + v.lower()] = kind
+            d = p if p is not None else digits_only(v)
+            if len(d) >= 7:
+                self.digits[d] = kind
+            return
+        if kind in ("bank_card", "resident_id"):
+            d = "".join(ch for ch in low if ch.isdigit() or ch == "x")
+            if len(d) >= 7:
+                self.digits[d] = kind
+            return
+        h = low[2:] if low.startswith("0x") else low
+        h = h.replace("-", "")
+        if len(h) >= 16 and _HEX_FULL.fullmatch(h) and not h.isdigit():
+            self.hexes[h] = kind
+        elif h.isdigit() and len(h) >= 7:
+            self.digits[h] = kind
+        elif len(v) >= 20 and _B58_FULL.fullmatch(v) and v != low and v[:3] not in ("bc1", "tb1"):
+            self.base58[v] = kind
+        else:
+            a = _NON_ALNUM.sub("", low)
+            if len(a) >= 6:
+                self.alnum[a] = kind
+
+    def add_many(self, values: Iterable[str | tuple[str, str]]) -> None:
+        """Add extra needles: ``(kind, value)`` pairs, or bare values whose kind is inferred."""
+        for item in values:
+            if isinstance(item, tuple):
+                self.add(item[0], item[1])
+            elif item is not None and str(item).strip():
+                v = str(item)
+                self.add(_infer_kind(normalise_text(v).strip()), v)
 
     @classmethod
     def from_records(
@@ -156,93 +276,238 @@ class NeedleSet:
     def from_vault(cls, vault: PiiVault, *, include_subject_ids: bool = True) -> NeedleSet:
         return cls.from_records(vault.get_many(), include_subject_ids=include_subject_ids)
 
-    # -- matching -------------------------------------------------------------------------
-    def _lookup_norm(self, key: str) -> str | None:
-        return self.normalised.get(key)
+    def _c(self) -> _Compiled:
+        if self._compiled is None:
+            self._compiled = _Compiled(self)
+        return self._compiled
 
+    # -- matching ---------------------------------------------------------------------------
     def scan_text(self, text: str) -> list[tuple[str, str]]:
-        """(kind, 'exact' | 'normalised') for every needle found in ``text``."""
-        found: list[tuple[str, str]] = []
-        if not text:
-            return found
-        stripped = text.strip()
-        k = self.exact.get(stripped)
-        if k is not None:
-            return [(k, "exact")]
-        for m in _TOKEN.finditer(text):
-            group = m.lastgroup
-            tok = m.group()
-            kind = self.exact.get(tok)
-            if kind is not None:
-                found.append((kind, "exact"))
-                continue
-            if group == "digits":
-                kind = self._match_digits(tok)
-            elif group in ("ipv4", "ipv6"):
-                ip = _norm_ip(tok)
-                kind = self.normalised.get("ip:" + ip) if ip else None
-                if kind is None and group == "ipv6":
-                    kind = self._match_digits(tok)
-            else:
-                kind = self.normalised.get("ci:" + tok.lower())
-                if kind is None and group == "rid":
-                    kind = self._match_digits(tok)
-            if kind is not None:
-                found.append((kind, "normalised"))
-        if self.cjk_names or self.latin_names:
-            found.extend(self._scan_names(text))
-        return found
+        """(kind, form) for every identifier found in ``text``; form is ``exact`` (the whole
+        cell is a personal value), ``normalised`` (a personal value inside it, in any written
+        form) or ``detected`` (validates as an identifier, in no vault)."""
+        return self._scan_norm(normalise_text(text))
 
-    def _match_digits(self, tok: str) -> str | None:
-        groups = [g for g in _SPLIT_DIGITS.split(tok) if g]
-        for i in range(len(groups)):
-            cand = ""
-            for j in range(i, min(i + 6, len(groups))):
-                cand += groups[j]
-                if len(cand) < 7:
-                    continue
-                digits = cand.lstrip("+")
-                for d in (
-                    digits,
-                    digits[2:] if digits.startswith("86") else None,
-                    digits[4:] if digits.startswith("0086") else None,
-                ):
-                    if d:
-                        kind = self.normalised.get("tel:" + d) or self.normalised.get("num:" + d)
-                        if kind is not None:
-                            return kind
-        return None
-
-    def _scan_names(self, text: str) -> list[tuple[str, str]]:
-        found: list[tuple[str, str]] = []
+    def _scan_norm(self, t: str) -> list[tuple[str, str]]:
+        if not t:
+            return []
+        hits: dict[str, str] = {}
+        c = self._c()
+        low = t.lower()
+        kind = self.exact.get(low.strip())
+        if kind is not None:
+            hits[kind] = "exact"
+        if self.digits:
+            self._scan_digits(low, hits)
+        if self.hexes:
+            for m in _HEX_SEQ.finditer(low):
+                if m.end() - m.start() >= c.hex_min:
+                    run = _HEX_SEPS.sub("", m.group())
+                    _windows(run, c.hex_lengths, self.hexes, hits)
+        if self.base58:
+            for m in _B58_RUN.finditer(t):
+                _windows(m.group(), c.b58_lengths, self.base58, hits)
+        if c.alnum_re is not None:
+            compact = _NON_ALNUM.sub("", low)
+            for m in c.alnum_re.finditer(compact):
+                pos = m.start()
+                for n in c.alnum_index[m.group(1)]:
+                    k = self.alnum.get(compact[pos : pos + n])
+                    if k is not None:
+                        hits.setdefault(k, "normalised")
+        if self.emails and "@" in low:
+            self._scan_emails(low, hits)
+        if self.ips and ("." in low or ":" in low):
+            for m in _IPV4.finditer(low):
+                ip = canonical_ip(m.group())
+                if ip is not None and ip in self.ips:
+                    hits.setdefault(self.ips[ip], "normalised")
+            for m in _IPV6.finditer(low):
+                ip = canonical_ip(m.group(1))
+                if ip is not None and ip in self.ips:
+                    hits.setdefault(self.ips[ip], "normalised")
         if self.cjk_names:
-            for m in _CJK_RUN.finditer(text):
+            for m in _CJK_RUN.finditer(t):
                 run = m.group()
-                if run in self.cjk_names:
-                    found.append(("person_name", "exact"))
+                if any(
+                    run[i : i + n] in self.cjk_names
+                    for n in (2, 3, 4)
+                    for i in range(len(run) - n + 1)
+                ):
+                    hits.setdefault("person_name", "normalised")
+                    break
+        if self.latin_names and "person_name" not in hits:
+            words = [w.casefold() for w in _WORD.findall(t)]
+            if any(
+                " ".join(words[i : i + n]) in self.latin_names
+                for i in range(len(words))
+                for n in range(2, min(self.max_name_words, len(words) - i) + 1)
+            ):
+                hits.setdefault("person_name", "normalised")
+        for k in find_identifiers(t):
+            hits.setdefault(k, "detected")
+        return list(hits.items())
+
+    def _scan_digits(self, low: str, hits: dict[str, str]) -> None:
+        long_lengths = self._c().digit_long_lengths
+        for m in _DIGIT_SEQ.finditer(low):
+            if m.end() - m.start() < 7:
+                continue
+            groups = _DIGIT_GROUP.findall(m.group())
+            for i in range(len(groups)):
+                cand = ""
+                for j in range(i, min(i + 8, len(groups))):
+                    cand += groups[j]
+                    if len(cand) > 24:
+                        break
+                    if len(cand) < 7:
+                        continue
+                    kind = self.digits.get(cand)
+                    if kind is None:
+                        for cc in ("0086", "86"):
+                            if cand.startswith(cc):
+                                k = self.digits.get(cand[len(cc) :])
+                                if k == "mobile_number":
+                                    kind = k
+                                    break
+                    if kind is not None:
+                        hits.setdefault(kind, "normalised")
+            if long_lengths:
+                for g in groups:
+                    if len(g) > long_lengths[0]:
+                        _windows(g, long_lengths, self.digits, hits)
+
+    def _scan_emails(self, low: str, hits: dict[str, str]) -> None:
+        for m in _EMAIL.finditer(low):
+            local, _, dom = m.group().rpartition("@")
+            for j in range(len(dom), 0, -1):
+                locals_ = self.emails.get(dom[:j])
+                if locals_ is None:
                     continue
-                hit = False
-                for size in (4, 3):
-                    for i in range(len(run) - size + 1):
-                        if run[i : i + size] in self.cjk_names:
-                            found.append(("person_name", "normalised"))
-                            hit = True
-                            break
-                    if hit:
-                        break
-        if self.latin_names:
-            words = [w.casefold() for w in _WORD.findall(text)]
-            for i in range(len(words)):
-                for n in range(2, self.max_name_words + 1):
-                    if i + n > len(words):
-                        break
-                    if " ".join(words[i : i + n]) in self.latin_names:
-                        found.append(("person_name", "normalised"))
-        return found
+                for i in range(len(local)):
+                    k = locals_.get(local[i:])
+                    if k is not None:
+                        hits.setdefault(k, "normalised")
+                        return
+
+    # -- vectorised column scan -------------------------------------------------------------
+    def scan_array(self, values: pa.Array) -> list[tuple[int, list[tuple[str, str]]]]:
+        """Hits per index of a string array: a vectorised pre-filter picks the cells that could
+        hold an identifier; digest-shaped cells are searched for hex needles in Arrow."""
+        if len(values) == 0:
+            return []
+        c = self._c()
+        arr = pc.fill_null(values, "")
+        if not pc.all(pc.string_is_ascii(arr)).as_py():
+            arr = pc.replace_substring_regex(pc.utf8_normalize(arr, "NFKC"), _INVISIBLE_RE2, "")
+        out: dict[int, dict[str, str]] = {}
+        hashlike = pc.fill_null(pc.match_substring_regex(arr, _HASHLIKE_RE2), False)
+        if pc.any(hashlike).as_py():
+            self._scan_hashlike(arr, hashlike, out)
+        cand = pc.and_not(pc.fill_null(pc.match_substring_regex(arr, c.prefilter), False), hashlike)
+        if self.exact:
+            whole = pc.is_in(pc.utf8_trim_whitespace(pc.utf8_lower(arr)), value_set=c.exact_arr)
+            cand = pc.or_(cand, pc.fill_null(whole, False))
+        idx = pc.indices_nonzero(cand)
+        if len(idx):
+            for i, text in zip(idx.to_pylist(), arr.take(idx).to_pylist(), strict=True):
+                found = self._scan_norm(text)
+                if found:
+                    slot = out.setdefault(i, {})
+                    for k, f in found:
+                        if k not in slot or f == "exact":
+                            slot[k] = f
+        return [(i, list(out[i].items())) for i in sorted(out)]
+
+    def _scan_hashlike(self, arr: pa.Array, mask: pa.Array, out: dict[int, dict[str, str]]) -> None:
+        idx = pc.indices_nonzero(mask)
+        cells = pc.replace_substring_regex(pc.utf8_lower(arr.take(idx)), r"^0x|-", "")
+        c = self._c()
+        if self.hexes:
+            lengths = pc.utf8_length(cells)
+            for n, needles in c.hex_by_length.items():
+                sel = pc.indices_nonzero(pc.greater_equal(lengths, n))
+                if not len(sel):
+                    continue
+                sub = cells.take(sel)
+                widest = pc.max(pc.utf8_length(sub)).as_py()
+                for off in range(widest - n + 1):
+                    hit = pc.is_in(pc.utf8_slice_codeunits(sub, off, off + n), value_set=needles)
+                    for j in pc.indices_nonzero(pc.fill_null(hit, False)).to_pylist():
+                        i = idx[sel[j].as_py()].as_py()
+                        kind = self.hexes[cells[sel[j].as_py()].as_py()[off : off + n]]
+                        out.setdefault(i, {}).setdefault(kind, "normalised")
+        # ``0x`` + 40 single-case hex is an Ethereum address whether or not it is vaulted.
+        raw = arr.take(idx)
+        eth = pc.match_substring_regex(raw, r"^0x[0-9a-fA-F]{40}$")
+        for j in pc.indices_nonzero(eth).to_pylist():
+            out.setdefault(idx[j].as_py(), {}).setdefault("blockchain_address", "detected")
+
+
+def _windows(
+    run: str, lengths: Sequence[int], table: Mapping[str, str], hits: dict[str, str]
+) -> None:
+    for n in lengths:
+        if n > len(run):
+            break
+        for i in range(len(run) - n + 1):
+            k = table.get(run[i : i + n])
+            if k is not None:
+                hits.setdefault(k, "normalised")
+                break
+
+
+class _Compiled:
+    """Lookup structures derived from a :class:`NeedleSet` (rebuilt after ``add``)."""
+
+    def __init__(self, ns: NeedleSet) -> None:
+        self.digit_long_lengths = sorted({len(d) for d in ns.digits if len(d) >= 15})
+        self.hex_lengths = sorted({len(h) for h in ns.hexes})
+        self.hex_min = self.hex_lengths[0] if self.hex_lengths else 0
+        self.hex_by_length: dict[int, pa.Array] = {
+            n: pa.array(sorted(h for h in ns.hexes if len(h) == n), pa.string())
+            for n in self.hex_lengths
+        }
+        self.b58_lengths = sorted({len(b) for b in ns.base58})
+        by_prefix: dict[str, set[int]] = {}
+        for a in ns.alnum:
+            by_prefix.setdefault(a[:3], set()).add(len(a))
+        self.alnum_index = {p: sorted(lens) for p, lens in by_prefix.items()}
+        self.alnum_re = (
+            re.compile("(?=(" + "|".join(map(re.escape, sorted(self.alnum_index))) + "))")
+            if self.alnum_index
+            else None
+        )
+        self.exact_arr = pa.array(sorted(ns.exact), pa.string())
+        parts = [_DETECTOR_RE2]
+        if ns.digits:
+            n = max(6, min(10, min(len(d) for d in ns.digits)))
+            parts.append(rf"\d(?:[\s\-.()/_+]*\d){{{n - 1}}}")
+        if ns.hexes:
+            parts.append(rf"[0-9a-fA-F](?:[\s\-:.]?[0-9a-fA-F]){{{self.hex_min - 1}}}")
+        if ns.base58:
+            parts.append(rf"[{_B58}]{{{self.b58_lengths[0]}}}")
+        if self.alnum_index:
+            parts.append("(?i:" + "|".join(_re2_escape(p) for p in sorted(self.alnum_index)) + ")")
+        if ns.emails:
+            parts.append("@")
+        if ns.ips:
+            parts.append(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[0-9a-fA-F]{0,4}:[0-9a-fA-F]{0,4}:")
+        if ns.cjk_names:
+            parts.append(r"\p{Han}{2}")
+        if ns.latin_names:
+            parts.append(r"\pL{2,}[\s.,'-]+\pL{2,}")
+        self.prefilter = "|".join(parts)
+
+
+# -- reports ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class LeakFinding:
+    """``count`` distinct values of ``kind`` found in ``location`` / ``column`` (``form``: exact,
+    normalised or detected). Holds no value."""
+
     location: str
     column: str | None
     kind: str
@@ -251,9 +516,24 @@ class LeakFinding:
 
     def __str__(self) -> str:
         where = f"{self.location} [{self.column}]" if self.column else self.location
-        return (
-            f"{where}: {self.count} {self.kind} value(s) held in the PII vault ({self.form} match)"
+        what = (
+            "validated identifier(s) in no vault"
+            if self.form == "detected"
+            else f"personal value(s) ({self.form} match)"
         )
+        return f"{where}: {self.count} {self.kind} {what}"
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A file the guard could not read; it fails the check (the guard does not pass what it
+    cannot see)."""
+
+    location: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: unreadable ({self.reason}); convert it to a readable format"
 
 
 @dataclass
@@ -262,28 +542,48 @@ class LeakReport:
     files_scanned: int
     tables_scanned: int
     needles: int
-    skipped: list[str] = field(default_factory=list)
+    unreadable: list[Unreadable] = field(default_factory=list)
+    bytes_scanned: int = 0
 
     @property
     def ok(self) -> bool:
-        return not self.findings
+        return not self.findings and not self.unreadable
 
     def summary(self) -> str:
         head = (
-            f"leak guard: {len(self.findings)} finding(s) in {self.files_scanned} file(s) and "
-            f"{self.tables_scanned} table(s) against {self.needles} vaulted value(s)"
+            f"leak guard: {len(self.findings)} finding(s), {len(self.unreadable)} unreadable "
+            f"file(s) in {self.files_scanned} file(s) and {self.tables_scanned} table(s) against "
+            f"{self.needles} personal value(s)"
         )
-        return "\n".join([head, *(f"  - {f}" for f in self.findings)])
+        lines = [f"  - {f}" for f in self.findings] + [f"  - {u}" for u in self.unreadable]
+        return "\n".join([head, *lines])
 
 
 class _Collector:
     def __init__(self, needles: NeedleSet) -> None:
         self.needles = needles
         self.counts: Counter[tuple[str, str | None, str, str]] = Counter()
+        self.unreadable: list[Unreadable] = []
+        self.files = 0
+        self.bytes = 0
 
-    def text(self, location: str, column: str | None, text: str) -> None:
-        for kind, form in self.needles.scan_text(text):
-            self.counts[(location, column, kind, form)] += 1
+    def values(self, location: str, column: str | None, values: pa.Array | Sequence[str]) -> None:
+        arr = values if isinstance(values, pa.Array) else pa.array(list(values), pa.string())
+        for _, found in self.needles.scan_array(arr):
+            for kind, form in found:
+                self.counts[(location, column, kind, form)] += 1
+
+    def lines(self, location: str, lines: Sequence[str], first_line: int = 1) -> None:
+        where: dict[tuple[str, str], list[int]] = {}
+        for i, found in self.needles.scan_array(pa.array(list(lines), pa.string())):
+            for kind, form in found:
+                where.setdefault((kind, form), []).append(i + first_line)
+        for (kind, form), nums in where.items():
+            shown = ", ".join(map(str, nums[:5])) + (
+                f" (+{len(nums) - 5} more)" if len(nums) > 5 else ""
+            )
+            label = f"line {shown}" if len(nums) == 1 else f"lines {shown}"
+            self.counts[(location, label, kind, form)] += len(nums)
 
     def findings(self) -> list[LeakFinding]:
         return [
@@ -294,65 +594,111 @@ class _Collector:
         ]
 
 
-def _scan_arrow_column(c: _Collector, location: str, name: str, arr: pa.ChunkedArray) -> None:
+# -- Arrow columns (Parquet, CSV, tables) ----------------------------------------------------
+
+
+def _leaves(name: str, arr: pa.Array) -> Iterator[tuple[str, pa.Array]]:
+    """Flat leaf arrays of a (possibly nested) column, labelled ``a.b`` / ``a[]``."""
     t = arr.type
     if pa.types.is_dictionary(t):
-        arr = arr.cast(t.value_type)
-        t = arr.type
-    if pa.types.is_floating(t):
-        return  # amounts and rates: not identifiers (integers are scanned, phones can be int64)
-    if pa.types.is_temporal(t) or pa.types.is_boolean(t):
-        return
-    if pa.types.is_nested(t):
-        values: Iterable[Any] = (
-            json.dumps(v, ensure_ascii=False, default=str) for v in arr.to_pylist() if v
-        )
+        yield from _leaves(name, arr.dictionary)
+    elif pa.types.is_struct(t):
+        for i in range(t.num_fields):
+            yield from _leaves(f"{name}.{t.field(i).name}", arr.field(i))
+    elif pa.types.is_map(t):
+        yield from _leaves(f"{name}{{key}}", arr.keys)
+        yield from _leaves(f"{name}{{value}}", arr.items)
+    elif pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        yield from _leaves(f"{name}[]", arr.flatten())
     else:
-        values = pc.unique(arr).to_pylist()
-    for v in values:
-        if v is None:
-            continue
-        c.text(location, name, v.hex() if isinstance(v, bytes) else str(v))
+        yield name, arr
 
 
-def _scan_parquet(c: _Collector, path: Path, location: str) -> None:
-    pf = pq.ParquetFile(path)
+def _as_text(arr: pa.Array) -> pa.Array | None:
+    """The values of a leaf that could hold an identifier, as strings; None when none can.
+
+    Floats and decimals hold identifiers only as integral values of 6+ digits (a phone number
+    stored as a double); dates, times, booleans and durations never do."""
+    t = arr.type
+    if pa.types.is_string(t):
+        return arr
+    if pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return arr.cast(pa.string())
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+        try:
+            return arr.cast(pa.binary()).cast(pa.string())
+        except pa.ArrowInvalid:
+            return pa.array([None if v is None else v.hex() for v in arr.to_pylist()], pa.string())
+    if pa.types.is_integer(t):
+        big = pc.greater_equal(pc.abs(arr.cast(pa.float64())), 100_000.0)
+        return pc.filter(arr, pc.fill_null(big, False)).cast(pa.string())
+    if pa.types.is_floating(t) or pa.types.is_decimal(t):
+        f = arr.cast(pa.float64())
+        keep = pc.and_(
+            pc.and_(pc.equal(pc.floor(f), f), pc.greater_equal(pc.abs(f), 100_000.0)),
+            pc.less(pc.abs(f), 1e19),
+        )
+        return pc.filter(f, pc.fill_null(keep, False)).cast(pa.int64()).cast(pa.string())
+    if pa.types.is_null(t) or pa.types.is_boolean(t) or pa.types.is_temporal(t):
+        return None
+    return arr.cast(pa.string())
+
+
+def _scan_column(c: _Collector, location: str, name: str, col: pa.ChunkedArray | pa.Array) -> None:
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    for label, leaf in _leaves(name, arr):
+        text = _as_text(leaf)
+        if text is not None and len(text):
+            c.values(location, label, pc.unique(text))
+
+
+def _scan_parquet(c: _Collector, source: Any, location: str) -> None:
+    pf = pq.ParquetFile(source)
     for name in pf.schema_arrow.names:
-        col = pf.read(columns=[name]).column(name)
-        _scan_arrow_column(c, location, name, col)
+        _scan_column(c, location, name, pf.read(columns=[name]).column(0))
 
 
-def _scan_csv(c: _Collector, path: Path, location: str) -> None:
-    with path.open(newline="", encoding="utf-8", errors="replace") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            return
-        c.text(location, "(header)", ",".join(header))
-        seen: set[tuple[int, str]] = set()
-        for row in reader:
-            for i, cell in enumerate(row):
-                if not cell or (i, cell) in seen:
-                    continue
-                seen.add((i, cell))
-                c.text(location, header[i] if i < len(header) else f"col{i + 1}", cell)
+def _scan_csv(c: _Collector, data: bytes, location: str, delimiter: str) -> None:
+    text = _decode(data)
+    first = next(csv.reader(io.StringIO(text[:65536]), delimiter=delimiter), None)
+    if not first:
+        c.lines(location, text.splitlines())
+        return
+    c.values(location, "(header)", first)
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(text.encode("utf-8")),
+            read_options=pacsv.ReadOptions(
+                column_names=[f"c{i}" for i in range(len(first))], skip_rows=1
+            ),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            convert_options=pacsv.ConvertOptions(
+                column_types={f"c{i}": pa.string() for i in range(len(first))},
+                strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid:
+        # Ragged or malformed rows: still readable text, scanned by line.
+        c.lines(location, text.splitlines())
+        return
+    for i, name in enumerate(first):
+        _scan_column(c, location, name or f"col{i + 1}", table.column(i))
 
 
-def _walk_json(c: _Collector, location: str, path: str, obj: Any) -> None:
+def _walk_json(values: dict[str, list[str]], path: str, obj: Any) -> None:
     if isinstance(obj, dict):
         for k, v in obj.items():
-            if len(str(k)) >= 6:
-                c.text(location, f"{path}.{k} (key)", str(k))
-            _walk_json(c, location, f"{path}.{k}", v)
+            values.setdefault(f"{path} (keys)", []).append(str(k))
+            _walk_json(values, f"{path}.{k}", v)
     elif isinstance(obj, list):
         for v in obj:
-            _walk_json(c, location, f"{path}[]", v)
-    elif isinstance(obj, str | int) and not isinstance(obj, bool):
-        c.text(location, path, str(obj))
+            _walk_json(values, f"{path}[]", v)
+    elif obj is not None and not isinstance(obj, bool):
+        values.setdefault(path, []).append(str(obj))
 
 
-def _scan_json(c: _Collector, path: Path, location: str, lines: bool) -> None:
-    text = path.read_text(encoding="utf-8", errors="replace")
+def _scan_json(c: _Collector, data: bytes, location: str, lines: bool) -> None:
+    text = _decode(data)
     try:
         docs = (
             [json.loads(ln) for ln in text.splitlines() if ln.strip()]
@@ -360,22 +706,30 @@ def _scan_json(c: _Collector, path: Path, location: str, lines: bool) -> None:
             else [json.loads(text)]
         )
     except json.JSONDecodeError:
-        _scan_lines(c, location, text)
+        c.lines(location, text.splitlines())
         return
+    values: dict[str, list[str]] = {}
     for doc in docs:
-        _walk_json(c, location, "$", doc)
+        _walk_json(values, "$", doc)
+    for path, vals in values.items():
+        c.values(location, path, sorted(set(vals)))
 
 
-class _HtmlScanner(HTMLParser):
-    def __init__(self, c: _Collector, location: str) -> None:
+class _HtmlCells(HTMLParser):
+    """Collects an HTML document's text by table column (header cells name the columns)."""
+
+    def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.c = c
-        self.location = location
+        self.values: dict[str, list[str]] = {}
         self.headers: list[str] = []
         self.cell: list[str] | None = None
         self.cell_tag = ""
         self.col = 0
         self.in_script = False
+
+    def _add(self, column: str, text: str) -> None:
+        if text.strip():
+            self.values.setdefault(column, []).append(text)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in ("script", "style"):
@@ -388,7 +742,7 @@ class _HtmlScanner(HTMLParser):
             self.cell, self.cell_tag = [], tag
         for _, v in attrs:
             if v:
-                self.c.text(self.location, f"<{tag}> attribute", v)
+                self._add(f"<{tag}> attribute", v)
 
     def handle_endtag(self, tag: str) -> None:
         if tag in ("script", "style"):
@@ -402,7 +756,7 @@ class _HtmlScanner(HTMLParser):
                 column = (
                     self.headers[self.col] if self.col < len(self.headers) else f"col{self.col + 1}"
                 )
-            self.c.text(self.location, column, text)
+            self._add(column, text)
             self.col += 1
             self.cell = None
 
@@ -410,35 +764,130 @@ class _HtmlScanner(HTMLParser):
         if self.cell is not None:
             self.cell.append(data)
         else:
-            self.c.text(self.location, "script" if self.in_script else "text", data)
+            self._add("script" if self.in_script else "text", data)
+
+    def handle_comment(self, data: str) -> None:
+        self._add("comment", data)
 
 
-def _scan_html(c: _Collector, path: Path, location: str) -> None:
-    p = _HtmlScanner(c, location)
-    p.feed(path.read_text(encoding="utf-8", errors="replace"))
+def _scan_html(c: _Collector, data: bytes, location: str) -> None:
+    p = _HtmlCells()
+    p.feed(_decode(data))
     p.close()
+    for column, vals in p.values.items():
+        c.values(location, column, vals)
 
 
-def _scan_lines(c: _Collector, location: str, text: str, markdown: bool = False) -> None:
-    headers: list[str] | None = None
-    lines = text.splitlines()
-    for n, line in enumerate(lines, 1):
-        if markdown and line.lstrip().startswith("|"):
-            cells = [x.strip() for x in line.strip().strip("|").split("|")]
-            nxt = lines[n] if n < len(lines) else ""
-            if headers is None and re.fullmatch(r"\s*\|?[\s:|-]+\|?\s*", nxt or "x"):
-                headers = cells
-                c.text(location, "(table header)", line)
-                continue
-            if headers is not None and set(line.replace("|", "").strip()) <= set(":- "):
-                continue
-            if headers is not None:
-                for i, cell in enumerate(cells):
-                    c.text(location, headers[i] if i < len(headers) else f"col{i + 1}", cell)
-                continue
+# -- files -----------------------------------------------------------------------------------
+
+
+class _UnreadableError(Exception):
+    pass
+
+
+def _decode(data: bytes) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise _UnreadableError("not valid UTF-16 text") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise _UnreadableError("binary or not UTF-8 text") from None
+    if "\x00" in text:
+        raise _UnreadableError("binary content (NUL bytes)")
+    return text
+
+
+def _read_limited(stream: Any, location: str) -> bytes:
+    data = stream.read(MAX_MEMBER_BYTES + 1)
+    if len(data) > MAX_MEMBER_BYTES:
+        raise _UnreadableError(f"decompresses to more than {MAX_MEMBER_BYTES >> 20} MiB")
+    return bytes(data)
+
+
+def _strip_suffix(name: str, suffix: str) -> str:
+    return name[: -len(suffix)] if name.lower().endswith(suffix) else name
+
+
+def _scan_blob(
+    c: _Collector, name: str, location: str, data: bytes | None, path: Path | None
+) -> None:
+    """Scan one file (from ``path``, or its bytes) by its content first, then by its name."""
+    head = data[:8] if data is not None else _head(path)
+    lname = name.lower()
+    try:
+        if head.startswith(b"PAR1"):
+            _scan_parquet(c, pa.BufferReader(data) if data is not None else str(path), location)
+            return
+        raw = data if data is not None else path.read_bytes()  # type: ignore[union-attr]
+        if head.startswith(b"\x1f\x8b"):
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as gz:
+                body = _read_limited(gz, location)
+            _scan_blob(c, _strip_suffix(name, ".gz"), location, body, None)
+        elif head.startswith(b"BZh"):
+            with bz2.BZ2File(io.BytesIO(raw)) as bz:
+                body = _read_limited(bz, location)
+            _scan_blob(c, _strip_suffix(name, ".bz2"), location, body, None)
+        elif head.startswith(b"\xfd7zXZ\x00"):
+            with lzma.LZMAFile(io.BytesIO(raw)) as xz:
+                body = _read_limited(xz, location)
+            _scan_blob(c, _strip_suffix(name, ".xz"), location, body, None)
+        elif head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+            with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+                for info in zf.infolist():
+                    if info.is_dir():
+                        continue
+                    if info.file_size > MAX_MEMBER_BYTES:
+                        raise _UnreadableError(f"member {info.filename} is too large")
+                    with zf.open(info) as fh:
+                        body = _read_limited(fh, location)
+                    _scan_member(c, info.filename, f"{location}!{info.filename}", body)
+        elif len(raw) > 262 and raw[257:262] == b"ustar":
+            with tarfile.open(fileobj=io.BytesIO(raw)) as tf:
+                for member in tf.getmembers():
+                    if not member.isfile():
+                        continue
+                    member_fh = tf.extractfile(member)
+                    if member_fh is None:
+                        raise _UnreadableError(f"member {member.name} cannot be extracted")
+                    body = _read_limited(member_fh, location)
+                    _scan_member(c, member.name, f"{location}!{member.name}", body)
+        elif lname.endswith((".csv", ".tsv", ".tab")):
+            _scan_csv(c, raw, location, "," if lname.endswith(".csv") else "\t")
+        elif lname.endswith((".jsonl", ".ndjson")):
+            _scan_json(c, raw, location, lines=True)
+        elif lname.endswith(".json"):
+            _scan_json(c, raw, location, lines=False)
+        elif lname.endswith((".html", ".htm", ".xhtml")):
+            _scan_html(c, raw, location)
         else:
-            headers = None
-        c.text(location, f"line {n}", html.unescape(line) if markdown else line)
+            c.lines(location, _decode(raw).splitlines())
+    except _UnreadableError as exc:
+        c.unreadable.append(Unreadable(location, str(exc)))
+    except (
+        OSError,
+        EOFError,
+        zlib.error,
+        lzma.LZMAError,
+        zipfile.BadZipFile,
+        tarfile.TarError,
+        pa.ArrowException,
+        RuntimeError,
+        ValueError,
+    ) as exc:
+        c.unreadable.append(Unreadable(location, f"{type(exc).__name__}: corrupt or unsupported"))
+
+
+def _scan_member(c: _Collector, name: str, location: str, data: bytes) -> None:
+    _scan_blob(c, name, location, data, None)
+
+
+def _head(path: Path | None) -> bytes:
+    assert path is not None
+    with path.open("rb") as fh:
+        return fh.read(8)
 
 
 def _files(root: Path) -> Iterator[Path]:
@@ -446,37 +895,30 @@ def _files(root: Path) -> Iterator[Path]:
         yield root
         return
     for p in sorted(root.rglob("*")):
-        if p.is_file():
+        if p.is_file() or (p.exists() and not p.is_dir()):
             yield p
 
 
 def scan_paths(root: str | Path, needles: NeedleSet) -> LeakReport:
-    """Scan every Parquet/CSV/JSON(L)/HTML/TXT/MD file under ``root`` (other files are listed
-    in ``skipped``)."""
-    c = _Collector(needles)
+    """Scan every file under ``root`` (or the file ``root``), whatever its name or type.
+    Locations are relative to ``root``; members of archives are ``archive.zip!member``."""
     root = Path(root)
-    n = 0
-    skipped: list[str] = []
+    if not root.exists():
+        raise FileNotFoundError(f"leak guard: nothing to scan at {root}")
+    c = _Collector(needles)
     for path in _files(root):
-        location = str(path)
-        suffix = path.suffix.lower()
-        if suffix not in SCANNED_SUFFIXES:
-            skipped.append(location)
-            continue
-        n += 1
-        if suffix == ".parquet":
-            _scan_parquet(c, path, location)
-        elif suffix == ".csv":
-            _scan_csv(c, path, location)
-        elif suffix in (".json", ".jsonl", ".ndjson"):
-            _scan_json(c, path, location, lines=suffix != ".json")
-        elif suffix in (".html", ".htm"):
-            _scan_html(c, path, location)
-        else:
-            _scan_lines(
-                c, location, path.read_text(encoding="utf-8", errors="replace"), suffix == ".md"
-            )
-    return LeakReport(c.findings(), n, 0, len(needles), skipped)
+        location = path.name if root.is_file() else path.relative_to(root).as_posix()
+        c.files += 1
+        try:
+            c.bytes += path.stat().st_size
+            if not path.is_file():
+                raise _UnreadableError("not a regular file")
+            _scan_blob(c, path.name, location, None, path)
+        except _UnreadableError as exc:
+            c.unreadable.append(Unreadable(location, str(exc)))
+        except OSError as exc:
+            c.unreadable.append(Unreadable(location, f"{type(exc).__name__}: cannot open"))
+    return LeakReport(c.findings(), c.files, 0, len(needles), c.unreadable, c.bytes)
 
 
 def scan_tables(
@@ -490,8 +932,48 @@ def scan_tables(
             name = col[0]
             q = '"' + name.replace('"', '""') + '"'
             arr = con.sql(f"SELECT DISTINCT {q} FROM {table}").to_arrow_table().column(0)
-            _scan_arrow_column(c, table, name, arr)
+            _scan_column(c, table, name, arr)
     return LeakReport(c.findings(), 0, len(tables), len(needles))
+
+
+def _needles(
+    con: duckdb.DuckDBPyConnection,
+    keyvault: KeyVault,
+    extra_needles: Iterable[str | tuple[str, str]],
+    include_subject_ids: bool,
+) -> NeedleSet:
+    needles = NeedleSet.from_vault(PiiVault(con, keyvault), include_subject_ids=include_subject_ids)
+    needles.add_many(extra_needles)
+    return needles
+
+
+def _merge(files: LeakReport | None, tables: LeakReport | None, needles: int) -> LeakReport:
+    return LeakReport(
+        (files.findings if files else []) + (tables.findings if tables else []),
+        files.files_scanned if files else 0,
+        tables.tables_scanned if tables else 0,
+        needles,
+        files.unreadable if files else [],
+        files.bytes_scanned if files else 0,
+    )
+
+
+def scan_release(
+    con: duckdb.DuckDBPyConnection,
+    keyvault: KeyVault,
+    staging_dir: str | Path,
+    tables: Sequence[str] = (),
+    *,
+    extra_needles: Iterable[str | tuple[str, str]] = (),
+    include_subject_ids: bool = True,
+) -> LeakReport:
+    """The publish gate's scan: every file under ``staging_dir`` (which must exist) and every
+    column of ``tables``, against the vault's values plus ``extra_needles`` (bare values or
+    ``(kind, value)`` pairs, e.g. quarantined raw records) and the detectors. Release only if
+    ``report.ok``: no finding and no unreadable file."""
+    needles = _needles(con, keyvault, extra_needles, include_subject_ids)
+    files = scan_paths(staging_dir, needles)
+    return _merge(files, scan_tables(con, tables, needles) if tables else None, len(needles))
 
 
 def scan_outputs(
@@ -501,21 +983,13 @@ def scan_outputs(
     tables: Sequence[str] = (),
     *,
     include_subject_ids: bool = True,
+    extra_needles: Iterable[str | tuple[str, str]] = (),
 ) -> LeakReport:
-    """Decrypt the vault in memory, then scan ``root`` and ``tables``. Blocking use::
+    """Decrypt the vault in memory, then scan ``root`` (when it exists) and ``tables``::
 
     report = scan_outputs(con, kv, out_dir, ["marts.insight_base"])
     if not report.ok: raise RuntimeError(report.summary())
     """
-    needles = NeedleSet.from_vault(PiiVault(con, keyvault), include_subject_ids=include_subject_ids)
-    findings: list[LeakFinding] = []
-    files = 0
-    skipped: list[str] = []
-    if root is not None and Path(root).exists():
-        r = scan_paths(root, needles)
-        findings += r.findings
-        files = r.files_scanned
-        skipped = r.skipped
-    if tables:
-        findings += scan_tables(con, tables, needles).findings
-    return LeakReport(findings, files, len(tables), len(needles), skipped)
+    needles = _needles(con, keyvault, extra_needles, include_subject_ids)
+    files = scan_paths(root, needles) if root is not None and Path(root).exists() else None
+    return _merge(files, scan_tables(con, tables, needles) if tables else None, len(needles))
