@@ -1,5 +1,10 @@
 """Credit assets: point-in-time features -> additive scorecard -> scores with reasons -> pricing,
-with stability (PSI/CSI) and fairness checks and a model card for the risk team."""
+with stability (PSI/CSI) and fairness checks and a model card for the risk team.
+
+Every input is a dbt mart (``marts.credit_events``, ``marts.credit_applications``,
+``marts.credit_subjects``, ``marts.merchants``) built from credit-purpose minimised data. Files
+for the risk team are staged for the publish gate, never written into ``out/`` directly.
+"""
 
 import json
 from typing import Any
@@ -7,14 +12,14 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from assets.resources import DUCKDB_POOL, LedgerHome
 from credit.fairness import fairness_report
 from credit.features import build_features
 from credit.model_card import render_model_card
 from credit.monitoring import stability_report
 from credit.pricing import price_loans, price_merchants
-from credit.scoring import score_applications, train_ledger_model
+from credit.scoring import SCORES_COLUMNS, score_applications, train_ledger_model
 from credit.training import CreditModel
-from assets.resources import DUCKDB_POOL, LedgerHome
 
 SCORE_PSI_CHECK = "score_psi"
 FEATURE_CSI_CHECK = "feature_csi"
@@ -27,28 +32,17 @@ PRICING_KEY = dg.AssetKey(["credit", "pricing"])
 MERCHANT_PRICING_KEY = dg.AssetKey(["credit", "merchant_pricing"])
 MODEL_CARD_KEY = dg.AssetKey(["credit", "model_card"])
 
-# Only minimised (credit purpose) data and the dbt models built from it feed the features.
-LEDGER_INPUT = """
-CREATE OR REPLACE TEMP VIEW credit_ledger_input AS
-SELECT n.user_id AS subject_id, n.occurred_at, n.tx_type, n.direction, n.amount_base,
-       n.fee_base, m.mcc, m.mcc_risk_level AS mcc_risk, t.counterparty, t.device_id,
-       n.country, n.loan_id
-FROM intermediate.int_transactions_normalised n
-JOIN minimised.credit_transactions t USING (txn_id)
-LEFT JOIN intermediate.int_merchants_risk_rated m ON m.merchant_id = n.merchant_id
-"""
-APPLICATIONS_INPUT = """
-CREATE OR REPLACE TEMP VIEW credit_applications_input AS
-SELECT l.loan_id, l.user_id AS subject_id, l.applied_at,
-       l.principal * p.price_base AS principal_base, l.term_days, l.due_date,
-       l.is_bad AS label
-FROM marts.loans l
-LEFT JOIN staging.stg_ledger__prices p ON p.asset = l.asset AND p.price_date = l.applied_date
-"""
-SUBJECTS_INPUT = """
-CREATE OR REPLACE TEMP VIEW credit_subjects_input AS
-SELECT user_id AS subject_id, signup_date, kyc_level, city_tier FROM marts.accounts
-"""
+EVENTS_MART = "marts.credit_events"
+APPLICATIONS_MART = "marts.credit_applications"
+SUBJECTS_MART = "marts.credit_subjects"
+
+_EAGER = dg.AutomationCondition.eager()
+_COMMON: dict[str, Any] = {
+    "group_name": "credit",
+    "owners": ["team:risk"],
+    "pool": DUCKDB_POOL,
+    "automation_condition": _EAGER,
+}
 
 
 def _write_table(con: Any, name: str, frame: pd.DataFrame) -> None:
@@ -67,28 +61,20 @@ def _snapshot(con: Any) -> str | None:
     return row[0] if row else None
 
 
+def _read(con: Any, sql: str) -> pd.DataFrame:
+    return con.execute(sql).df()
+
+
 @dg.asset(
     key=FEATURES_KEY,
-    deps=[
-        dg.AssetKey(["minimised", "credit_transactions"]),
-        dg.AssetKey(["intermediate", "int_transactions_normalised"]),
-        dg.AssetKey(["intermediate", "int_merchants_risk_rated"]),
-        dg.AssetKey(["marts", "loans"]),
-        dg.AssetKey(["marts", "accounts"]),
-    ],
-    group_name="credit",
+    deps=[dg.AssetKey(m.split(".")) for m in (EVENTS_MART, APPLICATIONS_MART, SUBJECTS_MART)],
     kinds={"duckdb"},
-    owners=["team:risk"],
-    pool=DUCKDB_POOL,
+    **_COMMON,
 )
 def application_features(ledger_home: LedgerHome) -> dg.MaterializeResult:
     """One row per loan application: cash-flow and risk-rule features from before applied_at."""
     with ledger_home.connect() as con:
-        for sql in (LEDGER_INPUT, APPLICATIONS_INPUT, SUBJECTS_INPUT):
-            con.execute(sql)
-        features = build_features(
-            con, "credit_ledger_input", "credit_applications_input", "credit_subjects_input"
-        )
+        features = build_features(con, EVENTS_MART, APPLICATIONS_MART, SUBJECTS_MART)
         _write_table(con, "features", features)
     labelled = features["label"].notna()
     return dg.MaterializeResult(
@@ -103,29 +89,52 @@ def application_features(ledger_home: LedgerHome) -> dg.MaterializeResult:
     )
 
 
-@dg.asset(
-    key=MODEL_KEY,
-    deps=[FEATURES_KEY],
-    group_name="credit",
-    kinds={"lightgbm"},
-    owners=["team:risk"],
-    pool=DUCKDB_POOL,
-)
-def credit_model(ledger_home: LedgerHome) -> dg.MaterializeResult:
+# The model bundle (model, metrics, out-of-time holdout, reliability) is written and read here
+# only, under models/credit/<version>/, with models/credit/champion.json naming the version that
+# scores. A run whose data cannot train keeps the champion (and says so) instead of failing.
+def _models_dir(ledger_home: LedgerHome) -> Any:
+    return ledger_home.home.models / "credit"
+
+
+def _champion_version(ledger_home: LedgerHome) -> str | None:
+    pointer = _models_dir(ledger_home) / "champion.json"
+    return json.loads(pointer.read_text())["version"] if pointer.exists() else None
+
+
+def _load_bundle(ledger_home: LedgerHome) -> tuple[CreditModel, dict[str, Any], Any] | None:
+    version = _champion_version(ledger_home)
+    if version is None:
+        return None
+    folder = _models_dir(ledger_home) / version
+    return CreditModel.load(folder), json.loads((folder / "metrics.json").read_text()), folder
+
+
+@dg.asset(key=MODEL_KEY, deps=[FEATURES_KEY], kinds={"lightgbm"}, **_COMMON)
+def credit_model(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
     """Additive LightGBM scorecard (challenger and WoE logistic beside it), out-of-time holdout."""
-    home = ledger_home.home
     with ledger_home.connect() as con:
-        features = con.execute("SELECT * FROM credit.features").df()
+        features = _read(con, "SELECT * FROM credit.features")
         snapshot = _snapshot(con)
-    result = train_ledger_model(features, snapshot_id=snapshot)
-    model_dir = home.out_for("risk") / "model"
-    result.model.save(model_dir)
-    internal = home.root / "models" / "credit"
-    internal.mkdir(parents=True, exist_ok=True)
-    (internal / "metrics.json").write_text(json.dumps(result.metrics, indent=2, default=str))
-    result.holdout.to_parquet(internal / "holdout.parquet")
-    result.reliability.to_parquet(internal / "reliability.parquet")
-    (model_dir / "metrics.json").write_text(json.dumps(result.metrics, indent=2, default=str))
+    try:
+        result = train_ledger_model(features, snapshot_id=snapshot)
+    except ValueError as exc:  # too few outcomes: keep the champion, say why
+        champion = _champion_version(ledger_home)
+        context.log.warning(f"credit model not trained: {exc}")
+        return dg.MaterializeResult(
+            metadata={
+                "status": "skipped",
+                "reason": str(exc),
+                "champion": champion or "none: scores are skipped until a model can be trained",
+            }
+        )
+    folder = _models_dir(ledger_home) / result.model.version
+    result.model.save(folder)
+    (folder / "metrics.json").write_text(json.dumps(result.metrics, indent=2, default=str))
+    result.holdout.to_parquet(folder / "holdout.parquet")
+    result.reliability.to_parquet(folder / "reliability.parquet")
+    (_models_dir(ledger_home) / "champion.json").write_text(
+        json.dumps({"version": result.model.version})
+    )
     auc = {
         name: result.metrics[name]["auc"]
         for name in ("additive", "challenger", "logistic")
@@ -133,52 +142,32 @@ def credit_model(ledger_home: LedgerHome) -> dg.MaterializeResult:
     }
     return dg.MaterializeResult(
         metadata={
+            "status": "trained",
             "model version": result.model.version,
             "out-of-time AUC": dg.MetadataValue.json(auc),
-            "metrics": dg.MetadataValue.json(json.loads(json.dumps(result.metrics, default=str))),
-            "points table": dg.MetadataValue.path(str(model_dir / "points_table.parquet")),
             "snapshot_id": snapshot or "none",
         }
     )
 
 
-def _status_result(check: str, asset: dg.AssetKey, status: str, metadata: dict) -> Any:
+def _status_result(check: str, status: str, metadata: dict[str, Any]) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         check_name=check,
-        asset_key=asset,
         passed=status == "ok",
         severity=dg.AssetCheckSeverity.ERROR if status == "fail" else dg.AssetCheckSeverity.WARN,
         metadata={"status": status, **metadata},
     )
 
 
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            SCORES_KEY,
-            deps=[MODEL_KEY, FEATURES_KEY],
-            group_name="credit",
-            kinds={"duckdb", "parquet"},
-            owners=["team:risk"],
-            description="Score 300-850, PD, grade and up to 4 reasons per application",
-        ),
-        dg.AssetSpec(
-            PRICING_KEY,
-            deps=[SCORES_KEY],
-            group_name="credit",
-            kinds={"duckdb", "parquet"},
-            owners=["team:risk"],
-            description="PD -> grade -> APR and credit limit per application",
-        ),
-        dg.AssetSpec(
-            MERCHANT_PRICING_KEY,
-            deps=[dg.AssetKey(["marts", "merchants"])],
-            group_name="credit",
-            kinds={"duckdb", "parquet"},
-            owners=["team:risk"],
-            description="Merchant fee tiers by volume band and risk, with promotions",
-        ),
-    ],
+def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+
+
+@dg.asset(
+    key=SCORES_KEY,
+    deps=[MODEL_KEY, FEATURES_KEY],
+    kinds={"duckdb", "parquet"},
+    description="Score 300-850, PD, grade and up to 4 reasons per application",
     check_specs=[
         dg.AssetCheckSpec(
             SCORE_PSI_CHECK,
@@ -191,51 +180,48 @@ def _status_result(check: str, asset: dg.AssetKey, status: str, metadata: dict) 
             description="CSI of every scored feature: 0.1 warns, 0.25 fails",
         ),
     ],
-    pool=DUCKDB_POOL,
+    **_COMMON,
 )
-def credit_outputs(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
-    """Scores with reasons and pricing signals, as tables and as Parquet under out/risk/."""
-    home = ledger_home.home
-    risk = home.out_for("risk")
-    model = CreditModel.load(risk / "model")
+def credit_scores(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
+    """Scores with reasons from the champion model, as a table and staged Parquet for risk."""
+    bundle = _load_bundle(ledger_home)
     with ledger_home.connect() as con:
-        features = con.execute("SELECT * FROM credit.features").df()
-        scores = score_applications(model, features)
-        pricing = price_loans(scores.merge(features[["loan_id", "term_days"]], on="loan_id"))
-        merchants = con.execute(
-            """SELECT merchant_id, avg_monthly_volume_base AS monthly_volume,
-                      chargeback_rate AS chargeback_ratio, refund_rate AS refund_ratio,
-                      mcc_risk_level AS mcc_risk, active_months AS months_active, size_tier
-               FROM marts.merchants"""
-        ).df()
-        merchant_pricing = price_merchants(merchants)
-        for name, frame in (
-            ("scores", scores),
-            ("pricing", pricing),
-            ("merchant_pricing", merchant_pricing),
-        ):
-            _write_table(con, name, frame)
-            frame.to_parquet(risk / f"{name}.parquet", index=False)
-    # Stability: the training population (labelled) against the latest scoring population.
+        features = _read(con, "SELECT * FROM credit.features")
+        if bundle is None:
+            _write_table(con, "scores", _empty(SCORES_COLUMNS))
+            _write_table(con, "feature_stability", _empty(("feature", "csi", "status")))
+    if bundle is None:
+        reason = "no credit model has been trained yet (too few observed loan outcomes)"
+        yield dg.MaterializeResult(metadata={"status": "skipped", "reason": reason})
+        for check in (SCORE_PSI_CHECK, FEATURE_CSI_CHECK):
+            yield _status_result(check, "not evaluated", {"reason": reason})
+        return
+    model, _, _ = bundle
+    scores = score_applications(model, features)
     labelled = features[features["label"].notna()]
     latest = features[features["label"].isna()]
+    population = "unlabelled applications (not yet decided)"
     if latest.empty:
         latest = features.sort_values("applied_at").tail(max(1, len(features) // 5))
+        population = "latest 20% of applications (every application is labelled)"
     stability = stability_report(model.points, labelled, latest)
-    (home.root / "models" / "credit").mkdir(parents=True, exist_ok=True)
-    (home.root / "models" / "credit" / "stability.json").write_text(
-        json.dumps({**stability, "features": stability["features"].to_dict("records")}, default=str)
+    with ledger_home.connect() as con:
+        _write_table(con, "scores", scores)
+        _write_table(con, "feature_stability", stability["features"])
+    scores.to_parquet(ledger_home.stage(context.run_id, "risk") / "scores.parquet", index=False)
+    grade_mix = scores["grade"].value_counts(normalize=True).sort_index().round(4).to_dict()
+    yield dg.MaterializeResult(
+        metadata={
+            "status": "scored",
+            "model version": model.version,
+            "dagster/row_count": len(scores),
+            "grade mix": dg.MetadataValue.json({str(k): float(v) for k, v in grade_mix.items()}),
+            "mean PD": float(scores["pd"].mean()) if len(scores) else None,
+            "mean score": float(scores["score"].mean()) if len(scores) else None,
+        }
     )
-    for key, frame in (
-        (SCORES_KEY, scores),
-        (PRICING_KEY, pricing),
-        (MERCHANT_PRICING_KEY, merchant_pricing),
-    ):
-        yield dg.MaterializeResult(asset_key=key, metadata={"dagster/row_count": len(frame)})
-    worst = stability["features"].sort_values("csi", ascending=False).head(5)
     yield _status_result(
         SCORE_PSI_CHECK,
-        SCORES_KEY,
         stability["score_status"],
         {
             "psi": float(stability["score_psi"]),
@@ -243,22 +229,80 @@ def credit_outputs(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
             "fail": 0.25,
             "n_train": stability["n_train"],
             "n_latest": stability["n_latest"],
+            "compared with": population,
         },
     )
+    worst = stability["features"].sort_values("csi", ascending=False).head(5)
     feature_status = max(
         stability["features"]["status"], key=["ok", "warn", "fail"].index, default="ok"
     )
     yield _status_result(
         FEATURE_CSI_CHECK,
-        SCORES_KEY,
         feature_status,
         {
             "highest CSI": dg.MetadataValue.md(
                 "\n".join(f"- {r.feature}: {r.csi:.3f} ({r.status})" for r in worst.itertuples())
-            )
+            ),
+            "compared with": population,
         },
     )
-    context.log.info(f"scored {len(scores)} applications; stability {stability['status']}")
+
+
+@dg.asset(
+    key=PRICING_KEY,
+    deps=[SCORES_KEY, FEATURES_KEY],
+    kinds={"duckdb", "parquet"},
+    description="PD -> grade -> APR, credit limit and decision per application",
+    **_COMMON,
+)
+def loan_pricing(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
+    """APR and credit limit from PD, grade, term and income, staged for the risk team."""
+    with ledger_home.connect() as con:
+        scored = _read(
+            con,
+            "SELECT s.*, f.term_days, f.income_monthly_mean FROM credit.scores s "
+            "JOIN credit.features f USING (loan_id)",
+        )
+        pricing = price_loans(scored)
+        _write_table(con, "pricing", pricing)
+    pricing.to_parquet(ledger_home.stage(context.run_id, "risk") / "pricing.parquet", index=False)
+    approved = pricing["decision"].eq("approve")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(pricing),
+            "approval rate": float(approved.mean()) if len(pricing) else None,
+            "median limit (approved)": float(pricing.loc[approved, "credit_limit"].median())
+            if approved.any()
+            else None,
+        }
+    )
+
+
+@dg.asset(
+    key=MERCHANT_PRICING_KEY,
+    deps=[dg.AssetKey(["marts", "merchants"])],
+    kinds={"duckdb", "parquet"},
+    description="Merchant fee tiers by volume band and risk, with promotions",
+    **_COMMON,
+)
+def merchant_pricing(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
+    """Fee tier per merchant from volume band, chargebacks, refunds and MCC risk."""
+    with ledger_home.connect() as con:
+        merchants = _read(
+            con,
+            """SELECT merchant_id, avg_monthly_volume_base AS monthly_volume,
+                      chargeback_rate AS chargeback_ratio, refund_rate AS refund_ratio,
+                      mcc_risk_level AS mcc_risk, active_months AS months_active, size_tier
+               FROM marts.merchants""",
+        )
+        priced = price_merchants(merchants)
+        _write_table(con, "merchant_pricing", priced)
+    staged = ledger_home.stage(context.run_id, "risk") / "merchant_pricing.parquet"
+    priced.to_parquet(staged, index=False)
+    metadata: dict[str, Any] = {"dagster/row_count": len(priced)}
+    if priced.empty:
+        metadata["note"] = "the ledger has no merchants: no merchant pricing"
+    return dg.MaterializeResult(metadata=metadata)
 
 
 @dg.asset(
@@ -271,29 +315,34 @@ def credit_outputs(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
             description="approval-rate ratio >= 0.8 for every protected group",
         )
     ],
-    group_name="credit",
     kinds={"html"},
-    owners=["team:risk"],
-    pool=DUCKDB_POOL,
+    **_COMMON,
 )
-def model_card(ledger_home: LedgerHome):
-    """Self-contained HTML model card for model-risk review (no network)."""
-    home = ledger_home.home
-    internal = home.root / "models" / "credit"
-    model = CreditModel.load(home.out_for("risk") / "model")
-    metrics = json.loads((internal / "metrics.json").read_text())
-    holdout = pd.read_parquet(internal / "holdout.parquet")
-    reliability = pd.read_parquet(internal / "reliability.parquet")
-    stability = json.loads((internal / "stability.json").read_text())
-    stability["features"] = pd.DataFrame(stability["features"])
+def model_card(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
+    """Self-contained HTML model card for model-risk review (no network), staged for risk."""
+    bundle = _load_bundle(ledger_home)
+    if bundle is None:
+        reason = "no credit model has been trained yet: no model card"
+        yield dg.MaterializeResult(metadata={"status": "skipped", "reason": reason})
+        yield _status_result(FOUR_FIFTHS_CHECK, "not evaluated", {"reason": reason})
+        return
+    model, metrics, folder = bundle
+    holdout = pd.read_parquet(folder / "holdout.parquet")
+    reliability = pd.read_parquet(folder / "reliability.parquet")
     with ledger_home.connect() as con:
+        stability = stability_report(
+            model.points,
+            _read(con, "SELECT * FROM credit.features WHERE label IS NOT NULL"),
+            _read(con, "SELECT * FROM credit.features WHERE label IS NULL"),
+        )
         # Protected attributes join the decisions here, for evaluation only: never features.
-        joined = con.execute(
+        joined = _read(
+            con,
             """SELECT p.decision, p.pd, f.label, u.gender, u.age_band
                FROM credit.pricing p
                JOIN credit.features f USING (loan_id)
-               LEFT JOIN minimised.credit_users u ON u.user_id = p.subject_id"""
-        ).df()
+               LEFT JOIN minimised.credit_users u ON u.user_id = p.subject_id""",
+        )
         snapshot = _snapshot(con)
     fairness = fairness_report(
         joined["decision"].eq("approve").to_numpy(),
@@ -310,11 +359,10 @@ def model_card(ledger_home: LedgerHome):
         fairness=fairness,
         snapshot_id=snapshot,
     )
-    path = home.out_for("risk") / "model_card.html"
-    path.write_text(html)
-    yield dg.MaterializeResult(
-        metadata={"path": dg.MetadataValue.path(str(path)), "bytes": len(html.encode())}
-    )
+    risk = ledger_home.stage(context.run_id, "risk")
+    (risk / "model_card.html").write_text(html)
+    model.save(risk / "model")
+    yield dg.MaterializeResult(metadata={"bytes": len(html.encode()), "model": model.version})
     yield dg.AssetCheckResult(
         check_name=FOUR_FIFTHS_CHECK,
         passed=bool(fairness["passes"]),

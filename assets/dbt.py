@@ -1,21 +1,21 @@
 """dbt models as Dagster assets: staging -> intermediate -> marts; dbt tests become asset checks."""
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from assets.resources import DUCKDB_POOL
-from pipelines.settings import DBT_PROJECT_DIR
-
-dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+from assets.dbt_project import dbt_project
+from assets.resources import DUCKDB_POOL, LedgerHome
 
 
 class LedgerDbtTranslator(DagsterDbtTranslator):
     """Only what differs from the default: the group is the model's folder (staging, marts…),
-    and a source's key is the table it resolves to (``minimised/credit_transactions``), so dbt
-    hangs off the minimisation assets that build those tables."""
+    a source's key is the table it resolves to (``minimised/credit_transactions``), so dbt hangs
+    off the minimisation assets that build those tables, and every model rebuilds eagerly once
+    its upstream changed (a landed file flows through to the marts with no manual step)."""
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props.get("resource_type") == "source":
@@ -28,6 +28,11 @@ class LedgerDbtTranslator(DagsterDbtTranslator):
             return f"dbt_{fqn[1]}"
         return super().get_group_name(dbt_resource_props)
 
+    def get_automation_condition(
+        self, dbt_resource_props: Mapping[str, Any]
+    ) -> dg.AutomationCondition | None:
+        return dg.AutomationCondition.eager()
+
 
 @dbt_assets(
     manifest=dbt_project.manifest_path,
@@ -35,6 +40,9 @@ class LedgerDbtTranslator(DagsterDbtTranslator):
     dagster_dbt_translator=LedgerDbtTranslator(),
     pool=DUCKDB_POOL,
 )
-def ledger_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    """Build and test every dbt model against the warehouse."""
-    yield from dbt.cli(["build"], context=context).stream()
+def ledger_dbt_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, ledger_home: LedgerHome
+):
+    """Build and test every dbt model against the warehouse of the run's data home."""
+    warehouse = {"warehouse": str(ledger_home.home.warehouse)}
+    yield from dbt.cli(["build", "--vars", json.dumps(warehouse)], context=context).stream()

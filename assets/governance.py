@@ -1,34 +1,30 @@
 """Governance assets: classify every ledger column, vault the identifiers, minimise per purpose,
 and the blocking leak guard on everything a risk team or a buyer receives."""
 
-import hashlib
-import os
-
 import dagster as dg
 
 from assets.ingest import ledger_key
-from ledger.contract import ENTITIES
 from assets.resources import DUCKDB_POOL, LedgerHome
+from ledger.contract import ENTITIES
 from privacy.classifier import classify_tables, write_inventory
 from privacy.leakguard import scan_outputs
 from privacy.minimise import ColumnRecord, minimise
-from privacy.policy import load_policy
+from privacy.policy import Policy
+from privacy.publish import discard, publish, staged_files
 from privacy.vault import PiiVault
 
 LEAK_GUARD_CHECK = "no_raw_identifiers"
 UNKNOWN_COLUMNS_CHECK = "every_column_classified"
 
 LEDGER_TABLES = tuple(ENTITIES)
-# The minimisation policy: privacy/policies/default.yaml unless $LEDGERLENS_POLICY names another.
-POLICY = load_policy(os.environ.get("LEDGERLENS_POLICY") or None)
 
 INVENTORY_KEY = dg.AssetKey(["governance", "column_inventory"])
 VAULT_KEY = dg.AssetKey(["vault", "subjects"])
 RELEASE_KEY = dg.AssetKey(["governance", "release_manifest"])
 
 
-def minimised_key(purpose: str, table: str) -> dg.AssetKey:
-    return dg.AssetKey(["minimised", f"{POLICY.short(purpose)}_{table}"])
+def minimised_key(policy: Policy, purpose: str, table: str) -> dg.AssetKey:
+    return dg.AssetKey(["minimised", f"{policy.short(purpose)}_{table}"])
 
 
 @dg.asset(
@@ -46,10 +42,10 @@ def minimised_key(purpose: str, table: str) -> dg.AssetKey:
     kinds={"duckdb"},
     owners=["team:privacy"],
     pool=DUCKDB_POOL,
+    automation_condition=dg.AutomationCondition.eager(),
 )
 def column_inventory(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
     """Every ledger column with its entity type, evidence, PIPL category, GB/T 43697 grade, level."""
-    home = ledger_home.home
     with ledger_home.connect() as con:
         rows = classify_tables(con, LEDGER_TABLES)
         write_inventory(con, rows)
@@ -81,11 +77,9 @@ def column_inventory(context: dg.AssetExecutionContext, ledger_home: LedgerHome)
                 },
             )
         )
-    dpo = home.out_for("dpo")
+    staged = ledger_home.stage(context.run_id, "dpo") / "column_inventory.csv"
     with ledger_home.connect() as con:
-        con.execute(
-            f"COPY governance.column_inventory TO '{dpo / 'column_inventory.csv'}' (HEADER)"
-        )
+        con.execute("SELECT * FROM governance.column_inventory").df().to_csv(staged, index=False)
     unknown = [f"{r.table}.{r.column}" for r in rows if r.entity_type == "unknown"]
     grades: dict[str, int] = {}
     for r in rows:
@@ -95,7 +89,7 @@ def column_inventory(context: dg.AssetExecutionContext, ledger_home: LedgerHome)
             "columns": len(rows),
             "sensitive (PIPL Art. 28)": sum(bool(r.pipl_sensitive) for r in rows),
             "GB/T 43697 grades": dg.MetadataValue.json(grades),
-            "exported": dg.MetadataValue.path(str(dpo / "column_inventory.csv")),
+            "staged for the DPO": "out/dpo/column_inventory.csv",
         }
     )
     yield dg.AssetCheckResult(
@@ -113,6 +107,7 @@ def column_inventory(context: dg.AssetExecutionContext, ledger_home: LedgerHome)
     kinds={"duckdb"},
     owners=["team:privacy"],
     pool=DUCKDB_POOL,
+    automation_condition=dg.AutomationCondition.eager(),
 )
 def pii_vault(ledger_home: LedgerHome) -> dg.MaterializeResult:
     """Direct identifiers of every subject, envelope-encrypted (a data key per subject)."""
@@ -149,51 +144,58 @@ def _column_schema(records: list[ColumnRecord]) -> dg.TableSchema:
     )
 
 
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            minimised_key(purpose, table),
-            deps=[INVENTORY_KEY, VAULT_KEY, ledger_key(table)],
-            description=f"{table} minimised for {purpose}",
-            group_name="minimised",
-            kinds={"duckdb"},
-            owners=["team:privacy"],
-            skippable=True,
-        )
-        for purpose in POLICY.purposes
-        for table in LEDGER_TABLES
-    ],
-    pool=DUCKDB_POOL,
-)
-def minimised_tables(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
-    """Per purpose: drop, pseudonymise (a key per purpose), generalise or tokenise each column."""
-    from privacy.classifier import read_inventory
+def build_minimised_tables(policy: Policy) -> dg.AssetsDefinition:
+    """One minimised table per purpose and ledger table; the policy decides which purposes exist."""
 
-    keyvault = ledger_home.keyvault()
-    with ledger_home.connect() as con:
-        inventory = [r for r in read_inventory(con) if r.table in LEDGER_TABLES]
-        results = minimise(con, inventory, POLICY, keyvault)
-    for purpose, result in results.items():
-        for table in result.tables:
-            key = minimised_key(purpose, table.source_table.split(".")[-1])
-            if table.output_table is None:
-                context.log.warning(f"{key.to_user_string()}: every column dropped; not built")
-                continue
-            dropped = [
-                f"{c.column} ({'default deny' if c.default_deny else c.entity_type})"
-                for c in table.columns
-                if c.action == "drop"
-            ]
-            yield dg.MaterializeResult(
-                asset_key=key,
-                metadata={
-                    "dagster/column_schema": _column_schema(table.columns),
-                    "dagster/row_count": table.rows,
-                    "table": table.output_table,
-                    "dropped columns": ", ".join(dropped) or "none",
-                    "erased subjects excluded": result.erased_subjects,
-                },
+    @dg.multi_asset(
+        name="minimised_tables",
+        specs=[
+            dg.AssetSpec(
+                minimised_key(policy, purpose, table),
+                deps=[INVENTORY_KEY, VAULT_KEY, ledger_key(table)],
+                description=f"{table} minimised for {purpose}",
+                group_name="minimised",
+                kinds={"duckdb"},
+                owners=["team:privacy"],
+                skippable=True,
+                automation_condition=dg.AutomationCondition.eager(),
             )
+            for purpose in policy.purposes
+            for table in LEDGER_TABLES
+        ],
+        pool=DUCKDB_POOL,
+    )
+    def minimised_tables(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
+        """Per purpose: drop, pseudonymise (a key per purpose), generalise or tokenise a column."""
+        from privacy.classifier import read_inventory
+
+        keyvault = ledger_home.keyvault()
+        with ledger_home.connect() as con:
+            inventory = [r for r in read_inventory(con) if r.table in LEDGER_TABLES]
+            results = minimise(con, inventory, policy, keyvault)
+        for purpose, result in results.items():
+            for table in result.tables:
+                key = minimised_key(policy, purpose, table.source_table.split(".")[-1])
+                if table.output_table is None:
+                    context.log.warning(f"{key.to_user_string()}: every column dropped; not built")
+                    continue
+                dropped = [
+                    f"{c.column} ({'default deny' if c.default_deny else c.entity_type})"
+                    for c in table.columns
+                    if c.action == "drop"
+                ]
+                yield dg.MaterializeResult(
+                    asset_key=key,
+                    metadata={
+                        "dagster/column_schema": _column_schema(table.columns),
+                        "dagster/row_count": table.rows,
+                        "table": table.output_table,
+                        "dropped columns": ", ".join(dropped) or "none",
+                        "erased subjects excluded": result.erased_subjects,
+                    },
+                )
+
+    return minimised_tables
 
 
 PUBLISHED_TABLES = (
@@ -208,46 +210,82 @@ PUBLISHED_TABLES = (
 """Tables a risk team or a buyer reads; the leak guard scans each (and every file under out/)."""
 
 
+RELEASED_PRODUCTS = (
+    INVENTORY_KEY,
+    dg.AssetKey(["credit", "scores"]),
+    dg.AssetKey(["credit", "pricing"]),
+    dg.AssetKey(["credit", "merchant_pricing"]),
+    dg.AssetKey(["credit", "model_card"]),
+)
+"""Assets that stage files for a party; the gate publishes what they staged."""
+
+
 @dg.asset(
     key=RELEASE_KEY,
-    deps=[dg.AssetKey(t.split(".")) for t in PUBLISHED_TABLES]
-    + [dg.AssetKey(["credit", "model_card"])],
+    deps=sorted(
+        {*RELEASED_PRODUCTS, *(dg.AssetKey(t.split(".")) for t in PUBLISHED_TABLES)},
+        key=lambda k: k.to_user_string(),
+    ),
     check_specs=[
         dg.AssetCheckSpec(
             LEAK_GUARD_CHECK,
             asset=RELEASE_KEY,
             blocking=True,
-            description="no raw identifier held in the vault appears in out/ or a published table",
+            description="no personal identifier appears in a staged file or a published table",
         )
     ],
     group_name="governance",
     kinds={"duckdb"},
     owners=["team:privacy"],
     pool=DUCKDB_POOL,
+    automation_condition=dg.AutomationCondition.eager(),
 )
 def release_manifest(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
-    """Every byte that leaves: each file under out/ with its SHA-256, scanned by the leak guard."""
+    """The publish gate: the leak guard scans every staged file and published table; only if it
+    passes do the staged files move into out/ (each atomically), listed in out/MANIFEST.json."""
     home = ledger_home.home
-    files = sorted(p for p in home.out.rglob("*") if p.is_file() and p.name != "MANIFEST.txt")
-    lines = [
-        f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.stat().st_size:>12}  "
-        f"{p.relative_to(home.out)}"
-        for p in files
-    ]
-    (home.out / "MANIFEST.txt").write_text("\n".join(lines) + "\n")
     keyvault = ledger_home.keyvault()
+    staged = staged_files(home.staging)
     with ledger_home.connect() as con:
-        report = scan_outputs(con, keyvault, home.out, list(PUBLISHED_TABLES))
+        existing = {
+            f"{schema}.{name}"
+            for schema, name in con.execute(
+                "SELECT schema_name, table_name FROM duckdb_tables()"
+            ).fetchall()
+        }
+        tables = [t for t in PUBLISHED_TABLES if t in existing]
+        report = scan_outputs(con, keyvault, home.staging, tables)
+        snapshot = con.execute(
+            "SELECT snapshot_id FROM ledger.snapshots ORDER BY created_at DESC LIMIT 1"
+        ).fetchone()
+    evidence = {
+        "staged files": len(staged),
+        "files scanned": report.files_scanned,
+        "tables scanned": ", ".join(tables) or "none",
+        "published tables not built": ", ".join(sorted(set(PUBLISHED_TABLES) - set(tables)))
+        or "none",
+        "identifiers checked": report.needles,
+        "findings": dg.MetadataValue.md(report.summary()),
+    }
+    if not report.ok:
+        discarded = discard(home.staging)
+        yield dg.AssetCheckResult(
+            check_name=LEAK_GUARD_CHECK,
+            passed=False,
+            metadata={**evidence, "discarded staged runs": ", ".join(discarded)},
+        )
+        raise dg.Failure(
+            description="publish gate blocked the release, out/ is unchanged: "
+            + report.summary().replace("\n", "; "),
+            metadata=evidence,
+        )
+    receipt = publish(home.staging, home.out, snapshot_id=snapshot[0] if snapshot else None)
     yield dg.MaterializeResult(
-        metadata={"files": len(files), "bytes": sum(p.stat().st_size for p in files)}
-    )
-    yield dg.AssetCheckResult(
-        check_name=LEAK_GUARD_CHECK,
-        passed=report.ok,
         metadata={
-            "files scanned": report.files_scanned,
-            "tables scanned": len(PUBLISHED_TABLES),
-            "identifiers checked": report.needles,
-            "findings": dg.MetadataValue.md(report.summary()),
-        },
+            "files published": len(receipt.files),
+            "bytes published": receipt.bytes,
+            "from runs": ", ".join(receipt.runs) or "none (nothing staged)",
+            "published": dg.MetadataValue.md("\n".join(f"- {f}" for f in receipt.files) or "none"),
+        }
     )
+    yield dg.AssetCheckResult(check_name=LEAK_GUARD_CHECK, passed=True, metadata=evidence)

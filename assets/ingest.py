@@ -14,6 +14,7 @@ RECONCILED_CHECK = "rows_reconcile"
 GX_SUITE_CHECK = "gx_suite_passes"
 NO_REJECTED_FILES_CHECK = "no_rejected_files"
 
+
 def ledger_key(entity: str) -> dg.AssetKey:
     return dg.AssetKey(["ledger", entity])
 

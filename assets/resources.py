@@ -20,8 +20,8 @@ DUCKDB_POOL = "duckdb_writer"
 
 
 def warehouse_resource(home: Home) -> DuckDBResource:
-    """The warehouse of a home; every connection runs in UTC (timestamps are stored as UTC)."""
-    return DuckDBResource(database=str(home.warehouse), connection_config={"TimeZone": "UTC"})
+    """The warehouse of a home (connections are put in UTC by ``LedgerHome.connect``)."""
+    return DuckDBResource(database=str(home.warehouse))
 
 
 class LedgerHome(dg.ConfigurableResource):
@@ -33,7 +33,7 @@ class LedgerHome(dg.ConfigurableResource):
 
     root: str
     policy_path: str | None = None
-    warehouse: dg.ResourceDependency[DuckDBResource]
+    warehouse: DuckDBResource
 
     @property
     def home(self) -> Home:
@@ -47,11 +47,19 @@ class LedgerHome(dg.ConfigurableResource):
         """The local key vault in ``keys/`` (master key from $LEDGERLENS_MASTER_KEY or keys/)."""
         return LocalFileKeyVault(self.home.keys)
 
+    def stage(self, run_id: str, party: str) -> Path:
+        """The run-scoped staging folder of a party: products wait here for the publish gate."""
+        folder = self.home.staging / run_id / party
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return folder
+
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-write connection, closed even when the work inside fails (dbt needs the lock)."""
         with self.warehouse.get_connection() as con:
             try:
+                # Timestamps are stored as naive UTC; the time zone needs ICU, loaded on first SET.
+                con.execute("SET TimeZone = 'UTC'")
                 yield con
             finally:
                 con.close()

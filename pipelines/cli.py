@@ -5,18 +5,22 @@ from __future__ import annotations
 import os
 import sys
 import time
+import traceback
 import warnings
-from contextlib import redirect_stdout
+from contextlib import redirect_stderr, redirect_stdout
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from ledger.home import Home
-from pipelines.settings import DBT_PROJECT_DIR, Settings
+from pipelines.settings import Settings
+
+if TYPE_CHECKING:
+    from pipelines.runner import RunOutcome
 
 app = typer.Typer(
     help="ledgerlens: a privacy-preserving data and credit analytics pipeline for a wallet ledger.",
@@ -80,19 +84,25 @@ def generate(
 
 def prepare_dbt_manifest() -> Path:
     """``dbt parse`` so ``@dbt_assets`` can load (the manifest is never committed)."""
-    from dagster_dbt import DbtProject
+    from assets.dbt_project import dbt_project
 
     # dbt is found on PATH (by the preparer and by DbtCliResource): use the one beside this Python.
     venv_bin = str(Path(sys.executable).parent)
     if venv_bin not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "")
-    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-    if not project.manifest_path.exists():
-        project.preparer.prepare(project)
-    return project.manifest_path
+    manifest = dbt_project.manifest_path
+    sources = [
+        p
+        for p in Path(dbt_project.project_dir).rglob("*")
+        if p.suffix in (".sql", ".yml", ".csv") and "target" not in p.parts
+    ]
+    if not manifest.exists() or any(p.stat().st_mtime > manifest.stat().st_mtime for p in sources):
+        dbt_project.preparer.prepare(dbt_project)
+    return manifest
 
 
 def prepare_dagster_home(home: Home) -> Path:
+    """The Dagster instance of this data home, with the one-writer pool configured."""
     dagster_home = Path(os.environ.get("DAGSTER_HOME", home.root / "dagster")).resolve()
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = dagster_home / "dagster.yaml"
@@ -110,9 +120,8 @@ def run(
 ) -> None:
     """Materialise the whole asset graph in-process against $LEDGERLENS_HOME and summarise."""
     started = time.perf_counter()
-    home = Settings.from_env().home.ensure()
-    os.environ["LEDGERLENS_HOME"] = str(home.root)
-    os.environ.setdefault("LEDGERLENS_WAREHOUSE", str(home.warehouse))
+    settings = Settings.from_env()
+    home = settings.home.ensure()
     if demo_if_empty and not any(home.landing.rglob("*.*")):
         console.print(f"landing is empty: generating the default demo ledger in {home.landing}")
         generate(out=home.landing)
@@ -127,19 +136,32 @@ def run(
     for module in ("dagster", "dagster_dbt"):
         warnings.filterwarnings("ignore", module=rf"{module}(\..*)?")
 
-    from pipelines.orchestrate import materialise_all
+    import dagster as dg
 
-    # dbt and Dagster write a line per event to stdout: keep them in a log file, print a summary.
-    log_dir = home.root / "logs"
-    log_dir.mkdir(exist_ok=True)
-    log_path = log_dir / f"run-{time.strftime('%Y%m%dT%H%M%S')}.log"
+    from pipelines.runner import run_pipeline
+
+    # Dagster's events go to stderr and dbt's to stdout: both go to this run's own log file.
+    log_path = home.logs / f"run-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
     console.print(f"materialising every asset (log: {log_path}) …")
     try:
-        with log_path.open("w") as log, redirect_stdout(log):
-            failed_checks = materialise_all(home)
+        with log_path.open("w") as log, redirect_stdout(log), redirect_stderr(log):
+            with dg.DagsterInstance.get() as instance:
+                outcome = run_pipeline(settings, instance)
+            for line in outcome.failures:
+                print(f"FAILED {line}", file=log)
     except Exception as exc:  # the message is for the operator; the traceback is in the log
-        raise _fail(f"the run failed: {exc}\nfull log: {log_path}") from exc
-    _print_summary(home, failed_checks, time.perf_counter() - started)
+        with log_path.open("a") as log:
+            traceback.print_exc(file=log)
+        raise _fail(f"the run could not start: {_one_line(exc)}\nfull log: {log_path}") from exc
+    _print_summary(home, outcome, time.perf_counter() - started)
+    if not outcome.ok:
+        for line in outcome.failures:
+            console.print(f"[bold red]failed:[/] {line}", soft_wrap=True)
+        raise _fail(f"the run failed ({len(outcome.failures)} failure(s)); full log: {log_path}")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 keys_app = typer.Typer(help="Key lifecycle of the local key vault.", no_args_is_help=True)
@@ -284,8 +306,8 @@ def credit_score(
     console.print(f"scored {len(scored):,} rows into {out}")
 
 
-def _print_summary(home: Home, failed_checks: list[str], seconds: float) -> None:
-    from pipelines.orchestrate import summary
+def _print_summary(home: Home, outcome: RunOutcome, seconds: float) -> None:
+    from pipelines.runner import summary
 
     facts = summary(home)
     files = Table(title="landing files (everything ingested into this warehouse)")
@@ -295,15 +317,17 @@ def _print_summary(home: Home, failed_checks: list[str], seconds: float) -> None
         files.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row))
     console.print(files)
     for error in facts["rejected"]:
-        console.print(f"[yellow]rejected:[/] {error}")
+        console.print(f"[yellow]rejected:[/] {error}", soft_wrap=True)
     outputs = Table(title="outputs")
     outputs.add_column("where")
     outputs.add_column("rows / bytes", justify="right")
     for where, size in facts["outputs"]:
         outputs.add_row(where, f"{size:,}")
     console.print(outputs)
-    for failure in failed_checks:
-        console.print(f"[yellow]check failed (non-blocking):[/] {failure}")
+    for stage in outcome.skipped:
+        console.print(f"[yellow]skipped:[/] {stage}", soft_wrap=True)
+    for failure in outcome.warnings:
+        console.print(f"[yellow]check failed (non-blocking):[/] {failure}", soft_wrap=True)
     console.print(f"warehouse: {home.warehouse}\nwall time: {seconds:.1f}s")
 
 

@@ -1,8 +1,8 @@
-"""The one Definitions object: assets from ``assets/``, resources, the landing sensor."""
+"""The one Definitions: assets from ``assets/``, resources bound to one data home, jobs, the
+landing sensor and the automation sensor. It only assembles; settings arrive from the caller."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -14,11 +14,22 @@ from assets import credit as credit_assets
 from assets import dbt as dbt_assets_module
 from assets import governance as governance_assets
 from assets import ingest as ingest_assets
-from assets.resources import LedgerHome
-from pipelines.sensors import ingest_reference_job, ingest_transactions_job, landing_sensor
-from pipelines.settings import Home
+from assets.dbt_project import dbt_project
+from assets.resources import ledger_home_resource
+from pipelines.jobs import JOBS
+from pipelines.sensors import landing_sensor
+from pipelines.settings import Settings
+from privacy.policy import load_policy
 
 ASSET_MODULES = [ingest_assets, governance_assets, dbt_assets_module, credit_assets]
+
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "automation",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+)
+"""Evaluates every asset's automation condition: what a landed file changed is rebuilt."""
 
 
 def _dbt_executable() -> str:
@@ -26,23 +37,25 @@ def _dbt_executable() -> str:
     return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
 
 
-def build_definitions(home: Home) -> dg.Definitions:
+def build_definitions(settings: Settings) -> dg.Definitions:
     """Everything bound to one data home (tests build their own on a temporary home)."""
+    policy = load_policy(settings.policy)
     return dg.Definitions(
-        assets=dg.load_assets_from_modules(ASSET_MODULES),
+        assets=[
+            *dg.load_assets_from_modules(ASSET_MODULES),
+            governance_assets.build_minimised_tables(policy),
+        ],
         asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
-        jobs=[ingest_transactions_job, ingest_reference_job],
-        sensors=[landing_sensor],
+        jobs=list(JOBS),
+        sensors=[landing_sensor, automation_sensor],
         resources={
-            "ledger_home": LedgerHome(root=str(home.root)),
-            "dbt": DbtCliResource(
-                project_dir=dbt_assets_module.dbt_project, dbt_executable=_dbt_executable()
-            ),
+            "ledger_home": ledger_home_resource(settings.home, settings.policy),
+            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=_dbt_executable()),
         },
     )
 
 
-_home = Home.from_env()
-# dbt's profile reads the warehouse path from the environment (profiles.yml inside dbt_project/).
-os.environ.setdefault("LEDGERLENS_WAREHOUSE", str(_home.warehouse))
-defs = build_definitions(_home)
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The code location of ``make ui`` (``dagster dev -m pipelines.definitions``)."""
+    return build_definitions(Settings.from_env())

@@ -1,24 +1,39 @@
-"""A sensor on landing/: new transaction files become partitions and are ingested."""
+"""A sensor on landing/: new day files become partitions and are ingested; changed reference files
+are ingested. Everything downstream follows by the assets' automation conditions."""
+
+from __future__ import annotations
 
 import hashlib
 
 import dagster as dg
 
-from assets.ingest import landing_files
-from ledger.ingest import discover
-from ledger.contract import REFERENCE_ENTITIES
+from assets.partitions import landing_files, new_partition_keys
 from assets.resources import LedgerHome
+from ledger.contract import REFERENCE_ENTITIES
+from ledger.ingest import discover
+from pipelines.jobs import REFERENCE_KEYS, ingest_reference_job, ingest_transactions_job
 
-ingest_transactions_job = dg.define_asset_job(
-    "ingest_transactions",
-    selection=dg.AssetSelection.assets(dg.AssetKey(["ledger", "transactions"])),
-)
-ingest_reference_job = dg.define_asset_job(
-    "ingest_reference",
-    selection=dg.AssetSelection.assets(
-        *(dg.AssetKey(["ledger", entity]) for entity in REFERENCE_ENTITIES)
-    ),
-)
+
+def _reference_cursor(ledger_home: LedgerHome) -> str:
+    """Identity of the reference files as landed: path, size and modification time of each."""
+    files = discover(ledger_home.home.landing, REFERENCE_ENTITIES)
+    listing = ",".join(
+        sorted(f"{f.relpath}:{f.path.stat().st_size}:{f.path.stat().st_mtime_ns}" for f in files)
+    )
+    return hashlib.sha256(listing.encode()).hexdigest()[:16] if files else ""
+
+
+def _reference_ingested_since_landing(
+    context: dg.SensorEvaluationContext, home: LedgerHome
+) -> bool:
+    """On a first evaluation (no cursor): were the reference files already ingested after they
+    landed? Then starting the daemon requests nothing."""
+    files = discover(home.home.landing, REFERENCE_ENTITIES)
+    event = context.instance.get_latest_materialization_event(REFERENCE_KEYS[0])
+    if event is None or not files:
+        return False
+    newest = max(f.path.stat().st_mtime for f in files)
+    return event.timestamp >= newest
 
 
 @dg.sensor(
@@ -27,24 +42,23 @@ ingest_reference_job = dg.define_asset_job(
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def landing_sensor(context: dg.SensorEvaluationContext, ledger_home: LedgerHome):
-    """Register new landing files as partitions and request their ingest."""
-    landing = ledger_home.home.landing
-    known = set(context.instance.get_dynamic_partitions(landing_files.name))
-    new_days = [f.path.name for f in discover(landing, ["transactions"])]
-    new_days = [name for name in new_days if name not in known]
-    reference = discover(landing, REFERENCE_ENTITIES)
-    cursor = ",".join(sorted(f"{f.relpath}:{f.path.stat().st_mtime_ns}" for f in reference))
-    runs: list[dg.RunRequest] = [
-        dg.RunRequest(partition_key=name, job_name=ingest_transactions_job.name)
+    """Register new landing files as partitions and request their ingest; nothing if unchanged."""
+    new_days = new_partition_keys(context.instance, ledger_home.home.landing)
+    cursor = _reference_cursor(ledger_home)
+    runs = [
+        dg.RunRequest(
+            run_key=f"transactions:{name}",
+            partition_key=name,
+            job_name=ingest_transactions_job.name,
+        )
         for name in new_days
     ]
-    if reference and cursor != (context.cursor or ""):
+    changed = cursor and cursor != (context.cursor or "")
+    if changed and not (
+        context.cursor is None and _reference_ingested_since_landing(context, ledger_home)
+    ):
         runs.insert(
-            0,
-            dg.RunRequest(
-                run_key=hashlib.sha256(cursor.encode()).hexdigest()[:16],
-                job_name=ingest_reference_job.name,
-            ),
+            0, dg.RunRequest(run_key=f"reference:{cursor}", job_name=ingest_reference_job.name)
         )
     return dg.SensorResult(
         run_requests=runs,

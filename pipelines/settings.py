@@ -12,9 +12,6 @@ from pathlib import Path
 
 from ledger.home import Home
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
-
 
 @dataclass(frozen=True)
 class Settings:

@@ -6,6 +6,8 @@ ETH 2000/2100/2200/2300/2400 on those days; PTS has no price, so one reward is u
 
 from __future__ import annotations
 
+import json
+
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +20,7 @@ import pytest
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 
 from ledger.contract import ENTITIES
-from pipelines.settings import DBT_PROJECT_DIR
+from assets.dbt_project import DBT_PROJECT_DIR
 
 D1, D2, D3, D4, D5 = (
     date(2026, 1, 1),
@@ -210,14 +212,19 @@ class Build:
         return {r.node.name: str(r.status) for r in self.result.result.results}
 
 
-def _dbt(tmp: Path, warehouse: Path, args: list[str]) -> dbtRunnerResult:
+def _dbt(
+    tmp: Path, warehouse: Path, args: list[str], dbt_vars: dict[str, str] | None = None
+) -> dbtRunnerResult:
+    # As the Dagster asset does: the warehouse path reaches dbt as a var, never through the env.
+    all_vars = {"ledger_schema": "ledger", "ledger_table_prefix": "", **(dbt_vars or {})}
     with pytest.MonkeyPatch.context() as env:
-        env.setenv("LEDGERLENS_WAREHOUSE", str(warehouse))
         env.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
         env.setenv("DBT_LOG_PATH", str(tmp / "logs"))
         return dbtRunner().invoke(
             [
                 *args,
+                "--vars",
+                json.dumps({**all_vars, "warehouse": str(warehouse)}),
                 "--project-dir",
                 str(DBT_PROJECT_DIR),
                 "--profiles-dir",
@@ -236,9 +243,7 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Build]:
         _load_ledger(con, "ledger", drop=set())
     yield Build(
         warehouse,
-        _dbt(
-            tmp, warehouse, ["build", "--vars", "{ledger_schema: ledger, ledger_table_prefix: ''}"]
-        ),
+        _dbt(tmp, warehouse, ["build"]),
     )
 
 
@@ -347,17 +352,13 @@ def test_staging_runs_over_privacy_minimised_sources(build: Build, tmp_path: Pat
     warehouse = tmp_path / "minimised.duckdb"
     shutil.copy(build.warehouse, warehouse)
     with duckdb.connect(str(warehouse)) as con:
-        _load_ledger(con, "ledger_min", drop=PII_COLUMNS - {"counterparty"})
+        # Minimisation for credit keeps counterparty and device_id as pseudonyms, drops the rest.
+        _load_ledger(con, "ledger_min", drop=PII_COLUMNS - {"counterparty", "device_id"})
     result = _dbt(
         tmp_path,
         warehouse,
-        [
-            "run",
-            "--select",
-            "staging",
-            "--vars",
-            "{ledger_schema: ledger_min, ledger_table_prefix: ''}",
-        ],
+        ["run", "--select", "staging"],
+        {"ledger_schema": "ledger_min"},
     )
     assert result.success, result.exception
 

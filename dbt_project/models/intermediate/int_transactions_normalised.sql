@@ -28,11 +28,13 @@ select
     transactions.amount * prices.price_base as amount_base,
     transactions.fee * prices.price_base as fee_base,
     transactions.signed_amount * prices.price_base as signed_amount_base,
+    transactions.counterparty_pseudonym,
     transactions.counterparty_user_id,
     transactions.merchant_id,
     transactions.loan_id,
     transactions.to_asset,
-    transactions.country
+    transactions.country,
+    transactions.device_pseudonym
 from transactions
 left join prices
     on transactions.asset = prices.asset

@@ -1,5 +1,6 @@
--- Raw chain addresses (counterparty of top-ups/withdrawals), device and IP are not selected; the
--- counterparty survives only as a user id, and only for p2p transfers.
+-- The sources are minimised for credit scoring: counterparty and device_id arrive as credit-purpose
+-- pseudonyms (never raw addresses or device ids) and IP addresses are not selected.
+-- counterparty_user_id is the pseudonym of the receiving holder, for p2p transfers only.
 with source as (
 
     select * from {{ source('ledger', 'transactions') }}
@@ -23,7 +24,8 @@ renamed as (
         cast(merchant_id as {{ dbt.type_string() }}) as merchant_id,
         cast(loan_id as {{ dbt.type_string() }}) as loan_id,
         upper(trim(to_asset)) as to_asset,
-        upper(trim(country)) as country
+        upper(trim(country)) as country,
+        cast(device_id as {{ dbt.type_string() }}) as device_pseudonym
     from source
 
 )
@@ -41,9 +43,11 @@ select
     amount,
     fee,
     amount * case direction when 'in' then 1 when 'out' then -1 end as signed_amount,
+    counterparty as counterparty_pseudonym,
     case when tx_type = 'p2p_transfer' then counterparty end as counterparty_user_id,
     merchant_id,
     loan_id,
     to_asset,
-    country
+    country,
+    device_pseudonym
 from renamed
