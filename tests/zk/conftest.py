@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from datetime import timedelta
 
 import pytest
+from zk_testworld import AUDIENCE, LIST_ID, NONCE, NOW, SECRET, T0, World
 
 from zk.credentials import issue_score_credentials
 from zk.envelope import write_document
@@ -15,26 +13,6 @@ from zk.presentation import prove_threshold
 from zk.signatures import IssuerKey, issuer_key_path, write_issuer_public_key
 from zk.statuslist import StatusList, status_list_credential
 from zk.verify import status_list_path
-
-T0 = datetime(2026, 3, 1, tzinfo=UTC)
-NOW = T0 + timedelta(days=3)
-LIST_ID = "urn:ledgerlens:status:scores-2026-03"
-NONCE = "nonce-7f3a9c"
-AUDIENCE = "did:web:lender.example"
-SECRET = bytes.fromhex("5f" * 16 + "a3" * 16)
-
-
-@dataclass(frozen=True)
-class World:
-    home: Path
-    key: IssuerKey
-    credential: Path  # score 712, status index 40
-    opening: Path
-    revoked_credential: Path  # score 650, status index 41 (revoked)
-    revoked_opening: Path
-    presentation: Path  # 712 >= 600 for NONCE / AUDIENCE
-    credentials: list[dict[str, Any]]
-    openings: list[dict[str, Any]]
 
 
 @pytest.fixture(scope="session")
