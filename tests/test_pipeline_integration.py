@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import hashlib
 
 import dagster as dg
 import duckdb
@@ -11,6 +11,8 @@ import pytest
 
 from ledger.generator import GeneratorConfig, generate
 from ledger.home import Home
+from pipelines.runner import RunOutcome, run_pipeline, summary
+from pipelines.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -18,14 +20,31 @@ pytestmark = pytest.mark.integration
 BROKEN_FILE = "2026-12-31.parquet"
 
 
+def _run(home: Home) -> RunOutcome:
+    """One ``ledgerlens run`` of the home, in-process, on the test's Dagster instance."""
+    with dg.DagsterInstance.get() as instance:
+        return run_pipeline(Settings.for_home(home.root), instance)
+
+
+def materialise_all(home: Home) -> RunOutcome:
+    outcome = _run(home)
+    assert outcome.ok, outcome.failures
+    return outcome
+
+
+def _out_listing(home: Home) -> dict[str, str]:
+    return {
+        str(p.relative_to(home.out)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(home.out.rglob("*"))
+        if p.is_file()
+    }
+
+
 @pytest.fixture(scope="module")
 def built_home(tmp_path_factory: pytest.TempPathFactory) -> Home:
     home = Home(tmp_path_factory.mktemp("home")).ensure()
     generate(home.landing, GeneratorConfig(users=1000, days=150, seed=5, dirty_rate=0.01))
     (home.landing / "transactions" / BROKEN_FILE).write_bytes(b"PAR1 truncated")
-    os.environ["LEDGERLENS_HOME"] = str(home.root)
-    from pipelines.orchestrate import materialise_all
-
     materialise_all(home)
     return home
 
@@ -132,12 +151,14 @@ def test_every_application_is_scored_with_reasons_and_priced(built_home: Home) -
     assert points["points"].dtype.kind == "i" and points["feature"].nunique() > 3
     manifest = (built_home.out / "MANIFEST.txt").read_text()
     assert "risk/scores.parquet" in manifest and "risk/model_card.html" in manifest
+    # Everything staged was published, and every file that left is in the manifest.
+    assert not any(built_home.staging.rglob("*.*"))
+    listed = {line.split()[-1] for line in manifest.splitlines()}
+    assert set(_out_listing(built_home)) - {"MANIFEST.txt", "MANIFEST.json"} == listed
 
 
 def test_a_second_run_changes_nothing(built_home: Home) -> None:
     before = _q(built_home, "SELECT count(*) FROM ledger.transactions")
-    from pipelines.orchestrate import materialise_all
-
     materialise_all(built_home)
     assert _q(built_home, "SELECT count(*) FROM ledger.transactions") == before
     statuses = _q(built_home, "SELECT count(*) FROM ledger.files WHERE status = 'loaded'")
@@ -147,12 +168,12 @@ def test_a_second_run_changes_nothing(built_home: Home) -> None:
 
 
 def test_sensor_registers_new_day_files_as_partitions(built_home: Home) -> None:
-    from assets.resources import LedgerHome
+    from assets.resources import ledger_home_resource
     from pipelines.sensors import landing_sensor
 
     with dg.instance_for_test() as instance:
         context = dg.build_sensor_context(
-            instance=instance, resources={"ledger_home": LedgerHome(root=str(built_home.root))}
+            instance=instance, resources={"ledger_home": ledger_home_resource(built_home)}
         )
         result = landing_sensor(context)
         days = sorted(p.name for p in (built_home.landing / "transactions").iterdir())
@@ -176,25 +197,25 @@ def test_every_ledger_column_is_classified_and_dbt_reads_pseudonyms(built_home: 
     assert (built_home.out_for("dpo") / "column_inventory.csv").exists()
 
 
-def test_leak_guard_blocks_a_planted_identifier_without_echoing_it(built_home: Home) -> None:
-    from pipelines.orchestrate import RunFailed, materialise_all
-
+def test_the_gate_blocks_a_staged_identifier_and_leaves_out_unchanged(built_home: Home) -> None:
     [(mobile,)] = _q(built_home, "SELECT mobile FROM ledger.users LIMIT 1")
     digits = "".join(ch for ch in mobile if ch.isdigit())[-11:]
-    planted = built_home.out_for("risk") / "scores.csv"
+    before = _out_listing(built_home)
+    # A product of an earlier run, staged for the risk team, carrying a phone number.
+    planted = built_home.staging / "planted-run" / "risk" / "scores.csv"
+    planted.parent.mkdir(parents=True)
     planted.write_text(f"applicant,phone\n1,{digits[:3]}-{digits[3:7]}-{digits[7:]}\n")
-    try:
-        with pytest.raises(RunFailed) as failure:
-            materialise_all(built_home)
-        assert "no_raw_identifiers" in str(failure.value)
-        assert digits not in str(failure.value)
-    finally:
-        planted.unlink()
+    outcome = _run(built_home)
+    assert not outcome.ok
+    message = " ".join(outcome.failures)
+    assert "publish gate blocked" in message and "risk/scores.csv" in message
+    assert digits not in message and mobile not in message
+    assert _out_listing(built_home) == before  # nothing published, nothing removed
+    assert not planted.exists()  # the blocked staging is discarded, never published later
     materialise_all(built_home)  # clean again once the file is gone
 
 
 def test_forgotten_subject_leaves_minimised_tables_and_marts_for_good(built_home: Home) -> None:
-    from pipelines.orchestrate import materialise_all
     from privacy.erasure import forget
     from privacy.keyvault import LocalFileKeyVault
 
@@ -224,8 +245,6 @@ def test_forgotten_subject_leaves_minimised_tables_and_marts_for_good(built_home
 
 
 def test_run_summary_counts_rows_per_entity_and_lists_outputs(built_home: Home) -> None:
-    from pipelines.orchestrate import summary
-
     facts = summary(built_home)
     by_entity = {
         (e, status): (files, read, loaded, q)
