@@ -4,6 +4,10 @@ A subject is recorded as ``subject_hash = HMAC-SHA256(key of the reserved purpos
 "erasure_register", canonical(subject_id))``, never the raw id. The key lives in the key vault,
 so the register survives re-ingest of old landing files: anything that later meets the raw id
 (minimisation, vault loading) recomputes the hash and filters the subject out.
+
+The key is never created while the register holds requests (:func:`register_key`): a new key would
+match none of them and silently bring every erased subject back. A lost key is refused
+(:class:`~privacy.keyvault.KeyMissingError`) and must be restored from a backup.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ __all__ = [
     "ensure_register",
     "erased_hashes",
     "erased_values_sql",
+    "register_key",
     "subject_hash",
 ]
 
@@ -40,6 +45,13 @@ def ensure_register(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def register_key(con: duckdb.DuckDBPyConnection, keyvault: KeyVault) -> bytes:
+    """The register's HMAC key; created only while the register is empty."""
+    ensure_register(con)
+    row = fetch_one(con, f"SELECT count(*) FROM {ERASURE_TABLE}")
+    return keyvault.purpose_key(ERASURE_PURPOSE, create=not (row and row[0]))
+
+
 def subject_hash(keyvault: KeyVault, subject_id: str) -> str:
     return pseudonym(keyvault.purpose_key(ERASURE_PURPOSE), subject_id)
 
@@ -57,8 +69,7 @@ def erased_values_sql(
 ) -> int:
     """Create TEMP table ``target(v VARCHAR)`` holding the values of the one-column query
     ``values_sql`` whose subject hash is in the register. Returns how many there are."""
-    ensure_register(con)
-    inner, outer = hmac_pads(keyvault.purpose_key(ERASURE_PURPOSE))
+    inner, outer = hmac_pads(register_key(con, keyvault))
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {target} AS
             SELECT DISTINCT v FROM (
