@@ -119,7 +119,7 @@ home, dagster_home = Path(sys.argv[1]), Path(sys.argv[2])
 os.environ["LEDGERLENS_HOME"] = str(home)
 os.environ["DAGSTER_HOME"] = str(dagster_home)
 os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
-from ledger.generator import GeneratorConfig, generate
+from ledger.synthetic import GeneratorConfig, generate
 from pipelines.orchestrate import materialise_all
 from ledger.home import Home
 generate(home / "landing", GeneratorConfig(users=5000, days=180, seed=11))

@@ -57,7 +57,7 @@ RESULT = {"seconds": time.perf_counter() - t,
 
 
 def bench_ingest(work: Path, sizes: dict[str, tuple[int, int]]) -> list[Row]:
-    from ledger.generator import GeneratorConfig, generate
+    from ledger.synthetic import GeneratorConfig, generate
 
     rows: list[Row] = []
     for label, (users, days) in sizes.items():

@@ -159,7 +159,7 @@ def _child(code: str, *args: str) -> dict[str, Any]:
 
 def _ledger_db(work: Path) -> tuple[Path, dict[str, int]]:
     """5000 users x 180 days, seed 11, ingested into a fresh DuckDB file."""
-    from ledger.generator import GeneratorConfig, generate
+    from ledger.synthetic import GeneratorConfig, generate
 
     landing = work / "landing"
     if not (landing / "transactions").exists():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import math
@@ -16,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ledger import contract as schema
-from ledger.generator import (
+from ledger.synthetic import (
     DIRTY_KINDS,
     MCC_RISK_LEVELS,
     GeneratorConfig,
@@ -30,6 +31,8 @@ from privacy.identifiers import (
     is_valid_tron_address,
 )
 
+DIGESTS = Path(__file__).parent / "fixtures" / "generator_digests.json"
+SYNTHETIC = Path(__file__).parents[1] / "ledger" / "synthetic"
 SMALL = GeneratorConfig(users=300, days=30, seed=11, dirty_rate=0.05)
 TX_COLS = schema.TRANSACTIONS.column_names
 
@@ -100,6 +103,58 @@ def test_deterministic_per_seed_and_differs_across_seeds(small: Path, tmp_path: 
     differing = [k for k in da if da[k] != db[k]]
     assert "landing/users/users.parquet" in differing
     assert sum(k.startswith("landing/transactions/") for k in differing) == SMALL.days
+
+
+def _recorded_cases() -> list[dict]:
+    return json.loads(DIGESTS.read_text(encoding="utf-8"))["cases"]
+
+
+def _config_of(case: dict) -> GeneratorConfig:
+    kw = dict(case["config"])
+    if "start" in kw:
+        kw["start"] = date.fromisoformat(kw["start"])
+    return GeneratorConfig(**kw)
+
+
+@pytest.mark.parametrize("case", _recorded_cases(), ids=lambda c: json.dumps(c["config"]))
+def test_same_config_writes_the_bytes_recorded_before_the_package_split(
+    case: dict, tmp_path: Path
+) -> None:
+    generate(tmp_path / "landing", _config_of(case))
+    actual = _digest(tmp_path)
+    expected = case["files"]
+    assert actual.keys() == expected.keys()
+    changed = sorted(k for k in expected if actual[k] != expected[k])
+    assert not changed, f"files whose bytes changed: {changed}"
+
+
+def test_recorded_digests_cover_every_format_truth_file_and_a_month_end() -> None:
+    cases = _recorded_cases()
+    names = {k for c in cases for k in c["files"]}
+    assert {n.rsplit(".", 1)[1] for n in names if n.startswith("landing/transactions/")} == {
+        "parquet",
+        "csv",
+        "jsonl",
+    }
+    assert {f"truth/{t}" for t in ("users.parquet", "loans.parquet", "dirty_rows.parquet")} <= names
+    assert {f"landing/{e}/{e}.parquet" for e in schema.REFERENCE_ENTITIES} <= names
+    assert "landing/transactions/2026-03-01.parquet" in names  # a day after a month end
+    assert {c["config"].get("dirty_rate", GeneratorConfig.dirty_rate) == 0.0 for c in cases} == {
+        True,
+        False,
+    }
+
+
+def test_no_generator_function_is_longer_than_80_lines() -> None:
+    long = []
+    for path in sorted(SYNTHETIC.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = node.end_lineno - node.lineno + 1
+                if length > 80:
+                    long.append(f"{path.relative_to(SYNTHETIC)}:{node.name} ({length} lines)")
+    assert len(list(SYNTHETIC.rglob("*.py"))) > 10
+    assert not long
 
 
 def test_regenerating_replaces_previous_files(tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from ledger.generator import GeneratorConfig, generate
 from ledger.home import Home
+from ledger.synthetic import GeneratorConfig, generate
 from pipelines.runner import RunOutcome, run_pipeline, summary
 from pipelines.settings import Settings
 

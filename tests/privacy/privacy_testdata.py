@@ -9,8 +9,8 @@ from pathlib import Path
 import duckdb
 from faker import Faker
 
-from ledger.generator import GeneratorConfig, generate
 from ledger.ingest import ingest
+from ledger.synthetic import GeneratorConfig, generate
 from privacy.identifiers import luhn_check_digit, resident_id_check_digit, to_eip55
 
 # Ground truth of the ledger's columns (the landing contract + ingest lineage).
