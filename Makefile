@@ -3,8 +3,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The data home (default ./data) is read once, by pipelines/settings.py; nothing else is exported.
 export LEDGERLENS_HOME ?= $(CURDIR)/data
-export LEDGERLENS_WAREHOUSE ?= $(LEDGERLENS_HOME)/warehouse.duckdb
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export GX_ANALYTICS_ENABLED := false
 export DAGSTER_DISABLE_TELEMETRY := 1
@@ -31,10 +31,12 @@ test: $(STAMP) manifest lint
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ui: $(STAMP) manifest
-	DAGSTER_HOME=$${DAGSTER_HOME:-$(LEDGERLENS_HOME)/dagster} $(BIN)/python -c "from pipelines.cli import prepare_dagster_home; from pipelines.settings import Home; prepare_dagster_home(Home.from_env().ensure())"
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(LEDGERLENS_HOME)/dagster} $(BIN)/python -c "from pipelines.cli import prepare_dagster_home; from pipelines.settings import Settings; prepare_dagster_home(Settings.from_env().home.ensure())"
 	DAGSTER_HOME=$${DAGSTER_HOME:-$(LEDGERLENS_HOME)/dagster} $(BIN)/dagster dev -h 127.0.0.1 -p 3000 -m pipelines.definitions
 
 bench: $(STAMP) manifest

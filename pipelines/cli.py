@@ -58,8 +58,8 @@ def generate(
     ] = None,
 ) -> None:
     """Generate a deterministic synthetic wallet ledger into a landing folder."""
-    from ledger.generator import GeneratorConfig
-    from ledger.generator import generate as run_generator
+    from ledger.synthetic import GeneratorConfig
+    from ledger.synthetic import generate as run_generator
 
     try:
         first_day = date.fromisoformat(start)

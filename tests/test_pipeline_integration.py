@@ -115,7 +115,13 @@ def test_marts_are_built_from_the_ledger(built_home: Home) -> None:
             "SELECT column_name FROM information_schema.columns WHERE table_schema = 'marts'",
         )
     }
-    assert not cols & {"full_name", "mobile", "email", "resident_id", "ip_address", "device_id"}
+    assert not cols & {"full_name", "mobile", "email", "resident_id", "ip_address"}
+    # The credit events carry a device column for the features: credit-purpose pseudonyms only.
+    raw_devices = {d for (d,) in _q(built_home, "SELECT DISTINCT device_id FROM ledger.transactions")}
+    mart_devices = {
+        d for (d,) in _q(built_home, "SELECT DISTINCT device_id FROM marts.credit_events")
+    }
+    assert len(mart_devices) > 10 and not (mart_devices - {None}) & raw_devices
 
 
 def test_every_application_is_scored_with_reasons_and_priced(built_home: Home) -> None:
@@ -257,3 +263,82 @@ def test_run_summary_counts_rows_per_entity_and_lists_outputs(built_home: Home) 
     assert facts["rejected"] and BROKEN_FILE in facts["rejected"][0]
     outputs = dict(facts["outputs"])
     assert outputs["credit.scores"] > 0 and "out/risk/model_card.html" in outputs
+
+
+def _land_next_day(home: Home) -> str:
+    """A new day file after the last generated one: the last day's rows one day later."""
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    days = sorted(p.name for p in (home.landing / "transactions").glob("2026-0*.parquet"))
+    last = days[-1]
+    table = pq.read_table(home.landing / "transactions" / last)
+    shifted = pc.add(
+        table["occurred_at"].cast(pa.timestamp("us", "UTC")),
+        pa.scalar(86_400_000_000, pa.duration("us")),
+    )
+    table = table.set_column(
+        table.schema.get_field_index("occurred_at"),
+        "occurred_at",
+        shifted.cast(table["occurred_at"].type),
+    )
+    table = table.set_column(
+        table.schema.get_field_index("txn_id"),
+        "txn_id",
+        pc.binary_join_element_wise(table["txn_id"], "N", ""),
+    )
+    name = f"{dt.date.fromisoformat(last.removesuffix('.parquet')) + dt.timedelta(days=1)}.parquet"
+    pq.write_table(table, home.landing / "transactions" / name)
+    return name
+
+
+def test_a_new_day_file_flows_through_sensor_and_automation_to_fresh_scores(
+    built_home: Home,
+) -> None:
+    """Under `make ui` nobody presses a button: the landing sensor ingests the file and the
+    automation conditions rebuild everything downstream, up to the publish gate."""
+    from assets.resources import ledger_home_resource
+    from pipelines.definitions import build_definitions
+    from pipelines.sensors import landing_sensor
+
+    scores = dg.AssetKey(["credit", "scores"])
+    defs = build_definitions(Settings.for_home(built_home.root))
+    resources = {"ledger_home": ledger_home_resource(built_home)}
+    with dg.DagsterInstance.get() as instance:
+        before = instance.get_latest_materialization_event(scores)
+        assert before is not None
+        quiet = landing_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        assert quiet.run_requests == []  # nothing landed since the last run: nothing requested
+        tick = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        name = _land_next_day(built_home)
+        sensed = landing_sensor(
+            dg.build_sensor_context(instance=instance, resources=resources, cursor=quiet.cursor)
+        )
+        assert [r.partition_key for r in sensed.run_requests] == [name]
+        instance.add_dynamic_partitions("landing_files", [name])
+        ingest = defs.resolve_job_def("ingest_transactions")
+        assert ingest.execute_in_process(partition_key=name, instance=instance).success
+        tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=tick.cursor)
+        requested = {
+            key
+            for key in defs.resolve_asset_graph().get_all_asset_keys()
+            if tick.get_num_requested(key)
+        }
+        assert {scores, dg.AssetKey(["governance", "release_manifest"])} <= requested
+        assert dg.AssetKey(["marts", "credit_events"]) in requested
+        job = defs.resolve_job_def("ledgerlens")
+        assert job.execute_in_process(asset_selection=sorted(requested), instance=instance).success
+        after = instance.get_latest_materialization_event(scores)
+        assert after is not None and after.timestamp > before.timestamp
+        settled = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, cursor=tick.cursor
+        )
+        assert settled.total_requested == 0
+    [(loaded,)] = _q(
+        built_home,
+        "SELECT count(*) FROM ledger.transactions WHERE _source_file LIKE ?",
+        [f"%{name}"],
+    )
+    assert loaded > 0
