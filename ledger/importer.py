@@ -481,9 +481,7 @@ def parse_times(
     for fmt in formats:
         todo = pc.and_(pc.is_valid(words), pc.is_null(result))
         candidates = pc.if_else(todo, words, pa.scalar(None, pa.string()))
-        if fmt.regex is not None:
-            shaped = pc.fill_null(pc.match_substring_regex(candidates, fmt.regex), False)
-            candidates = pc.if_else(shaped, candidates, pa.scalar(None, pa.string()))
+        candidates = pc.if_else(_in_range(candidates, fmt.regex), candidates, None)
         parsed = pc.strptime(candidates, format=fmt.strptime, unit="us", error_is_null=True)
         if fmt.has_offset:
             parsed = parsed.cast(pa.timestamp("us"))
@@ -491,6 +489,36 @@ def parse_times(
             parsed = _localise(parsed, timezone).cast(pa.timestamp("us"))
         result = pc.coalesce(result, parsed.cast(target))
     return result, pc.and_(pc.is_valid(words), pc.is_null(result))
+
+
+_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+
+def _in_range(candidates: pa.Array, regex: str) -> pa.Array:
+    """Where ``candidates`` match the whole format and name a real time: year 1 or later, a day
+    within its month, hours 0-23, minutes and seconds 0-59."""
+    groups = pc.extract_regex(candidates, pattern=regex)
+    matched = _mask(pc.is_valid(groups))
+
+    def number(name: str) -> np.ndarray:
+        digits = pc.fill_null(pc.struct_field(groups, name), "0")
+        return np.asarray(digits.cast(pa.int64()).to_numpy(zero_copy_only=False))
+
+    names = {groups.type.field(i).name for i in range(groups.type.num_fields)}
+    if "year" in names:
+        year = number("year")
+    else:  # strptime's %y pivot: 69-99 are 1969-1999, 00-68 are 2000-2068
+        yy = number("yy")
+        year = np.where(yy < 69, 2000 + yy, 1900 + yy)
+    month, day = number("month"), number("day")
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    in_year = (month >= 1) & (month <= 12)
+    last = _MONTH_DAYS[np.clip(month, 0, 12)] + ((month == 2) & leap)
+    clock = np.ones(len(matched), dtype=bool)
+    for name, top in (("hour", 23), ("minute", 59), ("second", 59)):
+        if name in names:
+            clock &= number(name) <= top
+    return pa.array(matched & in_year & (day >= 1) & (day <= last) & (year >= 1) & clock)
 
 
 def _localise(naive: pa.Array, timezone: str) -> pa.Array:

@@ -29,8 +29,9 @@ Invariants of a :class:`Mapping` returned by :func:`load_mapping`: every entity 
 entity; every column is a contract column with exactly one spec; every column the contract
 requires *when the mapping is loaded* (``Column.required``) has a spec; constants and value-map
 values have the column's type and, where the rules declare a value set, lie in it; time formats
-compile. All problems of a file are reported together in one :class:`MappingError`, each with
-the mapping file's line and column, what is wrong and what to do.
+compile. Problems are reported together in one :class:`MappingError`, each with the mapping
+file's line and column, what is wrong and what to do: first every structural problem (YAML, keys,
+types, formats); once the structure is sound, every problem against the contract.
 """
 
 from __future__ import annotations
@@ -128,31 +129,27 @@ class MappingError(ValueError):
 # Time formats
 # ---------------------------------------------------------------------------------------------
 
-# token, strptime directive, strict regex, field. Longer tokens first so YYYY wins over YY.
+# token, strptime directive, strict regex, field. Longer tokens first so YYYY wins over YY. Every
+# field is captured so that values out of range can be refused: Arrow's strptime rolls
+# 2011-02-29 over to 2011-03-01 and 08:00:60 to 08:01:00.
 _TOKENS: tuple[tuple[str, str, str, str], ...] = (
-    ("YYYY", "%Y", r"\d{4}", "year"),
-    ("YY", "%y", r"\d{2}", "year"),
-    ("MM", "%m", r"\d{2}", "month"),
-    ("DD", "%d", r"\d{2}", "day"),
-    ("HH", "%H", r"\d{2}", "hour"),
-    ("mm", "%M", r"\d{2}", "minute"),
-    ("ss", "%S", r"\d{2}", "second"),
-    ("M", "%m", r"\d{1,2}", "month"),
-    ("D", "%d", r"\d{1,2}", "day"),
-    ("H", "%H", r"\d{1,2}", "hour"),
+    ("YYYY", "%Y", r"(?P<year>\d{4})", "year"),
+    ("YY", "%y", r"(?P<yy>\d{2})", "year"),
+    ("MM", "%m", r"(?P<month>\d{2})", "month"),
+    ("DD", "%d", r"(?P<day>\d{2})", "day"),
+    ("HH", "%H", r"(?P<hour>\d{2})", "hour"),
+    ("mm", "%M", r"(?P<minute>\d{2})", "minute"),
+    ("ss", "%S", r"(?P<second>\d{2})", "second"),
+    ("M", "%m", r"(?P<month>\d{1,2})", "month"),
+    ("D", "%d", r"(?P<day>\d{1,2})", "day"),
+    ("H", "%H", r"(?P<hour>\d{1,2})", "hour"),
     ("Z", "%z", r"(?:Z|[+-]\d{2}:?\d{2})", "offset"),
 )
 _SEPARATORS = frozenset("-/:., T")
-_DIRECTIVES = {
-    "Y": "year",
-    "y": "year",
-    "m": "month",
-    "d": "day",
-    "H": "hour",
-    "M": "minute",
-    "S": "second",
-    "z": "offset",
-}
+# strptime directive -> the token whose regex and field it shares (%m takes 1-2 digits).
+_DIRECTIVES = {"Y": "YYYY", "y": "YY", "m": "M", "d": "D", "H": "H", "M": "mm", "S": "ss"}
+_DIRECTIVES["z"] = "Z"
+_BY_TOKEN = {t[0]: t for t in _TOKENS}
 TOKEN_HELP = (
     "tokens are YYYY YY MM M DD D HH H mm ss Z (MM is the month, mm the minute) separated by "
     "- / : . , T or spaces, e.g. 'YYYYMMDD' or 'YYYY-MM-DD HH:mm'; or a strptime format using "
@@ -164,13 +161,14 @@ TOKEN_HELP = (
 class TimeFormat:
     """A compiled source time format.
 
-    ``regex`` (token formats only) must match the whole trimmed value before ``strptime`` is
-    tried, so ``YYYYMMDD`` refuses ``2010121`` that a lenient strptime would read as Dec 1.
+    ``regex`` must match the whole trimmed value before ``strptime`` is tried, so ``YYYYMMDD``
+    refuses ``2010121`` that a lenient strptime would read as Dec 1; its named groups (year or
+    yy, month, day, hour, minute, second) let the importer refuse values out of range.
     """
 
     text: str
     strptime: str
-    regex: str | None
+    regex: str
     has_time: bool
     has_offset: bool
 
@@ -179,66 +177,82 @@ def compile_format(text: str) -> TimeFormat:
     """Compile a token (``YYYYMMDD HH:mm``) or strptime (``%Y%m%d``) format; ValueError if bad."""
     if not text.strip():
         raise ValueError(f"the time format is empty; {TOKEN_HELP}")
-    fields = _strptime_fields(text) if "%" in text else None
-    strptime, regex = text, None
-    if fields is None:
-        strptime, regex, fields = _token_format(text)
+    parts = _strptime_parts(text) if "%" in text else _token_parts(text)
+    strptime: list[str] = []
+    regex: list[str] = []
+    fields: list[str] = []
+    for token, literal, pos in parts:
+        if token is None:
+            strptime.append(literal.replace("%", "%%"))
+            regex.append(_escape(literal))
+            continue
+        _, directive, pattern, name = _BY_TOKEN[token]
+        if name in fields:
+            hint = " (minutes are mm)" if token in ("MM", "M") and "%" not in text else ""
+            raise ValueError(
+                f"the time format '{text}' has the {name} twice, at '{literal}' "
+                f"(position {pos + 1}){hint}; {TOKEN_HELP}"
+            )
+        fields.append(name)
+        strptime.append(directive)
+        regex.append(pattern)
     for name in ("year", "month", "day"):
         if name not in fields:
             raise ValueError(f"the time format '{text}' has no {name}; {TOKEN_HELP}")
     if "minute" in fields and "hour" not in fields:
-        raise ValueError(f"the time format '{text}' has minutes but no hour (HH); {TOKEN_HELP}")
-    return TimeFormat(text, strptime, regex, "hour" in fields, "offset" in fields)
+        raise ValueError(f"the time format '{text}' has minutes but no hour; {TOKEN_HELP}")
+    return TimeFormat(
+        text, "".join(strptime), "^" + "".join(regex) + "$", "hour" in fields, "offset" in fields
+    )
 
 
-def _token_format(text: str) -> tuple[str, str, list[str]]:
-    strptime: list[str] = []
-    regex: list[str] = []
-    fields: list[str] = []
+def _escape(literal: str) -> str:
+    """A literal for RE2 (Arrow's regex engine), which refuses Python's escaped space."""
+    return "".join("\\" + ch if ch in r".^$*+?()[]{}|\\" else ch for ch in literal)
+
+
+_Part = tuple[str | None, str, int]  # token (None: a literal), the text written, position
+
+
+def _token_parts(text: str) -> list[_Part]:
+    parts: list[_Part] = []
     pos = 0
     while pos < len(text):
-        for token, directive, pattern, name in _TOKENS:
-            if text.startswith(token, pos):
-                if name in fields:
-                    hint = " (minutes are mm)" if token in ("MM", "M") else ""
-                    raise ValueError(
-                        f"the time format '{text}' has the {name} twice, at '{token}' "
-                        f"(position {pos + 1}){hint}; {TOKEN_HELP}"
-                    )
-                fields.append(name)
-                strptime.append(directive)
-                regex.append(pattern)
-                pos += len(token)
-                break
-        else:
-            char = text[pos]
-            if char not in _SEPARATORS:
-                raise ValueError(
-                    f"the time format '{text}' has an unknown token '{char}' at position "
-                    f"{pos + 1}; {TOKEN_HELP}"
-                )
-            strptime.append(char)
-            regex.append(re.escape(char))
-            pos += 1
-    return "".join(strptime), "^" + "".join(regex) + "$", fields
-
-
-def _strptime_fields(text: str) -> list[str]:
-    fields: list[str] = []
-    for match in re.finditer(r"%(.?)", text):
-        directive = match.group(1)
-        if directive == "%":
+        token = next((t[0] for t in _TOKENS if text.startswith(t[0], pos)), None)
+        if token is not None:
+            parts.append((token, token, pos))
+            pos += len(token)
             continue
-        name = _DIRECTIVES.get(directive)
-        if name is None:
+        if text[pos] not in _SEPARATORS:
             raise ValueError(
-                f"the time format '{text}' uses the unsupported directive '%{directive}'; "
-                f"{TOKEN_HELP}"
+                f"the time format '{text}' has an unknown token '{text[pos]}' at position "
+                f"{pos + 1}; {TOKEN_HELP}"
             )
-        if name in fields:
-            raise ValueError(f"the time format '{text}' has the {name} twice; {TOKEN_HELP}")
-        fields.append(name)
-    return fields
+        parts.append((None, text[pos], pos))
+        pos += 1
+    return parts
+
+
+def _strptime_parts(text: str) -> list[_Part]:
+    parts: list[_Part] = []
+    pos = 0
+    while pos < len(text):
+        if text[pos] != "%":
+            parts.append((None, text[pos], pos))
+            pos += 1
+            continue
+        directive = text[pos + 1 : pos + 2]
+        if directive == "%":
+            parts.append((None, "%", pos))
+        elif directive in _DIRECTIVES:
+            parts.append((_DIRECTIVES[directive], "%" + directive, pos))
+        else:
+            raise ValueError(
+                f"the time format '{text}' uses the unsupported directive '%{directive}' at "
+                f"position {pos + 1}; {TOKEN_HELP}"
+            )
+        pos += 2
+    return parts
 
 
 DEFAULT_FORMATS: tuple[TimeFormat, ...] = tuple(
@@ -478,6 +492,13 @@ class Mapping:
 
 _MAX_DEPTH = 32
 _NOT_TEXT_TAGS = ("bool", "int", "float", "timestamp")
+_TYPE_WORDS = {
+    "VARCHAR": "text",
+    "DOUBLE": "a number",
+    "INTEGER": "a whole number",
+    "DATE": "a date (2026-01-31)",
+    "TIMESTAMP": "a time (2026-01-31 08:30:00)",
+}
 
 
 @dataclass
@@ -509,6 +530,11 @@ class _Doc:
         if node is None:
             return 1, 1
         return node.start_mark.line + 1, node.start_mark.column + 1
+
+    def raw(self, path: YamlPath) -> str:
+        """A scalar as written in the file."""
+        node = self.values.get(path)
+        return str(node.value) if isinstance(node, yaml.ScalarNode) else ""
 
     def tag(self, path: YamlPath) -> str:
         node = self.values.get(path)
@@ -737,11 +763,12 @@ def _plan_column(
     if cspec.scale is not None and (dtype not in NUMERIC_TYPES or kind not in ("from", "product")):
         doc.at((*path, "scale"), "scale applies to numeric columns filled by from or product")
     if cspec.aggregate is not None and not distinct:
-        doc.at(
-            (*path, "aggregate"),
-            f"aggregate only applies to a distinct entity; add 'distinct: true' to {entity.name} "
-            "or remove aggregate",
+        fix = (
+            "remove it (transactions are one row per source row)"
+            if entity.name == "transactions"
+            else f"add 'distinct: true' to {entity.name} or remove it"
         )
+        doc.at((*path, "aggregate"), f"aggregate only applies to a distinct entity; {fix}")
     if cspec.unmapped == "keep" and cspec.map is not None and dtype != "VARCHAR":
         doc.at((*path, "unmapped"), f"{column.name} is {dtype}: use reject or null")
     allowed = _value_sets(entity.name).get(column.name)
@@ -805,13 +832,14 @@ def _typed(
     """``value`` as the column's Python type, or None after recording a problem."""
     if value is None:
         return None
-    tag = doc.tag(path)
-    quote = f" (YAML read it as {tag}; quote it: '{value}')" if tag in _NOT_TEXT_TAGS else ""
+    tag, raw = doc.tag(path), doc.raw(path)
     dtype = column.dtype
     typed: object = None
     if dtype == "VARCHAR":
-        if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
-            typed = str(value)
+        if isinstance(value, str):
+            typed = value
+        elif isinstance(value, int) and not isinstance(value, bool):
+            typed = raw  # the digits as written: 0123 stays 0123, not octal 83
     elif dtype == "DOUBLE":
         if isinstance(value, int | float) and not isinstance(value, bool):
             typed = float(value)
@@ -823,7 +851,12 @@ def _typed(
     elif dtype == "TIMESTAMP":
         typed = _as_timestamp(value, tz)
     if typed is None:
-        doc.at(path, f"{column.name} is {dtype}; this value is not one{quote}")
+        quote = (
+            f"; YAML read {raw} as {tag}: quote it ('{raw}') if you meant text"
+            if tag in _NOT_TEXT_TAGS
+            else ""
+        )
+        doc.at(path, f"{column.name} takes {_TYPE_WORDS[dtype]}{quote}")
         return None
     if allowed is not None and typed not in allowed:
         shown = ", ".join(map(str, allowed))
