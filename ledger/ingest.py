@@ -1,34 +1,92 @@
 """Validated, idempotent ingest of landing files into the ``ledger`` schema of the warehouse.
 
-For every landed file: hash it (a file whose content was already loaded is a no-op), parse it as
-text, check its columns against the landing contract (a file that cannot be parsed or lacks a
-required column is rejected whole, with the reason, and the other files still load), type every
-value, evaluate every rule of :mod:`ledger.rules` in one vectorised pass, then load valid
-rows into ``ledger.<entity>`` and the rest into ``ledger.quarantine`` with the failed rules and the
-source file and row. ``rows_read == rows_loaded + rows_quarantined`` holds per file, and the whole
-batch is one transaction.
+One call ingests a batch of files in three phases:
+
+1. **Stage** (outside any transaction, so one bad file cannot abort the others): read each new
+   file literally (:mod:`ledger.readers`), type every value and evaluate the row rules of
+   :mod:`ledger.rules` into temp tables; parser rejects (a CSV/JSONL record that does not split
+   into columns) are staged with their line and reason. A file that cannot be read at all is
+   rejected alone.
+2. **Route** (one transaction): evaluate the batch rules (unknown references, duplicates: the
+   first row that passes every other rule wins), write valid rows to ``ledger.<entity>`` and the
+   rest to ``ledger.quarantine`` with every rule it failed, its source file and row or line, and
+   its raw record in ``raw_record``.
+3. **Check, then commit**: the blocking checks run on what was written in that transaction
+   (rows written = rows read per file, no key twice, every quarantine row names its source, the
+   blocking Great Expectations expectations); if any fails the transaction is rolled back, the
+   ledger is exactly as it was, and :class:`BlockingCheckFailed` names the checks, files and rows.
+
+Invariants: a file's state is its content *and* its outcome: only a ``loaded`` hash makes later
+copies a no-op; a rejected file is retried when its content, name or the contract changes; a
+landed file that disappears is reported ``missing`` (its rows stay) and never stops a run.
+Messages never carry a value of a row: they show file, row or line, column and rule.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
+import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
-from ledger.rules import rules_for, typed_expression
-from ledger.contract import ENTITIES, LANDING_FORMATS, REFERENCE_ENTITIES, Entity
+from ledger.contract import ENTITIES, LANDING_FORMATS, REFERENCE_ENTITIES, Column, Entity
+from ledger.expectations import DEFAULT_SUITE, SuiteConfig, SuiteOutcome, run_suite
+from ledger.readers import (
+    JSONL_REJECTS,
+    LINE,
+    ROW,
+    FileRejected,
+    Source,
+    read_csv,
+    read_jsonl,
+    read_parquet,
+    scrub,
+)
+from ledger.rules import DEFAULT_LIMITS, Limits, Rule, rules_for
 
 LINEAGE_COLUMNS = ("_source_file", "_source_row", "_snapshot_id")
 INGEST_ORDER: tuple[str, ...] = (*REFERENCE_ENTITIES, "transactions")
 DEFAULT_MEMORY_LIMIT = "1GB"
+FORMAT_ALIASES = {"ndjson": "jsonl"}
+_SAFE_PATH = re.compile(r"[A-Za-z0-9_./-]+")
+# Errors in SQL we generate are bugs to surface, never a reason to reject somebody's file.
+_OUR_BUGS = (
+    duckdb.BinderException,
+    duckdb.ParserException,
+    duckdb.CatalogException,
+    duckdb.InternalException,
+)
 
 
 class IngestError(RuntimeError):
-    """A landing file that cannot be ingested at all; the message names the file and the reason."""
+    """Ingest could not run; the message names what was wrong and never a row's value."""
+
+
+@dataclass(frozen=True)
+class CheckFailure:
+    """One failed blocking check: which check, on which entity, what (counts, files, rows)."""
+
+    check: str
+    entity: str
+    detail: str
+
+
+class BlockingCheckFailed(IngestError):
+    """A blocking check failed on the staged batch; nothing of the batch was committed."""
+
+    def __init__(self, failures: Sequence[CheckFailure]) -> None:
+        self.failures = list(failures)
+        lines = "; ".join(f"{f.check} on {f.entity}: {f.detail}" for f in failures)
+        super().__init__(
+            f"ingest rolled back, the ledger is unchanged: {lines}. Fix or remove the named "
+            "files and run again."
+        )
 
 
 @dataclass(frozen=True)
@@ -44,12 +102,15 @@ class FileOutcome:
     relpath: str
     entity: str
     sha256: str
-    status: str  # loaded | rejected | unchanged
+    status: str  # loaded | rejected | unchanged | missing
     rows_read: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
     error: str | None = None
     notes: str | None = None
+    size_bytes: int = 0
+    fmt: str = ""
+    recorded: bool = False  # this outcome is already in ledger.files (nothing to write)
 
 
 @dataclass
@@ -57,6 +118,8 @@ class IngestReport:
     snapshot_id: str | None
     files: list[FileOutcome] = field(default_factory=list)
     seconds: float = 0.0
+    suite: list[SuiteOutcome] = field(default_factory=list)
+    unchecked_references: list[str] = field(default_factory=list)
 
     def _sum(self, attr: str) -> int:
         return sum(getattr(f, attr) for f in self.files)
@@ -77,18 +140,30 @@ class IngestReport:
         return [f for f in self.files if f.status == status]
 
 
+def landing_format(path: Path) -> str:
+    """The landing format of a file from its extension, case-insensitive (``x.CSV`` is csv)."""
+    suffix = path.suffix.lstrip(".").lower()
+    return FORMAT_ALIASES.get(suffix, suffix)
+
+
+def landing_file(landing: Path, path: Path, entity: str) -> LandingFile:
+    return LandingFile(path, path.relative_to(landing).as_posix(), entity, landing_format(path))
+
+
 def discover(landing: Path, entities: Iterable[str] = INGEST_ORDER) -> list[LandingFile]:
-    """Landing files of the given entities, in ingest order (reference data before transactions)."""
+    """Landing files of the given entities, in ingest order (reference data before transactions).
+
+    Any file name is legal (``?``, ``*``, ``[``, quotes); hidden files (``.name``) are uploads
+    in progress and skipped.
+    """
     found: list[LandingFile] = []
     for entity in entities:
         folder = landing / entity
         if not folder.is_dir():
             continue
         for path in sorted(p for p in folder.iterdir() if p.is_file()):
-            if path.name.startswith("."):
-                continue
-            fmt = path.suffix.lstrip(".").lower()
-            found.append(LandingFile(path, str(path.relative_to(landing)), entity, fmt))
+            if not path.name.startswith("."):
+                found.append(landing_file(landing, path, entity))
     return found
 
 
@@ -100,8 +175,26 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def contract_version(limits: Limits = DEFAULT_LIMITS) -> str:
+    """Digest of the contract and its rules: a rejected file is retried when it changes."""
+    text = repr((sorted(ENTITIES.items()), [rules_for(e, limits) for e in ENTITIES]))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+_FILES_COLUMNS = (
+    "file_path VARCHAR, entity VARCHAR, sha256 VARCHAR, size_bytes BIGINT, format VARCHAR, "
+    "status VARCHAR, rows_read BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, "
+    "error VARCHAR, notes VARCHAR, snapshot_id VARCHAR, ingested_at TIMESTAMP"
+)
+_QUARANTINE_COLUMNS = (
+    "entity VARCHAR, source_file VARCHAR, source_row BIGINT, failed_rules VARCHAR[], "
+    "raw_record VARCHAR, snapshot_id VARCHAR, quarantined_at TIMESTAMP"
+)
+
+
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the ``ledger`` schema: one table per entity plus files, quarantine and snapshots."""
+    """Create (or extend) the ``ledger`` schema: one table per entity with every contract column,
+    plus files, quarantine and snapshots."""
     con.execute("CREATE SCHEMA IF NOT EXISTS ledger")
     for entity in ENTITIES.values():
         cols = ", ".join(f'"{c.name}" {c.dtype}' for c in entity.columns)
@@ -109,47 +202,345 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
             f"CREATE TABLE IF NOT EXISTS ledger.{entity.name} ({cols}, "
             "_source_file VARCHAR, _source_row BIGINT, _snapshot_id VARCHAR)"
         )
-    con.execute(
-        """CREATE TABLE IF NOT EXISTS ledger.files (
-            file_path VARCHAR, entity VARCHAR, sha256 VARCHAR, size_bytes BIGINT, format VARCHAR,
-            status VARCHAR, rows_read BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT,
-            error VARCHAR, notes VARCHAR, snapshot_id VARCHAR, ingested_at TIMESTAMP)"""
-    )
-    con.execute(
-        """CREATE TABLE IF NOT EXISTS ledger.quarantine (
-            entity VARCHAR, source_file VARCHAR, source_row BIGINT, failed_rules VARCHAR[],
-            raw_record VARCHAR, snapshot_id VARCHAR, quarantined_at TIMESTAMP)"""
-    )
+    con.execute(f"CREATE TABLE IF NOT EXISTS ledger.files ({_FILES_COLUMNS})")
+    con.execute("ALTER TABLE ledger.files ADD COLUMN IF NOT EXISTS contract_version VARCHAR")
+    con.execute(f"CREATE TABLE IF NOT EXISTS ledger.quarantine ({_QUARANTINE_COLUMNS})")
+    # source_line: 1-based line of a CSV/JSONL record; reason: the parser's, for parser rejects.
+    con.execute("ALTER TABLE ledger.quarantine ADD COLUMN IF NOT EXISTS source_line BIGINT")
+    con.execute("ALTER TABLE ledger.quarantine ADD COLUMN IF NOT EXISTS reason VARCHAR")
     con.execute(
         """CREATE TABLE IF NOT EXISTS ledger.snapshots (
             snapshot_id VARCHAR, created_at TIMESTAMP, files BIGINT, root_sha256 VARCHAR)"""
     )
 
 
-def _quote(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
+# -- typing and row rules -------------------------------------------------------------------
 
 
-def _source_columns(con: duckdb.DuckDBPyConnection, lf: LandingFile) -> list[str]:
-    src = _reader(lf)
-    return [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()]
+def _typed(col: Column, expr: str, kind: str | None) -> tuple[str, str]:
+    """(typed value, present flag) SQL of one contract column from its source expression."""
+    if kind == "cast":
+        return f"TRY_CAST({expr} AS {col.dtype})", f"{expr} IS NOT NULL"
+    if kind == "utc":
+        return f"timezone('UTC', {expr})", f"{expr} IS NOT NULL"
+    text = f"NULLIF(TRIM(CAST({expr} AS VARCHAR)), '')"
+    if col.dtype == "VARCHAR":
+        return text, f"{text} IS NOT NULL"
+    if col.dtype == "TIMESTAMP":
+        # Offsets are honoured and everything is stored as naive UTC.
+        return f"timezone('UTC', TRY_CAST({text} AS TIMESTAMPTZ))", f"{text} IS NOT NULL"
+    return f"TRY_CAST({text} AS {col.dtype})", f"{text} IS NOT NULL"
 
 
-def _reader(lf: LandingFile, varchar_columns: Sequence[str] | None = None) -> str:
-    path = _quote(lf.path)
-    if lf.fmt == "parquet":
-        return f"read_parquet({path}, file_row_number = true)"
-    if lf.fmt == "csv":
-        return f"read_csv({path}, header = true, all_varchar = true, auto_detect = true)"
-    if lf.fmt == "jsonl":
-        if varchar_columns is None:
-            return f"read_json({path}, format = 'newline_delimited')"
-        spec = ", ".join(f"'{c}': 'VARCHAR'" for c in varchar_columns)
-        return f"read_json({path}, format = 'newline_delimited', columns = {{{spec}}})"
-    raise IngestError(
-        f"{lf.relpath}: unsupported format '.{lf.fmt}'; landing files must be one of "
-        f"{', '.join('.' + f for f in LANDING_FORMATS)}"
+def _failed_list(rules: Sequence[Rule]) -> str:
+    cases = ", ".join(f"CASE WHEN ({r.fails_when}) THEN '{r.name}' END" for r in rules)
+    return f"list_filter([{cases}], lambda x: x IS NOT NULL)"
+
+
+def _text_struct(pairs: Iterable[tuple[str, str]]) -> str:
+    return "to_json({" + ", ".join(f"'{n}': CAST({e} AS VARCHAR)" for n, e in pairs) + "})"
+
+
+def _stage_rows(
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    src: Source,
+    relpath: str,
+    order: int,
+    limits: Limits,
+    where: str = "TRUE",
+) -> None:
+    """Insert the typed rows of one source with the row rules they fail into ``stage_<e>``."""
+    inner: list[str] = []
+    for col in entity.columns:
+        expr = src.columns.get(col.name)
+        if expr is None:
+            inner.append(f'CAST(NULL AS {col.dtype}) AS "{col.name}", false AS _p_{col.name}')
+            continue
+        typed, present = _typed(col, expr, src.native.get(col.name))
+        inner.append(f'{typed} AS "{col.name}", {present} AS _p_{col.name}')
+    raw = src.raw_line or _text_struct(
+        (c, e) for c, e in src.columns.items() if not e.startswith("_vals")
     )
+    line = LINE if src.raw_line else "CAST(NULL AS BIGINT)"
+    row_rules = [r for r in rules_for(entity.name, limits) if r.scope == "row"]
+    names = ", ".join(f'"{c}"' for c in entity.column_names)
+    con.execute(
+        f"""INSERT INTO stage_{entity.name}
+        SELECT {names}, _local, CASE WHEN len(_local) > 0 THEN {raw} END, ?, {order}, {ROW},
+            _line
+        FROM (
+            SELECT *, {_failed_list(row_rules)} AS _local FROM (
+                SELECT {", ".join(inner)}, src.*, {line} AS _line FROM {src.relation} src
+                WHERE {where}
+            )
+        )""",
+        [relpath],
+    )
+
+
+# -- phase 1: stage -------------------------------------------------------------------------
+
+
+@dataclass
+class _Batch:
+    con: duckdb.DuckDBPyConnection
+    folder: Path
+    limits: Limits
+    temp: list[tuple[str, str]] = field(default_factory=list)  # (TABLE | VIEW, name)
+    staged: dict[str, list[FileOutcome]] = field(default_factory=dict)
+
+    def drop(self) -> None:
+        for kind, name in reversed(self.temp):
+            self.con.execute(f"DROP {kind} IF EXISTS {name}")
+
+
+def _create_stage(batch: _Batch, entity: Entity) -> None:
+    cols = ", ".join(f'"{c.name}" {c.dtype}' for c in entity.columns)
+    batch.con.execute(
+        f"CREATE OR REPLACE TEMP TABLE stage_{entity.name} ({cols}, _local VARCHAR[], "
+        "_raw VARCHAR, _file VARCHAR, _order INTEGER, _row BIGINT, _line BIGINT)"
+    )
+    batch.temp.append(("TABLE", f"stage_{entity.name}"))
+
+
+def _stage_file(
+    batch: _Batch, lf: LandingFile, outcome: FileOutcome, data: bytes, order: int
+) -> None:
+    """Stage one file; on failure the file is rejected alone and nothing of it stays staged.
+
+    The parsed source is dropped as soon as its rows are staged, so one file at a time is held
+    in memory.
+    """
+    con, entity = batch.con, ENTITIES[lf.entity]
+    name = f"src_{lf.entity}_{order}"
+    try:
+        src = _read(batch, lf, data, name)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            where = "_parse_rule IS NULL" if src.raw_line else "TRUE"
+            _stage_rows(con, entity, src, lf.relpath, order, batch.limits, where)
+            _stage_rejects(con, lf, src, order)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    except FileRejected as exc:
+        outcome.status, outcome.error = "rejected", str(exc)
+        return
+    except _OUR_BUGS:
+        raise
+    except duckdb.Error as exc:
+        outcome.status = "rejected"
+        outcome.error = f"{lf.relpath}: cannot be read as {lf.fmt} ({scrub(str(exc))})"
+        return
+    finally:
+        if lf.fmt == "parquet":
+            con.unregister(name)
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+    outcome.rows_read = src.rows_read
+    if src.extra:
+        outcome.notes = f"ignored {len(src.extra)} column(s) outside the contract"
+    batch.staged.setdefault(lf.entity, []).append(outcome)
+
+
+def _read(batch: _Batch, lf: LandingFile, data: bytes, name: str) -> Source:
+    entity = ENTITIES[lf.entity]
+    if lf.fmt == "parquet":
+        return read_parquet(batch.con, lf.relpath, data, entity, name)
+    if lf.fmt == "csv":
+        return read_csv(batch.con, lf.relpath, data, entity, name, batch.folder)
+    if lf.fmt == "jsonl":
+        return read_jsonl(batch.con, lf.relpath, data, entity, name)
+    raise FileRejected(
+        f"{lf.relpath}: unsupported format '.{lf.fmt}'; landing files must be one of "
+        f"{', '.join('.' + f for f in LANDING_FORMATS)} (any letter case)"
+    )
+
+
+def _stage_rejects(
+    con: duckdb.DuckDBPyConnection, lf: LandingFile, src: Source, order: int
+) -> None:
+    rejects = src.rejects
+    if src.raw_line:
+        whys = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in JSONL_REJECTS.items())
+        con.execute(
+            f"""INSERT INTO stage_rejects SELECT ?, ?, {order}, {ROW}, {LINE}, _parse_rule,
+                'line ' || {LINE} || ': ' || CASE _parse_rule {whys} END, _text
+            FROM {src.relation} WHERE _parse_rule IS NOT NULL""",
+            [lf.entity, lf.relpath],
+        )
+    if rejects:
+        table = pa.table(
+            {
+                "line": pa.array([r[0] for r in rejects], pa.int64()),
+                "rule": [r[1] for r in rejects],
+                "reason": [r[2] for r in rejects],
+                "raw": [r[3] for r in rejects],
+            }
+        )
+        con.register("_csv_rejects", table)
+        try:
+            con.execute(
+                f"INSERT INTO stage_rejects SELECT ?, ?, {order}, NULL, line, rule, reason, raw "
+                "FROM _csv_rejects",
+                [lf.entity, lf.relpath],
+            )
+        finally:
+            con.unregister("_csv_rejects")
+
+
+# -- phase 2: route -------------------------------------------------------------------------
+
+
+def _key(name: str) -> str:
+    return f'"{name}"'
+
+
+def _route(batch: _Batch, entity: Entity, snapshot: str, report: IngestReport) -> None:
+    """Evaluate the batch rules on ``stage_<e>`` and write ledger and quarantine rows.
+
+    Runs inside the ingest transaction, entity by entity in :data:`INGEST_ORDER`, so references
+    see the reference rows this batch already wrote.
+    """
+    con, name, key = batch.con, entity.name, _key(entity.key)
+    batch.temp += [("TABLE", f"already_{name}"), ("TABLE", f"dups_{name}")]
+    batch.temp += [("VIEW", f"judged_{name}"), ("VIEW", f"base_{name}")]
+    joins, flags = [], []
+    for col in entity.key_columns:
+        if not col.references:
+            continue
+        known = f"known_{name}_{col.name}"
+        count = con.execute(f"SELECT count(*) FROM ledger.{col.references}").fetchone()
+        if not count or count[0] == 0:
+            # An entity a ledger does not send (no wallets, no loans) cannot be referenced
+            # wrongly: the reference is left unchecked and reported.
+            flags.append(f"false AS _unknown_{col.name}")
+            report.unchecked_references.append(f"{name}.{col.name} -> {col.references}")
+            continue
+        ref_key = _key(ENTITIES[col.references].key)
+        batch.temp.append(("TABLE", known))
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {known} AS "
+            f"SELECT DISTINCT {ref_key} AS _k FROM ledger.{col.references}"
+        )
+        joins.append(f'LEFT JOIN {known} ON {known}._k = s."{col.name}"')
+        flags.append(f'(s."{col.name}" IS NOT NULL AND {known}._k IS NULL) AS _unknown_{col.name}')
+    unknown = [f"_unknown_{c.name}" for c in entity.key_columns if c.references]
+    clean = " AND ".join(["len(_local) = 0", *(f"NOT {u}" for u in unknown)])
+    con.execute(
+        f"""CREATE OR REPLACE TEMP VIEW base_{name} AS
+        SELECT s.*, {", ".join(["(CAST(s._order AS BIGINT) << 32) | s._row AS _pos", *flags])}
+        FROM stage_{name} s {" ".join(joins)}"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE dups_{name} AS
+        SELECT {key} AS _k, min(_pos) AS _first FROM base_{name}
+        WHERE {clean} GROUP BY 1 HAVING count(*) > 1"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE already_{name} AS
+        SELECT DISTINCT {key} AS _k FROM stage_{name}
+        WHERE {key} IN (SELECT {key} FROM ledger.{name})"""
+    )
+    batch_rules = [r for r in rules_for(name) if r.scope == "batch"]
+    con.execute(
+        f"""CREATE OR REPLACE TEMP VIEW judged_{name} AS
+        SELECT *, list_concat(_local, {_failed_list(batch_rules)}) AS failed_rules FROM (
+            SELECT b.*, ({clean}) AND (a._k IS NOT NULL OR b._pos <> d._first) AS _is_duplicate
+            FROM base_{name} b
+            LEFT JOIN already_{name} a ON a._k = b.{key}
+            LEFT JOIN dups_{name} d ON d._k = b.{key}
+        )"""
+    )
+    cols = ", ".join(_key(c) for c in entity.column_names)
+    con.execute(
+        f"INSERT INTO ledger.{name} ({cols}, _source_file, _source_row, _snapshot_id) "
+        f"SELECT {cols}, _file, _row, ? FROM judged_{name} WHERE len(failed_rules) = 0",
+        [snapshot],
+    )
+    typed_raw = _text_struct((c, _key(c)) for c in entity.column_names)
+    con.execute(
+        f"""INSERT INTO ledger.quarantine (entity, source_file, source_row, source_line,
+            failed_rules, reason, raw_record, snapshot_id, quarantined_at)
+        SELECT ?, _file, _row, _line, failed_rules, NULL, coalesce(_raw, {typed_raw}), ?,
+            timezone('UTC', now())
+        FROM judged_{name} WHERE len(failed_rules) > 0 ORDER BY _order, _row""",
+        [name, snapshot],
+    )
+    con.execute(
+        """INSERT INTO ledger.quarantine (entity, source_file, source_row, source_line,
+            failed_rules, reason, raw_record, snapshot_id, quarantined_at)
+        SELECT entity, _file, _row, _line, [rule], reason, raw, ?, timezone('UTC', now())
+        FROM stage_rejects WHERE entity = ? ORDER BY _order, _line""",
+        [snapshot, name],
+    )
+
+
+# -- phase 3: check, then commit -------------------------------------------------------------
+
+
+def _written(
+    con: duckdb.DuckDBPyConnection, name: str, snapshot: str
+) -> dict[str, tuple[int, int]]:
+    loaded = dict(
+        con.execute(
+            f"SELECT _source_file, count(*) FROM ledger.{name} WHERE _snapshot_id = ? GROUP BY 1",
+            [snapshot],
+        ).fetchall()
+    )
+    quarantined = dict(
+        con.execute(
+            "SELECT source_file, count(*) FROM ledger.quarantine "
+            "WHERE snapshot_id = ? AND entity = ? GROUP BY 1",
+            [snapshot, name],
+        ).fetchall()
+    )
+    return {f: (int(loaded.get(f, 0)), int(quarantined.get(f, 0))) for f in {*loaded, *quarantined}}
+
+
+def _blocking_checks(
+    con: duckdb.DuckDBPyConnection, staged: dict[str, list[FileOutcome]], snapshot: str
+) -> list[CheckFailure]:
+    """The checks that decide the commit, computed from what the transaction wrote."""
+    failures: list[CheckFailure] = []
+    for name, outcomes in staged.items():
+        written = _written(con, name, snapshot)
+        expected = {o.relpath for o in outcomes}
+        for o in outcomes:
+            o.rows_loaded, o.rows_quarantined = written.get(o.relpath, (0, 0))
+        unbalanced = [
+            f"{o.relpath} read {o.rows_read}, wrote {o.rows_loaded + o.rows_quarantined}"
+            for o in outcomes
+            if o.rows_read != o.rows_loaded + o.rows_quarantined
+        ]
+        stray = sorted(f"{f}" for f in written if f not in expected)
+        if unbalanced or stray:
+            detail = "; ".join(unbalanced + [f"rows written for unstaged file {f}" for f in stray])
+            failures.append(CheckFailure("rows_reconcile", name, detail))
+        key = _key(ENTITIES[name].key)
+        twice = con.execute(
+            f"""SELECT _source_file, _source_row FROM ledger.{name}
+            WHERE {key} IN (SELECT {key} FROM ledger.{name} WHERE _snapshot_id = $s)
+            QUALIFY count(*) OVER (PARTITION BY {key}) > 1
+            ORDER BY _source_file, _source_row LIMIT 6""",
+            {"s": snapshot},
+        ).fetchall()
+        if twice:
+            rows = ", ".join(f"{f} row {r}" for f, r in twice)
+            failures.append(CheckFailure("unique_keys", name, f"key loaded twice at {rows}"))
+        orphans = con.execute(
+            "SELECT count(*) FROM ledger.quarantine WHERE snapshot_id = ? AND entity = ? "
+            "AND (source_file IS NULL OR (source_row IS NULL AND source_line IS NULL))",
+            [snapshot, name],
+        ).fetchone()
+        if orphans and orphans[0]:
+            failures.append(
+                CheckFailure(
+                    "quarantine_names_source", name, f"{orphans[0]} rows without file and row"
+                )
+            )
+    return failures
 
 
 def _snapshot_id(
@@ -163,73 +554,117 @@ def _snapshot_id(
     return f"snap-{root[:16]}", root, len(pairs)
 
 
-def _route_entity(
-    con: duckdb.DuckDBPyConnection, entity: Entity, source: str, routed: str
-) -> dict[str, tuple[int, int]]:
-    """Type and validate every row of ``source`` into temp table ``routed``; counts per file.
-
-    One vectorised pass: each rule is a CASE, ``failed_rules`` lists the ones a row broke, and the
-    raw record (as JSON) is only built for failing rows. Duplicates are found with an aggregate
-    over the keys (first occurrence in file order wins), not a window over every row.
-    """
-    rules = rules_for(entity.name)
-    typed = ", ".join(f'{typed_expression(c)} AS "{c.name}"' for c in entity.columns)
-    raw = ", ".join(f'"{c}" AS r_{c}' for c in entity.column_names)
-    key = entity.key
-    key_expr = f"NULLIF(TRIM(\"{key}\"), '')"
-    failed = ", ".join(f"CASE WHEN ({r.fails_when}) THEN '{r.name}' END" for r in rules)
-    raw_struct = ", ".join(f"'{c}': r_{c}" for c in entity.column_names)
-    cols = ", ".join(f'"{c}"' for c in entity.column_names)
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE {routed} AS
-        WITH dups AS (
-            SELECT {key_expr} AS _key, min((CAST(_order AS BIGINT) << 32) | _row) AS _first
-            FROM {source} WHERE {key_expr} IS NOT NULL GROUP BY 1 HAVING count(*) > 1
-        ), typed AS (
-            SELECT {raw}, _file, _order, _row, {typed},
-                (CAST(_order AS BIGINT) << 32) | _row AS _pos
-            FROM {source}
-        ), keyed AS (
-            SELECT t.*,
-                d._first IS NOT NULL AND t._pos <> d._first AS _is_later_duplicate,
-                e._key IS NOT NULL AS _already_loaded
-            FROM typed t
-            LEFT JOIN dups d ON d._key = t."{key}"
-            LEFT JOIN (SELECT DISTINCT "{key}" AS _key FROM ledger.{entity.name}) e
-                ON e._key = t."{key}"
-        ), judged AS (
-            SELECT *, list_filter([{failed}], lambda x: x IS NOT NULL) AS failed_rules FROM keyed
-        )
-        SELECT {cols}, _file, _order, _row, failed_rules,
-            CASE WHEN len(failed_rules) > 0
-                THEN CAST(to_json({{{raw_struct}}}) AS VARCHAR) END AS raw_record
-        FROM judged
-        """
-    )
-    return {
-        f: (int(n), int(good))
-        for f, n, good in con.execute(
-            f"SELECT _file, count(*), count(*) FILTER (WHERE len(failed_rules) = 0) "
-            f"FROM {routed} GROUP BY _file"
-        ).fetchall()
-    }
-
-
-def _load_routed(
-    con: duckdb.DuckDBPyConnection, entity: Entity, routed: str, snapshot_id: str
+def _record(
+    con: duckdb.DuckDBPyConnection, outcome: FileOutcome, snapshot: str | None, version: str
 ) -> None:
-    cols = ", ".join(f'"{c}"' for c in entity.column_names)
+    # A path keeps one current non-loaded state: a new outcome replaces an old rejection or an
+    # old "missing" mark; the loaded history stays.
     con.execute(
-        f"INSERT INTO ledger.{entity.name} SELECT {cols}, _file, _row, ? "
-        f"FROM {routed} WHERE len(failed_rules) = 0",
-        [snapshot_id],
+        "DELETE FROM ledger.files WHERE file_path = ? AND status IN ('rejected', 'missing')",
+        [outcome.relpath],
     )
+    if outcome.status == "unchanged":
+        return
     con.execute(
-        "INSERT INTO ledger.quarantine SELECT ?, _file, _row, failed_rules, raw_record, ?, "
-        f"timezone('UTC', now()) FROM {routed} WHERE len(failed_rules) > 0 ORDER BY _order, _row",
-        [entity.name, snapshot_id],
+        """INSERT INTO ledger.files (file_path, entity, sha256, size_bytes, format, status,
+            rows_read, rows_loaded, rows_quarantined, error, notes, snapshot_id, ingested_at,
+            contract_version)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, timezone('UTC', now()), ?)""",
+        [
+            outcome.relpath,
+            outcome.entity,
+            outcome.sha256,
+            outcome.size_bytes,
+            outcome.fmt,
+            outcome.status,
+            outcome.rows_read,
+            outcome.rows_loaded,
+            outcome.rows_quarantined,
+            outcome.error,
+            outcome.notes,
+            snapshot if outcome.status == "loaded" else None,
+            version,
+        ],
     )
+
+
+# -- the entry point ------------------------------------------------------------------------
+
+
+@dataclass
+class _State:
+    """What ``ledger.files`` already says about content and paths."""
+
+    loaded: dict[str, str]  # sha -> first path loaded with it
+    loaded_paths: dict[str, tuple[str, str]]  # path -> (sha, entity) of its latest load
+    rejected: dict[tuple[str, str], tuple[str, str | None]]  # (path, sha) -> (version, error)
+    missing: set[str]
+
+    @classmethod
+    def read(cls, con: duckdb.DuckDBPyConnection) -> _State:
+        rows = con.execute(
+            "SELECT file_path, entity, sha256, status, contract_version, error FROM ledger.files "
+            "ORDER BY ingested_at"
+        ).fetchall()
+        state = cls({}, {}, {}, set())
+        for path, entity, sha, status, version, error in rows:
+            if status == "loaded":
+                state.loaded.setdefault(sha, path)
+                state.loaded_paths[path] = (sha, entity)
+            elif status == "rejected":
+                state.rejected[(path, sha)] = (version, error)
+            elif status == "missing":
+                state.missing.add(path)
+        return state
+
+
+def _triage(
+    files: Sequence[LandingFile], state: _State, version: str
+) -> tuple[list[FileOutcome], list[tuple[LandingFile, FileOutcome, bytes]]]:
+    """Outcomes decided without parsing (unchanged, missing, unreadable), and files to stage."""
+    decided: list[FileOutcome] = []
+    todo: list[tuple[LandingFile, FileOutcome, bytes]] = []
+    batch_sha: dict[str, str] = {}
+    for lf in files:
+        outcome = FileOutcome(lf.relpath, lf.entity, "", "pending", fmt=lf.fmt)
+        try:
+            data = lf.path.read_bytes()
+        except FileNotFoundError:
+            decided.append(_missing(lf, state))
+            continue
+        except OSError as exc:
+            outcome.status = "rejected"
+            outcome.error = f"{lf.relpath}: cannot be opened ({type(exc).__name__})"
+            decided.append(outcome)
+            continue
+        outcome.sha256, outcome.size_bytes = hashlib.sha256(data).hexdigest(), len(data)
+        first = state.loaded.get(outcome.sha256) or batch_sha.get(outcome.sha256)
+        previous = state.rejected.get((lf.relpath, outcome.sha256))
+        if first is not None:
+            outcome.status = "unchanged"
+            if first != lf.relpath:
+                outcome.notes = f"same content as {first}; not loaded again"
+            outcome.recorded = lf.relpath not in state.missing
+            decided.append(outcome)
+        elif previous is not None and previous[0] == version:
+            outcome.status, outcome.error, outcome.recorded = "rejected", previous[1], True
+            decided.append(outcome)
+        else:
+            batch_sha[outcome.sha256] = lf.relpath
+            todo.append((lf, outcome, data))
+    return decided, todo
+
+
+def _missing(lf: LandingFile, state: _State) -> FileOutcome:
+    sha, _ = state.loaded_paths.get(lf.relpath, ("", lf.entity))
+    outcome = FileOutcome(lf.relpath, lf.entity, sha, "missing", fmt=lf.fmt)
+    outcome.notes = (
+        "landed file no longer exists; the rows of its earlier load are kept"
+        if sha
+        else "file listed for ingest does not exist and was never loaded"
+    )
+    outcome.recorded = lf.relpath in state.missing
+    return outcome
 
 
 def ingest(
@@ -237,236 +672,118 @@ def ingest(
     landing: Path,
     only: Iterable[LandingFile] | None = None,
     memory_limit: str = DEFAULT_MEMORY_LIMIT,
+    *,
+    entities: Iterable[str] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    suite: SuiteConfig | None = DEFAULT_SUITE,
 ) -> IngestReport:
-    """Ingest every new landing file (or only the given ones) and return per-file outcomes.
+    """Ingest every new landing file of ``entities`` (default: all), or only the given files.
 
-    ``memory_limit`` caps DuckDB's buffer for the run; beyond it DuckDB spills to disk, so the
-    peak memory stays flat however many rows land at once.
+    Without ``only``, a file that was loaded earlier and is gone from ``landing`` is reported as
+    missing; with ``only``, every listed file that does not exist is. ``suite`` configures the
+    Great Expectations second opinion (``None`` skips it). ``memory_limit`` caps DuckDB's buffer
+    for the run (beyond it DuckDB spills to disk). Raises :class:`BlockingCheckFailed` (the
+    ledger unchanged) when a blocking check fails.
     """
     started = time.perf_counter()
     con.execute("SET TimeZone = 'UTC'")
     previous_limit = con.execute("SELECT current_setting('memory_limit')").fetchone()
     con.execute(f"SET memory_limit = '{memory_limit}'")
     ensure_tables(con)
-    files = list(only) if only is not None else discover(landing)
-    known = {sha for (sha,) in con.execute("SELECT sha256 FROM ledger.files").fetchall()}
+    scope = tuple(entities) if entities is not None else INGEST_ORDER
+    if only is not None:
+        files = list(only)
+        scope = tuple(dict.fromkeys(f.entity for f in files))
+    else:
+        files = discover(landing, scope)
+    state = _State.read(con)
+    if only is None:
+        present = {f.relpath for f in files}
+        files += [
+            LandingFile(landing / path, path, entity, landing_format(Path(path)))
+            for path, (_, entity) in sorted(state.loaded_paths.items())
+            if entity in scope and path not in present
+        ]
+    version = contract_version(limits)
+    decided, todo = _triage(files, state, version)
     report = IngestReport(snapshot_id=None)
-    batches: dict[str, list[tuple[LandingFile, FileOutcome]]] = {}
-    for lf in files:
-        sha = sha256_file(lf.path)
-        if sha in known:
-            report.files.append(FileOutcome(lf.relpath, lf.entity, sha, "unchanged"))
-            continue
-        known.add(sha)
-        batches.setdefault(lf.entity, []).append(
-            (lf, FileOutcome(lf.relpath, lf.entity, sha, "pending"))
-        )
-    temp_tables: list[str] = []
-    in_transaction = False
-    try:
-        # Parse and route outside the transaction (a failed statement aborts a DuckDB
-        # transaction), so one bad file is rejected alone; then load everything atomically.
-        routed: list[tuple[Entity, str]] = []
-        for name in INGEST_ORDER:
-            batch = batches.get(name)
-            if not batch:
-                continue
-            entity = ENTITIES[name]
-            source = _stage_batch(con, entity, batch, temp_tables)
-            if source is None:
-                continue
-            table = f"routed_{name}"
-            temp_tables.append(table)
-            counts = _route_entity(con, entity, source, table)
-            for lf, outcome in batch:
-                if outcome.status == "pending":
-                    n, good = counts.get(lf.relpath, (0, 0))
-                    outcome.status, outcome.rows_read = "loaded", n
-                    outcome.rows_loaded, outcome.rows_quarantined = good, n - good
-            routed.append((entity, table))
-        staged = [pair for batch in batches.values() for pair in batch]
-        loaded = [o for _, o in staged if o.status == "loaded"]
-        snapshot_id, root, n_files = _snapshot_id(con, loaded)
-        con.execute("BEGIN TRANSACTION")
-        in_transaction = True
-        for entity, table in routed:
-            _load_routed(con, entity, table, snapshot_id)
-        for lf, outcome in staged:
-            _record_file(con, lf, outcome, snapshot_id if outcome.status == "loaded" else None)
-        if loaded:
-            con.execute(
-                "INSERT INTO ledger.snapshots VALUES (?, timezone('UTC', now()), ?, ?)",
-                [snapshot_id, n_files, root],
+    with tempfile.TemporaryDirectory(prefix="ledgerlens-ingest-") as folder:
+        if not _SAFE_PATH.fullmatch(folder):
+            raise IngestError(
+                f"temporary folder {folder!r} has characters DuckDB would read as a pattern; "
+                "set TMPDIR to a plain path"
             )
-            report.snapshot_id = snapshot_id
-        con.execute("COMMIT")
-        in_transaction = False
-    except BaseException:
-        if in_transaction:
-            con.execute("ROLLBACK")
-        raise
-    finally:
-        for table in reversed(temp_tables):  # views (raw_*) before the tables they read
-            kind = "VIEW" if table.startswith("raw_") else "TABLE"
-            con.execute(f"DROP {kind} IF EXISTS {table}")
-        if previous_limit:
-            con.execute(f"SET memory_limit = '{previous_limit[0]}'")
-    report.files.extend(o for batch in batches.values() for _, o in batch)
+        batch = _Batch(con, Path(folder), limits)
+        try:
+            _run(batch, report, decided, todo, version, suite)
+        finally:
+            batch.drop()
+            if previous_limit:
+                con.execute(f"SET memory_limit = '{previous_limit[0]}'")
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _record_file(
-    con: duckdb.DuckDBPyConnection, lf: LandingFile, outcome: FileOutcome, snapshot: str | None
+def _run(
+    batch: _Batch,
+    report: IngestReport,
+    decided: list[FileOutcome],
+    todo: list[tuple[LandingFile, FileOutcome, bytes]],
+    version: str,
+    suite: SuiteConfig | None,
 ) -> None:
+    con = batch.con
     con.execute(
-        "INSERT INTO ledger.files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-        "timezone('UTC', now()))",
-        [
-            outcome.relpath,
-            outcome.entity,
-            outcome.sha256,
-            lf.path.stat().st_size,
-            lf.fmt,
-            outcome.status,
-            outcome.rows_read,
-            outcome.rows_loaded,
-            outcome.rows_quarantined,
-            outcome.error,
-            outcome.notes,
-            snapshot,
-        ],
+        "CREATE OR REPLACE TEMP TABLE stage_rejects (entity VARCHAR, _file VARCHAR, "
+        "_order INTEGER, _row BIGINT, _line BIGINT, rule VARCHAR, reason VARCHAR, raw VARCHAR)"
     )
-
-
-def _probe(con: duckdb.DuckDBPyConnection, lf: LandingFile, entity: Entity) -> list[str]:
-    """The file's columns, checked against the contract. Raises IngestError naming the file."""
+    batch.temp.append(("TABLE", "stage_rejects"))
+    for name in dict.fromkeys(lf.entity for lf, _, _ in todo):
+        _create_stage(batch, ENTITIES[name])
+    for order, (lf, outcome, data) in enumerate(todo):
+        _stage_file(batch, lf, outcome, data, order)
+    outcomes = [o for _, o, _ in todo]
+    for o in outcomes:
+        if o.status == "pending":
+            o.status = "loaded"
+    _copy_rejections(decided, outcomes)
+    loaded = [o for o in outcomes if o.status == "loaded"]
+    snapshot, root, n_files = _snapshot_id(con, loaded)
+    con.execute("BEGIN TRANSACTION")
     try:
-        present = _source_columns(con, lf)
-    except duckdb.Error as exc:
-        reason = str(exc).splitlines()[0]
-        raise IngestError(f"{lf.relpath}: cannot be parsed as {lf.fmt}: {reason}") from exc
-    return _check_columns(lf, entity, present)
-
-
-def _check_columns(lf: LandingFile, entity: Entity, present: list[str]) -> list[str]:
-    missing = [c.name for c in entity.columns if c.required and c.name not in present]
-    if missing:
-        raise IngestError(
-            f"{lf.relpath}: missing required column(s) {', '.join(missing)}; "
-            f"expected the {entity.name} columns {', '.join(entity.column_names)}"
-        )
-    return present
-
-
-def _as_text(entity: Entity, present: Iterable[str]) -> str:
-    have = set(present)
-    return ", ".join(
-        f'CAST("{c}" AS VARCHAR) AS "{c}"' if c in have else f'CAST(NULL AS VARCHAR) AS "{c}"'
-        for c in entity.column_names
-    )
-
-
-def _stage_batch(
-    con: duckdb.DuckDBPyConnection,
-    entity: Entity,
-    batch: list[tuple[LandingFile, FileOutcome]],
-    temp_tables: list[str],
-) -> str | None:
-    """A view over every readable file of the batch, as text, with _file/_order/_row.
-
-    Parquet files are read together in one scan (projection pushdown, no copy); CSV and JSON Lines
-    files are parsed one by one into temp tables, so a file that fails is rejected alone. If the
-    joint Parquet scan fails on a file whose footer looked fine, each is tried alone.
-    """
-    parts: list[str] = []
-    parquet: list[tuple[int, LandingFile, list[str]]] = []
-    for order, (lf, outcome) in enumerate(batch):
-        try:
-            table = f"stage_{entity.name}_{order}"
-            if lf.fmt == "csv":
-                # Sniff and parse a CSV once: load it as text, then check its header.
-                src = f"{table}_raw"
-                temp_tables.append(src)
-                con.execute(
-                    f"CREATE OR REPLACE TEMP TABLE {src} AS SELECT *, "
-                    f"CAST(row_number() OVER () - 1 AS BIGINT) AS _ll_row FROM {_reader(lf)}"
-                )
-                columns = [r[0] for r in con.execute(f"DESCRIBE {src}").fetchall()]
-                present = _check_columns(lf, entity, columns[:-1])
-                row = "_ll_row"
-            else:
-                present = _probe(con, lf, entity)
-                src = _reader(lf, [c for c in entity.column_names if c in present])
-                row = "CAST(row_number() OVER () - 1 AS BIGINT)"
-            extra = [c for c in present if c not in entity.column_names]
-            outcome.notes = f"ignored unknown column(s): {', '.join(extra)}" if extra else None
-            if lf.fmt == "parquet":
-                parquet.append((order, lf, present))
-                continue
+        for name in INGEST_ORDER:
+            if name in batch.staged:
+                _route(batch, ENTITIES[name], snapshot, report)
+        failures = _blocking_checks(con, batch.staged, snapshot)
+        if suite is not None and loaded:
+            report.suite = run_suite(con, sorted(batch.staged), snapshot, suite)
+            failures += [
+                CheckFailure("gx_suite", s.entity, "; ".join(s.blocking_failures))
+                for s in report.suite
+                if s.blocking_failures
+            ]
+        if failures:
+            raise BlockingCheckFailed(failures)
+        for o in [*decided, *outcomes]:
+            if not o.recorded:
+                _record(con, o, snapshot, version)
+        if loaded:
             con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {_as_text(entity, present)}, "
-                f"CAST(? AS VARCHAR) AS _file, {order} AS _order, {row} AS _row FROM {src}",
-                [lf.relpath],
+                "INSERT INTO ledger.snapshots VALUES (?, timezone('UTC', now()), ?, ?)",
+                [snapshot, n_files, root],
             )
-            temp_tables.append(table)
-            parts.append(f"SELECT * FROM {table}")
-        except (IngestError, duckdb.Error) as exc:
-            outcome.status, outcome.error = "rejected", _reason(lf, exc)
-    if parquet:
-        parts.append(_parquet_part(con, entity, parquet, batch, temp_tables))
-    parts = [p for p in parts if p]
-    if not parts:
-        return None
-    view = f"raw_{entity.name}"
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {' UNION ALL '.join(parts)}")
-    temp_tables.append(view)
-    return view
+            report.snapshot_id = snapshot
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    report.files = [*decided, *outcomes]
 
 
-def _parquet_scan(entity: Entity, files: list[tuple[int, LandingFile, list[str]]]) -> str:
-    paths = [str(lf.path) for _, lf, _ in files]
-    orders = {str(lf.path): (order, lf.relpath) for order, lf, _ in files}
-    present = {c for _, _, cols in files for c in cols}
-    listed = "[" + ", ".join(_quote(Path(p)) for p in paths) + "]"
-    order_map = "MAP {" + ", ".join(f"{_quote(Path(p))}: {o}" for p, (o, _) in orders.items()) + "}"
-    rel_map = "MAP {" + ", ".join(f"{_quote(Path(p))}: '{r}'" for p, (_, r) in orders.items()) + "}"
-    return (
-        f"SELECT {_as_text(entity, present)}, {rel_map}[filename] AS _file, "
-        f"{order_map}[filename] AS _order, CAST(file_row_number AS BIGINT) AS _row "
-        f"FROM read_parquet({listed}, union_by_name = true, filename = true, "
-        "file_row_number = true)"
-    )
-
-
-def _parquet_part(
-    con: duckdb.DuckDBPyConnection,
-    entity: Entity,
-    files: list[tuple[int, LandingFile, list[str]]],
-    batch: list[tuple[LandingFile, FileOutcome]],
-    temp_tables: list[str],
-) -> str:
-    scan = _parquet_scan(entity, files)
-    try:
-        con.execute(f"SELECT count(*), min(_file), min(_order) FROM ({scan})").fetchone()
-        return scan
-    except duckdb.Error:
-        pass
-    # A file is broken past its footer: read each alone, reject the ones that fail.
-    outcomes = {lf.relpath: o for lf, o in batch}
-    good: list[tuple[int, LandingFile, list[str]]] = []
-    for item in files:
-        try:
-            con.execute(f"SELECT count(*) FROM ({_parquet_scan(entity, [item])})").fetchone()
-            good.append(item)
-        except duckdb.Error as exc:
-            outcome = outcomes[item[1].relpath]
-            outcome.status, outcome.error = "rejected", _reason(item[1], exc)
-    return _parquet_scan(entity, good) if good else ""
-
-
-def _reason(lf: LandingFile, exc: Exception) -> str:
-    if isinstance(exc, IngestError):
-        return str(exc)
-    reason = str(exc).splitlines()[0]
-    return f"{lf.relpath}: cannot be read as {lf.fmt}: {reason}"
+def _copy_rejections(decided: list[FileOutcome], outcomes: list[FileOutcome]) -> None:
+    """A copy of a file rejected in this batch shares its fate (it was held back as a copy)."""
+    by_sha = {o.sha256: o for o in outcomes if o.status == "rejected"}
+    for o in decided:
+        first = by_sha.get(o.sha256) if o.status == "unchanged" else None
+        if first is not None:
+            o.status, o.error, o.notes, o.recorded = "rejected", first.error, None, False

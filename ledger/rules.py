@@ -1,17 +1,24 @@
 """Validation rules for landed rows, declared once.
 
-Each rule is a SQL predicate that is TRUE when a row FAILS it. Ingest evaluates all rules in one
-vectorised pass and sends a row to quarantine with the list of every rule it failed; the Great
-Expectations suite in :mod:`ledger.expectations` is built from the same declarations and
-re-validates what was loaded.
+Each rule is a SQL predicate that is TRUE when a row FAILS it. Ingest evaluates every rule in one
+vectorised pass and sends a row to quarantine with the list of every rule it failed.
 
-Inside a predicate, ``r_<col>`` is the raw text of a column as it arrived and ``<col>`` its typed
-value (NULL when missing or unparseable).
+Inside a predicate, ``<col>`` is the column's typed value (NULL when absent, empty or
+unparseable) and ``_p_<col>`` is TRUE when the file carried a non-empty value for it. Rules of
+scope ``row`` need nothing but the row; rules of scope ``batch`` read helper columns that ingest
+computes over the whole batch and the ledger: ``_is_duplicate`` and ``_unknown_<col>``.
+
+Bounds of numeric columns and the floor of dates are configurable (:class:`Limits`); their
+defaults are declared in :mod:`ledger.contract`. The Great Expectations suite in
+:mod:`ledger.expectations` is declared separately on purpose: it checks what these rules cannot.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
 
 from ledger.contract import (
     ASSETS,
@@ -22,17 +29,47 @@ from ledger.contract import (
     MERCHANT_SIZE_TIERS,
     TX_DIRECTION,
     TX_TYPES,
-    Column,
     Entity,
 )
 
 # Clock skew we tolerate before calling a timestamp "in the future".
 FUTURE_TOLERANCE = "INTERVAL 10 MINUTE"
 
+# Control, format (zero-width, bidi, BOM), line/paragraph separators and every space but ASCII
+# space: characters that make two keys look equal while comparing unequal (RE2 syntax).
+INVISIBLE_CHARACTERS = r"[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]|[^ \P{Z}]"
+
 # Where the generic rule name ("unparseable_occurred_at") is not what an operator would search for.
 RULE_NAME_OVERRIDES: dict[tuple[str, str], str] = {
     ("transactions", "unparseable_occurred_at"): "malformed_timestamp",
 }
+
+Bounds = tuple[float | None, float | None]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Deployment-specific limits: numeric bounds per (entity, column) and the earliest date.
+
+    ``bounds`` overrides the contract's defaults; a value of ``None`` for a column removes its
+    bound. ``date_floor`` applies to every DATE and TIMESTAMP column unless ``date_floors``
+    names that column.
+    """
+
+    bounds: Mapping[tuple[str, str], Bounds | None] = field(default_factory=dict)
+    date_floor: date = date(1900, 1, 1)
+    date_floors: Mapping[tuple[str, str], date] = field(default_factory=dict)
+
+    def bounds_for(self, entity: str, column: str) -> Bounds | None:
+        if (entity, column) in self.bounds:
+            return self.bounds[(entity, column)]
+        return ENTITIES[entity].column(column).bounds
+
+    def floor_for(self, entity: str, column: str) -> date:
+        return self.date_floors.get((entity, column), self.date_floor)
+
+
+DEFAULT_LIMITS = Limits()
 
 
 @dataclass(frozen=True)
@@ -40,53 +77,92 @@ class Rule:
     name: str
     description: str
     fails_when: str
-    # Great Expectations expectation that holds on every row that passed this rule, if expressible.
-    expectation: tuple[str, dict[str, object]] | None = field(default=None, compare=False)
+    scope: Literal["row", "batch"] = "row"
 
 
 def _sql_list(values: tuple[object, ...]) -> str:
     return "(" + ", ".join(f"'{v}'" if isinstance(v, str) else str(v) for v in values) + ")"
 
 
-def typed_expression(column: Column) -> str:
-    """SQL turning the raw text ``r_<col>`` into the column's declared type, NULL if it cannot."""
-    raw = f"NULLIF(TRIM(r_{column.name}), '')"
-    if column.dtype == "VARCHAR":
-        return raw
-    if column.dtype == "TIMESTAMP":
-        # Offsets are honoured and everything is stored as naive UTC (the connection runs in UTC).
-        return f"timezone('UTC', TRY_CAST({raw} AS TIMESTAMPTZ))"
-    return f"TRY_CAST({raw} AS {column.dtype})"
+def _bound_rule(column: str, dtype: str, bounds: Bounds) -> Rule:
+    low, high = bounds
+    tests = []
+    if low is not None:
+        tests.append(f"{column} < {low!r}")
+    if high is not None:
+        tests.append(f"{column} > {high!r}")
+    # NaN compares greater than every number in DuckDB; it has its own rule.
+    guard = f"isfinite({column}) AND " if dtype == "DOUBLE" else ""
+    shown = f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
+    return Rule(
+        f"{column}_out_of_range",
+        f"{column} must lie within {shown}",
+        f"{guard}({' OR '.join(tests)})",
+    )
 
 
-def _generic_rules(entity: Entity) -> list[Rule]:
+def _column_rules(entity: Entity, limits: Limits) -> list[Rule]:
     rules: list[Rule] = []
     for col in entity.columns:
-        raw = f"NULLIF(TRIM(r_{col.name}), '')"
+        name = col.name
         if col.required:
-            rules.append(
-                Rule(
-                    f"missing_{col.name}",
-                    f"{col.name} is required",
-                    f"{raw} IS NULL",
-                    ("expect_column_values_to_not_be_null", {"column": col.name}),
-                )
-            )
+            rules.append(Rule(f"missing_{name}", f"{name} is required", f"NOT _p_{name}"))
         if col.dtype != "VARCHAR":
-            name = RULE_NAME_OVERRIDES.get((entity.name, f"unparseable_{col.name}"))
+            rule = RULE_NAME_OVERRIDES.get((entity.name, f"unparseable_{name}"))
             rules.append(
                 Rule(
-                    name or f"unparseable_{col.name}",
-                    f"{col.name} must parse as {col.dtype}",
-                    f"{raw} IS NOT NULL AND {col.name} IS NULL",
+                    rule or f"unparseable_{name}",
+                    f"{name} must parse as {col.dtype}",
+                    f"_p_{name} AND {name} IS NULL",
                 )
             )
+        if col.dtype == "DOUBLE":
+            rules.append(
+                Rule(
+                    f"non_finite_{name}", f"{name} must be a finite number", f"NOT isfinite({name})"
+                )
+            )
+        bounds = limits.bounds_for(entity.name, name)
+        if bounds is not None and bounds != (None, None):
+            rules.append(_bound_rule(name, col.dtype, bounds))
+        if col.dtype in ("DATE", "TIMESTAMP"):
+            floor = limits.floor_for(entity.name, name)
+            rules.append(
+                Rule(
+                    f"{name}_before_floor",
+                    f"{name} must not be earlier than {floor.isoformat()}",
+                    f"{name} < DATE '{floor.isoformat()}'",
+                )
+            )
+    for col in entity.key_columns:
+        rules.append(
+            Rule(
+                f"invisible_character_in_{col.name}",
+                f"{col.name} holds a control, zero-width or non-ASCII space character",
+                f"regexp_matches({col.name}, '{INVISIBLE_CHARACTERS}')",
+            )
+        )
+    return rules
+
+
+def _batch_rules(entity: Entity) -> list[Rule]:
+    rules = [
+        Rule(
+            f"unknown_{col.name}",
+            f"{col.name} names no row of {col.references}",
+            f"_unknown_{col.name}",
+            "batch",
+        )
+        for col in entity.key_columns
+        if col.references
+    ]
     rules.append(
         Rule(
             f"duplicate_{entity.key}",
-            f"{entity.key} already seen (earlier in this batch or already loaded); first one wins",
-            "_is_later_duplicate OR _already_loaded",
-            ("expect_column_values_to_be_unique", {"column": entity.key}),
+            f"{entity.key} already loaded, or seen earlier in this batch; the first row that "
+            "passes every other rule wins",
+            "_is_duplicate",
+            "batch",
         )
     )
     return rules
@@ -97,7 +173,6 @@ def _in_set(column: str, values: tuple[object, ...], rule: str, what: str) -> Ru
         rule,
         f"{column} must be one of {', '.join(map(str, values))} ({what})",
         f"{column} IS NOT NULL AND {column} NOT IN {_sql_list(values)}",
-        ("expect_column_values_to_be_in_set", {"column": column, "value_set": list(values)}),
     )
 
 
@@ -122,21 +197,8 @@ DOMAIN_RULES: dict[str, list[Rule]] = {
             f"AND direction <> {_direction_cases()}",
         ),
         _in_set("asset", ASSETS, "unknown_asset", "known asset codes"),
-        Rule(
-            "amount_not_positive",
-            "amount must be > 0",
-            "amount <= 0",
-            (
-                "expect_column_values_to_be_between",
-                {"column": "amount", "min_value": 0, "strict_min": True},
-            ),
-        ),
-        Rule(
-            "negative_fee",
-            "fee must be >= 0",
-            "fee < 0",
-            ("expect_column_values_to_be_between", {"column": "fee", "min_value": 0}),
-        ),
+        Rule("amount_not_positive", "amount must be > 0", "amount <= 0"),
+        Rule("negative_fee", "fee must be >= 0", "fee < 0"),
         Rule(
             "missing_merchant_id",
             "merchant_payment needs merchant_id",
@@ -154,15 +216,6 @@ DOMAIN_RULES: dict[str, list[Rule]] = {
         ),
     ],
     "users": [
-        Rule(
-            "city_tier_out_of_range",
-            "city_tier must be 1-5",
-            "city_tier NOT BETWEEN 1 AND 5",
-            (
-                "expect_column_values_to_be_between",
-                {"column": "city_tier", "min_value": 1, "max_value": 5},
-            ),
-        ),
         _in_set("kyc_level", KYC_LEVELS, "unknown_kyc_level", "KYC levels"),
         Rule(
             "date_of_birth_in_future",
@@ -174,11 +227,6 @@ DOMAIN_RULES: dict[str, list[Rule]] = {
     "merchants": [
         _in_set("size_tier", MERCHANT_SIZE_TIERS, "unknown_size_tier", "size tiers"),
         Rule("malformed_mcc", "mcc must be 4 digits", "NOT regexp_full_match(mcc, '[0-9]{4}')"),
-        Rule(
-            "rate_out_of_range",
-            "chargeback_rate and refund_rate must be within [0, 1]",
-            "chargeback_rate NOT BETWEEN 0 AND 1 OR refund_rate NOT BETWEEN 0 AND 1",
-        ),
     ],
     "prices": [
         _in_set("asset", ASSETS, "unknown_asset", "known asset codes"),
@@ -192,10 +240,12 @@ DOMAIN_RULES: dict[str, list[Rule]] = {
 }
 
 
-def rules_for(entity: str) -> list[Rule]:
-    """Every rule for an entity, generic (required/typed/unique) first."""
-    return _generic_rules(ENTITIES[entity]) + DOMAIN_RULES.get(entity, [])
+def rules_for(entity: str, limits: Limits = DEFAULT_LIMITS) -> list[Rule]:
+    """Every rule for an entity: per-column (required, typed, finite, bounded, floor, keys)
+    first, then the domain rules, then the batch rules (references, duplicates)."""
+    ent = ENTITIES[entity]
+    return _column_rules(ent, limits) + DOMAIN_RULES.get(entity, []) + _batch_rules(ent)
 
 
-def all_rule_names() -> dict[str, list[str]]:
-    return {name: [r.name for r in rules_for(name)] for name in ENTITIES}
+def all_rule_names(limits: Limits = DEFAULT_LIMITS) -> dict[str, list[str]]:
+    return {name: [r.name for r in rules_for(name, limits)] for name in ENTITIES}
