@@ -33,9 +33,21 @@ Value = str | int | bool | None
 _MAX_SAFE = 2**53
 _sha256 = hashlib.sha256
 _digest = methodcaller("digest")
-# For strings, integers, booleans and null, compact JSON without ASCII escaping *is* RFC 8785:
-# both escape exactly '"', '\\' and U+0000..U+001F, the same way; tests hold that equality.
-_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
+def _refuse(value: object) -> object:
+    raise TypeError(type(value).__name__)
+
+
+# For text, integers, booleans and null, compact JSON without ASCII escaping *is* RFC 8785: both
+# escape exactly '"', '\\' and U+0000..U+001F, the same way (tests hold that equality). CPython's
+# C encoder is built once and reused, which skips JSONEncoder.encode's per-call set-up (1.5x).
+_make_encoder = getattr(json.encoder, "c_make_encoder", None)  # undeclared in typeshed
+if _make_encoder is None:
+    raise ImportError("zk.merkle needs CPython's C JSON encoder (the _json module)")
+_iterencode = _make_encoder(
+    None, _refuse, json.encoder.encode_basestring, None, ":", ",", False, False, False
+)
 
 
 def leaf_hash(leaf: bytes) -> bytes:
@@ -53,17 +65,22 @@ def encode_row(table: str, values: Sequence[Value]) -> bytes:
     floats as their canonical text, so that every producer encodes a row identically.
     """
     for i, v in enumerate(values):
-        if isinstance(v, float) or not (v is None or isinstance(v, str | int)):
+        kind = type(v)
+        if kind is str or kind is bool or v is None:
+            continue
+        if kind is not int:
             raise TypeError(
-                f"row value {i} of table {table!r} is a {type(v).__name__}: encode it as text"
+                f"row value {i} of table {table!r} is a {kind.__name__}: encode it as text"
             )
-        if isinstance(v, int) and not isinstance(v, bool) and abs(v) > _MAX_SAFE:
+        if not -_MAX_SAFE <= v <= _MAX_SAFE:  # type: ignore[operator]
             raise ValueError(f"row value {i} of table {table!r} exceeds 2^53: encode it as text")
-    return _compact([table, *values]).encode("utf-8")
+    if type(table) is not str:
+        raise TypeError("the table name must be text")
+    return "".join(_iterencode([table, *values], 0)).encode("utf-8")
 
 
 def _leaf_level(leaves: Iterable[bytes]) -> list[bytes]:
-    # map() keeps the loop in C: ~2x faster than a comprehension on one core.
+    # map() chains keep the per-row loop in C (no bytecode per row).
     return list(map(_digest, map(_sha256, map(b"\x00".__add__, leaves))))
 
 

@@ -123,10 +123,23 @@ class IssuerKey:
 
     @classmethod
     def from_secret(
-        cls, secret: bytes, backend: Backend[Any] | BackendName | None = None
+        cls,
+        secret: bytes,
+        backend: Backend[Any] | BackendName | None = None,
+        *,
+        expected_kcv: str | None = None,
     ) -> IssuerKey:
-        """Derive the key from the 32-byte vault secret (``KeyGen`` with ``ISSUER_KEY_INFO``)."""
+        """Derive the key from the 32-byte vault secret (``KeyGen`` with ``ISSUER_KEY_INFO``).
+
+        With ``expected_kcv`` (the KCV recorded when the key was first used), a different secret
+        is refused with :class:`IssuerKeyError` instead of silently signing under a new key.
+        """
         kcv = key_check_value(secret)
+        if expected_kcv is not None and not hmac.compare_digest(kcv, expected_kcv):
+            raise IssuerKeyError(
+                f"the issuer secret's key-check value {kcv[:16]} does not match the recorded "
+                f"{expected_kcv[:16]}: restore the original issuer secret in the key vault"
+            )
         sk = keygen(secret, ISSUER_KEY_INFO)
         return cls(sk, resolve_backend(backend).sk_to_pk(sk), kcv)
 
@@ -166,7 +179,7 @@ def write_issuer_public_key(
     Fields: ``type``, ``version``, ``ciphersuite``, ``issuer``, ``keyId``, ``publicKey`` (hex, 48
     bytes), ``proofOfPossession`` (hex, 96 bytes), ``kcv`` (hex). No secret material.
     """
-    from zk.envelope import write_document
+    from zk.envelope import write_document  # zk.envelope imports this module
 
     doc: dict[str, Any] = {
         "type": KEY_FILE_TYPE,

@@ -36,11 +36,6 @@ class Transcript:
     def append_text(self, label: bytes, text: str) -> None:
         self.append(label, text.encode("utf-8"))
 
-    def fork(self) -> Transcript:
-        twin = Transcript.__new__(Transcript)
-        twin._h = self._h.copy()
-        return twin
-
     def challenge(self, label: bytes) -> int:
         h = self._h.copy()
         h.update(len(label).to_bytes(4, "big") + label + b"challenge")

@@ -144,6 +144,19 @@ def test_changing_any_field_of_a_presentation_is_rejected(world: World) -> None:
         assert report.failed is not None
 
 
+def test_deleting_any_field_of_a_presentation_is_rejected_without_a_crash(world: World) -> None:
+    doc = json.loads(world.presentation.read_text())
+    for path in leaf_paths(doc):
+        for cut in range(1, len(path) + 1):
+            changed = copy.deepcopy(doc)
+            node = changed
+            for key in path[: cut - 1]:
+                node = node[key]
+            del node[path[cut - 1]]
+            report = check(canonical(changed), world)
+            assert not report.valid, path[:cut]
+
+
 def test_swapping_in_another_commitment_or_score_claim_is_caught_by_the_signature(
     world: World,
 ) -> None:
