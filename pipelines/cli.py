@@ -164,6 +164,44 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+@app.command("import")
+def import_(
+    sources: Annotated[
+        list[Path], typer.Argument(help="Foreign export files (.csv, .parquet, .jsonl).")
+    ],
+    mapping: Annotated[Path, typer.Option(help="Mapping YAML (see docs/importer.md).")],
+    landing: Annotated[
+        Path | None, typer.Option(help="Landing folder (default: $LEDGERLENS_HOME/landing).")
+    ] = None,
+) -> None:
+    """Map a foreign ledger export into landing/: renames, constants, value maps, date formats,
+    a fixed-rate price table and one file per day."""
+    from ledger.importer import ImporterError, import_sources
+    from ledger.mapping import MappingError
+
+    for path, flag in [(mapping, "--mapping"), *((s, "SOURCE") for s in sources)]:
+        if not path.is_file():
+            raise _fail(f"{flag} {path}: no such file")
+    target = landing or Settings.from_env().home.ensure().landing
+    try:
+        report = import_sources(mapping, list(sources), target)
+    except (MappingError, ImporterError) as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"read {report.rows_read:,} rows from {len(sources)} file(s) into {target}")
+    for entity in report.entities.values():
+        console.print(
+            f"  {entity.entity:<13} {entity.rows_written:>9,} rows written to "
+            f"{len(entity.files)} file(s), {entity.rows_rejected:,} rejected"
+        )
+    if report.files_unchanged:
+        console.print(f"  {len(report.files_unchanged)} file(s) already landed with this content")
+    if report.rejects:
+        console.print(
+            f"[yellow]{report.rows_rejected:,} source row(s) could not be mapped[/]; each with its "
+            f"file, row, column and reason in {report.rejects_file}"
+        )
+
+
 keys_app = typer.Typer(help="Key lifecycle of the local key vault.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
