@@ -161,6 +161,7 @@ def verify_threshold_proof(presentation: dict[str, Any], backend: Backend[Any]) 
     if (
         statement["claim"] != "credentialSubject.score"
         or statement["predicate"] != ">="
+        or type(statement["bits"]) is not int
         or statement["bits"] != bits
         or isinstance(threshold, bool)
         or not isinstance(threshold, int)

@@ -340,7 +340,7 @@ def _validate(kind: Kind, doc: dict[str, Any]) -> dict[str, Any]:
         _str(proof.get("proofValue"), "proof.proofValue")
         return cred
     if kind == "snapshot-inclusion":
-        if doc.get("version") != 1:
+        if type(doc.get("version")) is not int or doc["version"] != 1:
             raise FormatError("a snapshot inclusion document must have version 1")
         snap = _obj(doc.get("snapshot"), "snapshot")
         if _kind(snap) != "snapshot-commitment":

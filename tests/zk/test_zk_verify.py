@@ -363,3 +363,47 @@ def test_status_list_round_trips_with_w3c_bit_order() -> None:
     assert back.bits[0] == 0x80 and back.bits[1] == 0x04
     assert [i for i in range(16) if back.is_set(i)] == [0, 13]
     assert status.encode() == StatusList.decode(status.encode()).encode()
+
+
+def _subtrees(obj: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    if prefix:
+        yield prefix
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _subtrees(v, (*prefix, k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _subtrees(v, (*prefix, i))
+
+
+def _inclusion_doc(world: World) -> dict[str, Any]:
+    leaves = [encode_row("transactions", [f"tx{i}", i]) for i in range(6)]
+    tree = MerkleTree(leaves)
+    commitment = snapshot_commitment(
+        issuer=world.key, snapshot_id="s1", root=tree.root, size=tree.size, issued=T0
+    )
+    return snapshot_inclusion(commitment, tree, [(5, leaves[5])])
+
+
+def test_hostile_values_anywhere_are_rejected_without_a_crash(world: World, release: Path) -> None:
+    # True == 1 and 2**60 (outside JSON's safe integers) are the classic type-confusion probes
+    hostile: list[Any] = [True, None, {}, 2**60]
+    docs = [
+        (json.loads(world.presentation.read_text()), world.home),
+        (json.loads(release.read_text()), release.parent),
+        (_inclusion_doc(world), world.home),
+    ]
+    tried = 0
+    for doc, base in docs:
+        for path in _subtrees(doc):
+            for value in hostile:
+                changed = copy.deepcopy(doc)
+                node = changed
+                for key in path[:-1]:
+                    node = node[key]
+                node[path[-1]] = value
+                data = json.dumps(changed, sort_keys=True, separators=(",", ":")).encode()
+                report = check(data, world, base_dir=base)
+                assert not report.valid, (path, value)
+                tried += 1
+    assert tried > 400
