@@ -36,7 +36,6 @@ import csv
 import difflib
 import hashlib
 import io
-import json
 import os
 import re
 from collections.abc import Sequence
@@ -122,6 +121,10 @@ class ImportReport:
         return len({(r.source, r.row) for r in self.rejects})
 
 
+Failures = list[tuple[str, pa.Array]]
+_Cache = dict[tuple[object, ...], tuple[pa.Array, Failures]]
+
+
 @dataclass
 class _Filled:
     """One entity's columns for one source, with the rejected rows marked."""
@@ -153,9 +156,10 @@ def import_sources(mapping_path: Path, sources: list[Path], landing: Path) -> Im
     report.rows_read = sum(t.num_rows for _, t in tables)
     outputs: dict[str, pa.Table] = {}
     days: list[date] = []
+    caches: list[_Cache] = [{} for _ in tables]
     for plan in mapping.entities:
         outcome = EntityImport(plan.entity.name)
-        filled = [_fill(plan, src, table) for src, table in tables]
+        filled = [_fill(plan, src, table, caches[i]) for i, (src, table) in enumerate(tables)]
         for f in filled:
             report.rejects.extend(f.rejects)
             outcome.rows_rejected += int(f.rejected.sum())
@@ -288,13 +292,14 @@ def _listed(names: Sequence[str], most: int = 30) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def _fill(plan: EntityPlan, source: Path, table: pa.Table) -> _Filled:
+def _fill(plan: EntityPlan, source: Path, table: pa.Table, cache: _Cache) -> _Filled:
     n = table.num_rows
     rejected = np.zeros(n, dtype=bool)
     rejects: list[Reject] = []
     arrays: list[pa.Array] = []
     for cplan in plan.columns:
-        values, failures = fill_column(cplan, table)
+        values, shared = fill_column(cplan, table, cache)
+        failures = list(shared)
         if plan.entity.name == "transactions" and cplan.name == "occurred_at":
             empty = _mask(pc.and_(pc.is_null(values), pc.invert(_any_mask(failures, n))))
             if empty.any():
@@ -328,11 +333,25 @@ def _any_mask(failures: Sequence[tuple[str, pa.Array]], n: int) -> pa.Array:
     return out
 
 
-Failures = list[tuple[str, pa.Array]]
+def fill_column(
+    plan: ColumnPlan, table: pa.Table, cache: _Cache | None = None
+) -> tuple[pa.Array, Failures]:
+    """The values of one contract column for every source row, and the rows that failed why.
+
+    ``cache`` (one per source table) lets entities that read the same source column the same
+    way share the work, e.g. a date that fills occurred_at and, as a date, signup_date.
+    """
+    if cache is None:
+        cache = {}
+    key: tuple[object, ...] = (plan.kind, plan.sources, plan.formats, plan.timezone)
+    key += (plan.column.dtype, plan.prefix, plan.const, plan.scale, plan.unmapped)
+    key += (tuple((plan.value_map or {}).items()),)
+    if key not in cache:
+        cache[key] = _fill_column(plan, table)
+    return cache[key]
 
 
-def fill_column(plan: ColumnPlan, table: pa.Table) -> tuple[pa.Array, Failures]:
-    """The values of one contract column for every source row, and the rows that failed why."""
+def _fill_column(plan: ColumnPlan, table: pa.Table) -> tuple[pa.Array, Failures]:
     n = table.num_rows
     target = ARROW_TYPES[plan.column.dtype]
     if plan.kind == "const":
@@ -531,15 +550,22 @@ def _localise(naive: pa.Array, timezone: str) -> pa.Array:
 def _hash_ids(table: pa.Table, columns: Sequence[str], prefix: str) -> pa.Array:
     """``prefix`` + 80 bits of SHA-256 over the row number and the columns' trimmed text.
 
-    The row number keeps identical lines apart; the same export imported again (under any
-    mapping name) gives the same ids, so ingest sees a re-import as duplicates.
+    The hashed text is injective in its cells: each is written as ``<length>:<text>`` (``~``
+    when empty) after the 1-based row number, separated by ``|``. The row number keeps identical
+    lines apart; the same export imported again (under any mapping name) gives the same ids, so
+    ingest sees a re-import as duplicates.
     """
-    values = [text(_column(table, c)).to_pylist() for c in columns]
-    ids = []
-    for row, cells in enumerate(zip(*values, strict=True), start=1):
-        payload = json.dumps([row, *cells], ensure_ascii=False, separators=(",", ":"))
-        ids.append(prefix + hashlib.sha256(payload.encode()).hexdigest()[:_ID_HEX])
-    return pa.array(ids, pa.string())
+    n = table.num_rows
+    parts = [pa.array(np.arange(1, n + 1)).cast(pa.string())]
+    for name in columns:
+        cells = text(_column(table, name))
+        sized = pc.binary_join_element_wise(pc.utf8_length(cells).cast(pa.string()), cells, ":")
+        parts.append(pc.fill_null(sized, "~"))
+    payloads = pc.binary_join_element_wise(*parts, "|").to_pylist()
+    return pa.array(
+        [prefix + hashlib.sha256(p.encode()).hexdigest()[:_ID_HEX] for p in payloads],
+        pa.string(),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
