@@ -40,7 +40,9 @@ class PublicEncoding:
     """The holder's view of the model: bins, the bin -> column map, score ranges; no points."""
 
     bins: dict[str, Any]  # PointsTable.to_dict() with every point, contribution and base zeroed
-    column_of_bin: tuple[tuple[int, ...], ...]  # per feature, bin position -> column (-1 = baseline)
+    column_of_bin: tuple[
+        tuple[int, ...], ...
+    ]  # per feature, bin position -> column (-1 = baseline)
     columns: int
     raw_min: int
     raw_max: int
@@ -58,7 +60,8 @@ class PublicEncoding:
         return PointsTable.from_dict(self.bins)
 
     def clip(self, raw: np.ndarray) -> np.ndarray:
-        return np.clip(raw, self.min_score, self.max_score).astype(np.int64)
+        clipped: np.ndarray = np.clip(raw, self.min_score, self.max_score).astype(np.int64)
+        return clipped
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -144,9 +147,7 @@ def split_model(
     per_bin = _points_per_bin(points)
     n_bins = [len(p) for p in per_bin]
     probe = _probe(points, n_bins)
-    expected = np.stack(
-        [p[np.minimum(np.arange(len(probe)), len(p) - 1)] for p in per_bin], axis=1
-    )
+    expected = np.stack([p[np.minimum(np.arange(len(probe)), len(p) - 1)] for p in per_bin], axis=1)
     if not np.array_equal(points.point_matrix(probe), expected):
         raise HEError(
             where,
@@ -232,7 +233,9 @@ def load_points_table(path: Path) -> tuple[PointsTable, str | None]:
     try:
         d = json.loads(file.read_text())
     except FileNotFoundError:
-        raise HEError(where, "not found", "pass a model directory or its points_table.json") from None
+        raise HEError(
+            where, "not found", "pass a model directory or its points_table.json"
+        ) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise _fail(where, f"is not valid JSON ({type(e).__name__})") from None
     if not isinstance(d, dict) or not isinstance(d.get("bins"), list) or not d["bins"]:

@@ -64,7 +64,8 @@ class Holder:
             seal_load(ct, self._ctx, blob)
         except Exception as e:  # SEAL raises on ciphertexts for other parameters
             raise HEError(
-                where, f"not a ciphertext for these parameters ({type(e).__name__})",
+                where,
+                f"not a ciphertext for these parameters ({type(e).__name__})",
                 "re-run the scorer on this round's batches",
             ) from e
         plain = sa.Plaintext()

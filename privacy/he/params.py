@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import rfc8785
 import tenseal as ts
@@ -55,9 +55,9 @@ class Scheme:
         if self.plain_modulus is not None:
             return (self.plain_modulus - 1) // 2
         assert self.scale_bits is not None
-        return 2 ** (self.coeff_mod_bit_sizes[0] - self.scale_bits - 1) - 1
+        return int(2 ** (self.coeff_mod_bit_sizes[0] - self.scale_bits - 1)) - 1
 
-    def describe(self) -> dict[str, object]:
+    def describe(self) -> dict[str, Any]:
         return {
             "protocol": PROTOCOL,
             "scheme": self.name,

@@ -79,7 +79,8 @@ class Scorer:
                 seal_load(ct, self._ctx, blob)
             except Exception as e:  # SEAL validates size and parameters on load
                 raise HEError(
-                    where, f"ciphertext {k} is invalid for these parameters ({type(e).__name__})",
+                    where,
+                    f"ciphertext {k} is invalid for these parameters ({type(e).__name__})",
                     "ask the holder to re-encrypt this batch",
                 ) from e
             cts.append(ct)

@@ -144,7 +144,8 @@ def read_checked(path: Path, digest: str) -> bytes:
         raise HEError(str(path), "listed in the manifest but missing", "copy it again") from None
     if sha256(data) != digest:
         raise HEError(
-            str(path), "does not match the SHA-256 in its manifest (tampered or truncated)",
+            str(path),
+            "does not match the SHA-256 in its manifest (tampered or truncated)",
             "copy the directory again from its sender",
         )
     return data

@@ -1,0 +1,462 @@
+"""Encrypted rounds: the directory steps of the CLI and one in-process round over process pools.
+
+Directory steps (each side runs only its own):
+- holder ``encrypt_applicants`` -> out dir with ``context.bin`` (public), ``manifest.json`` and
+  ``batch_XXXXX.llhe``; the holder's round record goes to ``<holder_dir>/rounds/<round_id>.json``;
+- scorer ``score_round`` -> out dir with ``manifest.json`` and ``result_XXXXX.llhe``; it refuses a
+  private context, and an in/out directory that holds a holder key file;
+- holder ``decrypt_round`` -> one Parquet/CSV file of ``row`` (position in the applicants file),
+  the id column if one was named, and ``score``; written only if every batch passed release.
+
+``run_round`` does the same in memory for a frame (the Dagster asset, ``he bench``): phases
+encrypt -> score -> decrypt, each spread over ``workers`` processes by batch (SEAL calls hold the
+GIL, so threads would not help). The platform plays both roles there; scorer workers are still
+built from the public context only.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from credit.scorecard import PointsTable
+from privacy.he.encoding import (
+    PublicEncoding,
+    SecretWeights,
+    column_indices,
+    load_points_table,
+    split_model,
+)
+from privacy.he.errors import HEError
+from privacy.he.holder import Holder
+from privacy.he.keys import HolderKey, generate_key, load_key
+from privacy.he.params import DEFAULT_SCHEME, Scheme, scheme_named
+from privacy.he.scorer import Scorer
+from privacy.he.wire import (
+    CONTEXT,
+    decode_message,
+    encode_message,
+    read_checked,
+    read_manifest,
+    sha256,
+    write_manifest,
+)
+
+T = TypeVar("T")
+
+
+# ---- worker processes: each holds one Holder or one Scorer, built once per pool
+
+
+_HOLDER: Holder | None = None
+_SCORER: Scorer | None = None
+
+
+def _init_holder(secret: bytes, scheme: str, key_id: str, encoding: dict[str, Any]) -> None:
+    import tenseal as ts
+
+    global _HOLDER
+    key = HolderKey(scheme_named(scheme), ts.context_from(secret), key_id)
+    _HOLDER = Holder(key, PublicEncoding.from_dict(encoding))
+
+
+def _init_scorer(context: bytes, scheme: str, weights: tuple[tuple[int, ...], int, str]) -> None:
+    global _SCORER
+    _SCORER = Scorer(context, scheme_named(scheme), SecretWeights(*weights))
+
+
+def _encrypt(cols: np.ndarray) -> list[bytes]:
+    assert _HOLDER is not None
+    return _HOLDER.encrypt_batch(cols)
+
+
+def _score(blobs: list[bytes]) -> tuple[bytes, float]:
+    assert _SCORER is not None
+    return _SCORER.score_batch(blobs, "batch")
+
+
+def _decrypt(item: tuple[bytes, int]) -> np.ndarray:
+    assert _HOLDER is not None
+    values = _HOLDER.decrypt_batch(item[0], item[1], "result")
+    return values
+
+
+@dataclass
+class _Pool:
+    """``map`` over a process pool, or inline when one worker is asked for."""
+
+    workers: int
+    init: Callable[..., None]
+    args: tuple[Any, ...]
+    _ex: ProcessPoolExecutor | None = None
+
+    def __post_init__(self) -> None:
+        if self.workers > 1:
+            # forkserver: workers fork from a clean server, never from a process holding SEAL
+            # state (forking that deadlocks on SEAL's memory-pool locks) or the holder's key
+            ctx = get_context("forkserver")
+            ctx.set_forkserver_preload(["privacy.he.rounds"])
+            self._ex = ProcessPoolExecutor(
+                self.workers, ctx, initializer=self.init, initargs=self.args
+            )
+        else:
+            self.init(*self.args)
+
+    def map(self, fn: Callable[[Any], T], items: Sequence[Any]) -> list[T]:
+        if self._ex is None:
+            return [fn(i) for i in items]
+        return list(self._ex.map(fn, items))
+
+    def close(self) -> None:
+        if self._ex is not None:
+            self._ex.shutdown()
+
+
+@dataclass
+class RoundResult:
+    """Released scores (clipped integers, frame order) and the round's evidence."""
+
+    scores: np.ndarray
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class RoundRunner:
+    """Pools started once, then any number of in-memory rounds for one model and key."""
+
+    def __init__(self, points: PointsTable, key: HolderKey, workers: int = 2) -> None:
+        self.points = points
+        self.key = key
+        self.encoding, self.weights = split_model(points)
+        self.holder = Holder(key, self.encoding)
+        # the scorer refuses here, before any work, if the model overflows the parameters
+        Scorer(key.public_context, key.scheme, self.weights)
+        self.workers = max(1, workers)
+        w = self.weights
+        self._hold = _Pool(
+            self.workers,
+            _init_holder,
+            (key.secret_bytes(), key.scheme.name, key.key_id, self.encoding.to_dict()),
+        )
+        self._scor = _Pool(
+            self.workers,
+            _init_scorer,
+            (key.public_context, key.scheme.name, (w.weights, w.offset, w.model_hash)),
+        )
+
+    def close(self) -> None:
+        self._hold.close()
+        self._scor.close()
+
+    def run(self, frame: pd.DataFrame, where: str = "scoring frame") -> RoundResult:
+        s = self.key.scheme
+        t0 = time.perf_counter()
+        cols = column_indices(self.encoding, frame, where)
+        chunks = [cols[a : a + s.slots] for a in range(0, len(cols), s.slots)]
+        t1 = time.perf_counter()
+        batches = self._hold.map(_encrypt, chunks)
+        t2 = time.perf_counter()
+        scored = self._scor.map(_score, batches)
+        t3 = time.perf_counter()
+        values = self._hold.map(
+            _decrypt, [(r, len(c)) for (r, _), c in zip(scored, chunks, strict=True)]
+        )
+        released = [self.holder.release(v, f"result batch {i}") for i, v in enumerate(values)]
+        scores = np.concatenate(released) if released else np.empty(0, np.int64)
+        t4 = time.perf_counter()
+        n = len(frame)
+        upload = len(self.key.public_context) + sum(len(b) for bs in batches for b in bs)
+        plain = self.points.score(frame)
+        raw = np.concatenate(values) if values else np.empty(0)
+        plain_raw = self.points.raw_points(frame)
+        compute = sum(sec for _, sec in scored)
+        busy = min(self.workers, len(chunks)) or 1
+        meta = {
+            "scheme": s.name,
+            "params_hash": s.params_hash,
+            "key_id": self.key.key_id,
+            "model_hash": self.encoding.model_hash,
+            "applicants": n,
+            "columns": self.encoding.columns,
+            "batches": len(chunks),
+            "slots": s.slots,
+            "workers": self.workers,
+            "upload_bytes": upload,
+            "upload_bytes_per_applicant": upload / n if n else 0.0,
+            "download_bytes": sum(len(r) for r, _ in scored),
+            "seconds_encode": t1 - t0,
+            "seconds_encrypt": t2 - t1,
+            "seconds_score": t3 - t2,
+            "seconds_score_compute": compute / busy,
+            "seconds_decrypt_release": t4 - t3,
+            "seconds": t4 - t0,
+            "exact": int((scores == plain).sum()),
+            "equal_to_plaintext": bool(np.array_equal(scores, plain)),
+            "max_abs_error": float(np.abs(raw - plain_raw).max()) if n else 0.0,
+        }
+        return RoundResult(scores, meta)
+
+
+@contextmanager
+def round_runner(points: PointsTable, key: HolderKey, workers: int = 2) -> Iterator[RoundRunner]:
+    runner = RoundRunner(points, key, workers)
+    try:
+        yield runner
+    finally:
+        runner.close()
+
+
+def run_round(
+    points: PointsTable,
+    frame: pd.DataFrame,
+    scheme: str = DEFAULT_SCHEME,
+    key: HolderKey | None = None,
+    workers: int = 2,
+) -> RoundResult:
+    """One encrypted round for ``frame`` (ephemeral key unless one is given); see RoundResult."""
+    k = key or generate_key(scheme)
+    with round_runner(points, k, workers) as r:
+        return r.run(frame)
+
+
+# ---- directory steps (the CLI)
+
+
+def _read_applicants(path: Path) -> pd.DataFrame:
+    where = str(path)
+    try:
+        if path.suffix.lower() == ".parquet":
+            return pd.read_parquet(path)
+        if path.suffix.lower() == ".csv":
+            return pd.read_csv(path)
+    except FileNotFoundError:
+        raise HEError(where, "not found", "pass the applicants file to encrypt") from None
+    except Exception as e:  # pandas/pyarrow raise many types on a damaged file
+        raise HEError(where, f"cannot be read ({type(e).__name__})", "re-export it") from e
+    raise HEError(where, "has an unknown suffix", "use a .parquet or .csv file")
+
+
+def _write_table(path: Path, df: pd.DataFrame) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    if path.suffix.lower() == ".csv":
+        df.to_csv(tmp, index=False)
+    else:
+        df.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def _refuse_key_files(directory: Path) -> None:
+    """The scorer's directories must never hold a holder key."""
+    for p in directory.glob("*.secret-context"):
+        raise HEError(
+            str(p),
+            "a holder secret key sits in a scorer directory",
+            "delete it from here now; keys live only in the holder's directory",
+        )
+
+
+def _binding(m: dict[str, Any]) -> dict[str, Any]:
+    return {k: m[k] for k in ("scheme", "params_hash", "model_hash", "key_id", "round_id")}
+
+
+def encrypt_applicants(
+    applicants: Path,
+    model: Path,
+    out: Path,
+    holder_dir: Path,
+    scheme: str = DEFAULT_SCHEME,
+    id_column: str | None = None,
+) -> Path:
+    """Holder: encrypt ``applicants`` for ``model`` into ``out`` (to send); returns its manifest."""
+    applicants, model, out, holder_dir = map(Path, (applicants, model, out, holder_dir))
+    if out.resolve().is_relative_to(holder_dir.resolve()):
+        raise HEError(str(out), "is inside the holder's key directory", "write it elsewhere")
+    key = load_key(holder_dir, scheme)
+    points, version = load_points_table(model)
+    encoding, _ = split_model(points, version, str(model))
+    holder = Holder(key, encoding)
+    frame = _read_applicants(applicants)
+    if id_column is not None and id_column not in frame.columns:
+        raise HEError(str(applicants), f"has no id column {id_column!r}", "check --id-column")
+    cols = column_indices(encoding, frame, str(applicants))
+    s = key.scheme
+    round_id = secrets.token_hex(16)
+    out.mkdir(parents=True, exist_ok=True)
+    if any(out.iterdir()):
+        raise HEError(str(out), "is not empty", "encrypt into a new directory per round")
+    binding = {
+        "scheme": s.name,
+        "params_hash": s.params_hash,
+        "model_hash": encoding.model_hash,
+        "key_id": key.key_id,
+        "round_id": round_id,
+    }
+    ctx = key.public_context
+    (out / CONTEXT).write_bytes(ctx)
+    listed = []
+    for b, a in enumerate(range(0, len(cols), s.slots)):
+        chunk = cols[a : a + s.slots]
+        msg = encode_message(
+            dict(binding, kind="holder-batch", batch=b, applicants=len(chunk)),
+            holder.encrypt_batch(chunk),
+        )
+        name = f"batch_{b:05d}.llhe"
+        (out / name).write_bytes(msg)
+        listed.append({"file": name, "applicants": len(chunk), "sha256": sha256(msg)})
+    manifest = dict(
+        binding,
+        kind="holder-batch",
+        model_version=version,
+        applicants=len(frame),
+        columns=encoding.columns,
+        context={"file": CONTEXT, "sha256": sha256(ctx)},
+        batches=listed,
+    )
+    rounds = holder_dir / "rounds"
+    rounds.mkdir(exist_ok=True, mode=0o700)
+    record = dict(manifest, encoding=encoding.to_dict(), id_column=id_column)
+    write_manifest_file(rounds / f"{round_id}.json", record)
+    if id_column is not None:
+        _write_table(rounds / f"{round_id}.ids.parquet", frame[[id_column]].reset_index(drop=True))
+    return write_manifest(out, manifest)
+
+
+def write_manifest_file(path: Path, record: dict[str, Any]) -> None:
+    import json
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(record, f, indent=1, sort_keys=True)
+
+
+def score_round(points: Path, in_dir: Path, out: Path) -> Path:
+    """Scorer: score every batch in ``in_dir`` with ``points`` into ``out``; returns its manifest."""
+    points, in_dir, out = Path(points), Path(in_dir), Path(out)
+    _refuse_key_files(in_dir)
+    m = read_manifest(in_dir, "holder-batch")
+    pt, _ = load_points_table(points)
+    _, weights = split_model(pt, where=str(points))
+    if weights.model_hash != m["model_hash"]:
+        raise HEError(
+            str(in_dir / "manifest.json"),
+            f"batches were encrypted for model {m['model_hash']}, {points} is model "
+            f"{weights.model_hash}",
+            "score with the points the batches were encrypted for, or ask the holder to "
+            "re-encrypt for this model",
+        )
+    scheme = scheme_named(m["scheme"])
+    if m["params_hash"] != scheme.params_hash:
+        raise HEError(str(in_dir / "manifest.json"), "unknown parameters", "upgrade ledgerlens")
+    ctx_path = in_dir / m["context"]["file"]
+    scorer = Scorer(read_checked(ctx_path, m["context"]["sha256"]), scheme, weights, str(ctx_path))
+    out.mkdir(parents=True, exist_ok=True)
+    _refuse_key_files(out)
+    binding = _binding(m)
+    results = []
+    for b, entry in enumerate(m["batches"]):
+        path = in_dir / entry["file"]
+        data = read_checked(path, entry["sha256"])
+        header, blobs = decode_message(data, str(path), dict(binding, kind="holder-batch", batch=b))
+        blob, _ = scorer.score_batch(blobs, str(path))
+        msg = encode_message(
+            dict(binding, kind="scorer-result", batch=b, applicants=header["applicants"]), [blob]
+        )
+        name = f"result_{b:05d}.llhe"
+        (out / name).write_bytes(msg)
+        results.append(
+            {
+                "file": name,
+                "applicants": header["applicants"],
+                "sha256": sha256(msg),
+                "input_sha256": entry["sha256"],
+            }
+        )
+    return write_manifest(
+        out, dict(binding, kind="scorer-result", applicants=m["applicants"], results=results)
+    )
+
+
+def decrypt_round(in_dir: Path, out: Path, holder_dir: Path) -> pd.DataFrame:
+    """Holder: decrypt the scorer's results, check, clip, and write ``out``; returns the scores."""
+    in_dir, out, holder_dir = Path(in_dir), Path(out), Path(holder_dir)
+    m = read_manifest(in_dir, "scorer-result")
+    where = str(in_dir / "manifest.json")
+    record_path = holder_dir / "rounds" / f"{m.get('round_id')}.json"
+    if not record_path.exists():
+        raise HEError(
+            where,
+            "names a round this holder never encrypted",
+            "decrypt with the holder directory that ran `he encrypt` for it",
+        )
+    import json
+
+    record = json.loads(record_path.read_text())
+    for k, v in _binding(record).items():
+        if m.get(k) != v:
+            raise HEError(where, f"{k} is {m.get(k)!r}, this round has {v!r}", "re-run the scorer")
+    sent = [b["sha256"] for b in record["batches"]]
+    if [r["input_sha256"] for r in m["results"]] != sent:
+        raise HEError(
+            where,
+            "results do not answer the batches of this round one for one",
+            "re-run the scorer on the round's whole directory",
+        )
+    key = load_key(holder_dir, record["scheme"])
+    holder = Holder(key, PublicEncoding.from_dict(record["encoding"]))
+    released = []
+    for b, (entry, sent_entry) in enumerate(zip(m["results"], record["batches"], strict=True)):
+        path = in_dir / entry["file"]
+        data = read_checked(path, entry["sha256"])
+        expect = dict(
+            _binding(record), kind="scorer-result", batch=b, applicants=sent_entry["applicants"]
+        )
+        _, blobs = decode_message(data, str(path), expect)
+        if len(blobs) != 1:
+            raise HEError(str(path), "must hold exactly one ciphertext", "re-run the scorer")
+        values = holder.decrypt_batch(blobs[0], sent_entry["applicants"], str(path))
+        released.append(holder.release(values, str(path)))
+    scores = np.concatenate(released)
+    frame = pd.DataFrame({"row": np.arange(len(scores), dtype=np.int64)})
+    ids = holder_dir / "rounds" / f"{record['round_id']}.ids.parquet"
+    if record.get("id_column") and ids.exists():
+        frame[record["id_column"]] = pd.read_parquet(ids)[record["id_column"]].to_numpy()
+    frame["score"] = scores
+    _write_table(out, frame)
+    return frame
+
+
+def bench(
+    applicants: int, scheme: str = DEFAULT_SCHEME, columns: int = 60, workers: int = 2
+) -> dict[str, Any]:
+    """``he bench``: one warm round on a synthetic scorecard; the JSON the CLI prints."""
+    from privacy.he.synthetic import synthetic_applicants, synthetic_points_table
+
+    points = synthetic_points_table(columns)
+    frame = synthetic_applicants(points, applicants)
+    s: Scheme = scheme_named(scheme)
+    with round_runner(points, generate_key(s), workers) as r:
+        r.run(frame.head(min(applicants, 256)))  # warm the workers
+        meta = r.run(frame).metadata
+    return {
+        "scheme": s.name,
+        "applicants": applicants,
+        "columns": meta["columns"],
+        "end_to_end_per_s": applicants / meta["seconds"],
+        "scorer_per_s": applicants / meta["seconds_score_compute"],
+        "scorer_with_io_per_s": applicants / meta["seconds_score"],
+        "upload_bytes_per_applicant": meta["upload_bytes_per_applicant"],
+        "max_abs_error": meta["max_abs_error"],
+        "exact": meta["exact"],
+        "workers": meta["workers"],
+    }

@@ -1,0 +1,231 @@
+"""Encrypted scoring equals the plaintext scorecard exactly; the scorer never holds a secret key."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import tenseal as ts
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from credit.scorecard import PointsTable
+from privacy.he.encoding import column_indices, split_model
+from privacy.he.errors import HEError
+from privacy.he.holder import Holder
+from privacy.he.keys import HolderKey, generate_key
+from privacy.he.params import BFV, CKKS, public_context_bytes
+from privacy.he.rounds import run_round
+from privacy.he.scorer import Scorer
+from privacy.he.synthetic import synthetic_applicants, synthetic_points_table
+
+
+@pytest.fixture(scope="module")
+def points() -> PointsTable:
+    return synthetic_points_table(60, seed=3)
+
+
+@pytest.fixture(scope="module", params=["bfv", "ckks"])
+def key(request: pytest.FixtureRequest) -> HolderKey:
+    return generate_key(request.param)
+
+
+def _score(points: PointsTable, key: HolderKey, frame: pd.DataFrame) -> np.ndarray:
+    enc, weights = split_model(points)
+    holder = Holder(key, enc)
+    scorer = Scorer(key.public_context, key.scheme, weights)
+    cols = column_indices(enc, frame, "frame")
+    out = []
+    for a in range(0, len(cols), key.scheme.slots):
+        chunk = cols[a : a + key.scheme.slots]
+        blob, _ = scorer.score_batch(holder.encrypt_batch(chunk), "batch")
+        out.append(holder.release(holder.decrypt_batch(blob, len(chunk), "r"), "r"))
+    return np.concatenate(out)
+
+
+def test_ten_thousand_encrypted_scores_equal_the_plaintext_scorecard(
+    points: PointsTable, key: HolderKey
+) -> None:
+    frame = synthetic_applicants(points, 10_000, seed=1)
+    result = run_round(points, frame, key=key, workers=1)
+    expected = points.score(frame)
+    assert result.metadata["batches"] == -(-10_000 // key.scheme.slots)  # not a multiple
+    np.testing.assert_array_equal(result.scores, expected)
+    assert result.metadata["exact"] == 10_000
+    # the clip is exercised: some raw scores fall outside [300, 850]
+    raw = points.raw_points(frame)
+    assert (raw > 850).any() or (raw < 300).any()
+    assert result.metadata["max_abs_error"] < (1e-3 if key.scheme.name == "ckks" else 1e-12)
+
+
+@pytest.mark.parametrize("n", [1, 4095, 4097])
+def test_batch_sizes_off_the_slot_count_score_exactly(points: PointsTable, n: int) -> None:
+    key = generate_key("bfv")
+    frame = synthetic_applicants(points, n, seed=n)
+    np.testing.assert_array_equal(_score(points, key, frame), points.score(frame))
+
+
+def test_applicants_with_missing_and_unknown_values_land_in_the_missing_bin(
+    points: PointsTable, key: HolderKey
+) -> None:
+    frame = synthetic_applicants(points, 300, seed=5)
+    frame.iloc[:100] = np.nan  # every feature missing
+    cat = points.categorical_features[0]
+    frame[cat] = frame[cat].astype("object")
+    frame.loc[100:199, cat] = "never-seen-category"
+    got = _score(points, key, frame)
+    np.testing.assert_array_equal(got, points.score(frame))
+    assert len(set(got[:100].tolist())) == 1  # all-missing applicants share one score
+
+
+def test_the_context_sent_to_the_scorer_holds_no_key(key: HolderKey) -> None:
+    sent = ts.context_from(key.public_context)
+    assert key.context.is_private()
+    assert not sent.is_private()
+    assert not sent.has_galois_keys() and not sent.has_relin_keys()
+    with pytest.raises(ValueError):
+        sent.secret_key()
+    assert len(key.public_context) < 200  # parameters only
+
+
+def test_the_scorer_refuses_a_context_holding_the_secret_key(
+    points: PointsTable, key: HolderKey
+) -> None:
+    _, weights = split_model(points)
+    with pytest.raises(HEError, match="holds a secret key"):
+        Scorer(key.secret_bytes(), key.scheme, weights, "context.bin")
+
+
+def test_the_scorer_refuses_a_context_of_other_parameters(points: PointsTable) -> None:
+    _, weights = split_model(points)
+    bfv = generate_key("bfv")
+    with pytest.raises(HEError, match="does not carry the ckks parameters"):
+        Scorer(bfv.public_context, CKKS, weights)
+
+
+def test_the_encoding_sent_to_the_holder_carries_no_points(points: PointsTable) -> None:
+    enc, weights = split_model(points)
+    assert {b["points"] for b in enc.bins["bins"]} == {0}
+    assert enc.bins["base_points"] == 0
+    assert enc.columns == len(weights.weights) == 60
+    assert 0 not in weights.weights  # a zero weight would mean a redundant column
+
+
+def test_a_decryption_under_another_key_is_refused_not_released(points: PointsTable) -> None:
+    enc, weights = split_model(points)
+    a, b = generate_key("bfv"), generate_key("bfv")
+    frame = synthetic_applicants(points, 500)
+    cols = column_indices(enc, frame, "frame")
+    blob, _ = Scorer(a.public_context, BFV, weights).score_batch(
+        Holder(a, enc).encrypt_batch(cols), "batch"
+    )
+    other = Holder(b, enc)
+    with pytest.raises(HEError, match="outside the model's declared range"):
+        other.release(other.decrypt_batch(blob, len(cols), "result_00000.llhe"), "result_00000")
+
+
+def test_ckks_release_refuses_non_integer_decryptions(points: PointsTable) -> None:
+    enc, _ = split_model(points)
+    holder = Holder(generate_key("ckks"), enc)
+    values = np.full(10, 600.0)
+    values[3] += 0.25  # what crafted non-integer weights leave behind
+    with pytest.raises(HEError, match="1 of 10 decrypted scores are not integers"):
+        holder.release(values, "result")
+    np.testing.assert_array_equal(holder.release(values.round() + 1e-4, "r"), np.full(10, 600))
+
+
+def test_points_beyond_the_plaintext_modulus_are_refused() -> None:
+    d = synthetic_points_table(8).to_dict()
+    for b in d["bins"]:
+        b["points"] *= 2000  # raw range now far above (t-1)/2 = 32768
+    enc, _ = split_model(PointsTable.from_dict(d))
+    with pytest.raises(HEError, match=r"beyond the bfv bound \|score\| <= 32768"):
+        Holder(generate_key("bfv"), enc)
+
+
+def test_noise_budget_survives_the_largest_admitted_weights() -> None:
+    import tenseal.sealapi as sa
+
+    key = generate_key("bfv")
+    ctx = key.context.seal_context().data
+    dec = sa.Decryptor(ctx, key.context.secret_key().data)
+    d = synthetic_points_table(16).to_dict()
+    for b in d["bins"]:
+        b["points"] = b["points"] * 30  # sum |w| close to the 2^16 bound
+    points = PointsTable.from_dict(d)
+    enc, weights = split_model(points)
+    assert weights.weight_l1 <= BFV.max_weight_l1
+    frame = synthetic_applicants(points, 200)
+    cols = column_indices(enc, frame, "frame")
+    holder = Holder(key, enc)
+    blob, _ = Scorer(key.public_context, BFV, weights).score_batch(holder.encrypt_batch(cols), "b")
+    from privacy.he.wire import seal_load
+
+    ct = sa.Ciphertext()
+    seal_load(ct, ctx, blob)
+    assert dec.invariant_noise_budget(ct) >= 8
+    np.testing.assert_array_equal(
+        holder.release(holder.decrypt_batch(blob, 200, "r"), "r"), points.score(frame)
+    )
+
+
+_table = st.lists(st.lists(st.integers(-50, 80), min_size=2, max_size=6), min_size=1, max_size=5)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(features=_table, base=st.integers(0, 600), seed=st.integers(0, 2**16))
+def test_any_integer_scorecard_scores_exactly_under_bfv(
+    features: list[list[int]], base: int, seed: int
+) -> None:
+    rows = []
+    for f, pts in enumerate(features):
+        *real, miss = pts
+        edges = np.linspace(-1, 1, len(real) - 1) if len(real) > 1 else np.array([])
+        for b, p in enumerate(real):
+            rows.append(
+                dict(
+                    feature=f"f{f}",
+                    bin_index=b,
+                    lower=None if b == 0 else float(edges[b - 1]),
+                    upper=None if b == len(real) - 1 else float(edges[b]),
+                    is_missing=False,
+                    category=None,
+                    points=p,
+                    contribution=0.0,
+                )
+            )
+        rows.append(
+            dict(
+                feature=f"f{f}",
+                bin_index=len(real),
+                lower=None,
+                upper=None,
+                is_missing=True,
+                category=None,
+                points=miss,
+                contribution=0.0,
+            )
+        )
+    scaling = dict(base_score=600.0, base_odds=50.0, pdo=20.0, min_score=300, max_score=850)
+    points = PointsTable.from_dict({"base_points": base, "scaling": scaling, "bins": rows})
+    if len(set(points.table["points"])) == 1 or all(len(set(p)) == 1 for p in features):
+        return  # nothing to encrypt: split_model refuses such a model (tested elsewhere)
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({f"f{f}": rng.normal(0, 1.2, 64) for f in range(len(features))})
+    frame = frame.mask(rng.random(frame.shape) < 0.2)
+    np.testing.assert_array_equal(_score(points, _BFV_KEY, frame), points.score(frame))
+
+
+_BFV_KEY = generate_key("bfv")
+
+
+def test_a_model_without_any_indicator_column_is_refused() -> None:
+    d = synthetic_points_table(4).to_dict()
+    for b in d["bins"]:
+        b["points"] = 7
+    with pytest.raises(HEError, match="nothing to score"):
+        split_model(PointsTable.from_dict(d))
+
+
+def test_public_context_bytes_are_the_same_for_every_key_of_a_scheme() -> None:
+    assert public_context_bytes(generate_key("bfv").context) == generate_key("bfv").public_context
