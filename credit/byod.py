@@ -1,14 +1,18 @@
 """Bring your own data: train the same scoring stack on any labelled CSV/Parquet table, score with it.
 
-``fit_table`` writes into ``out_dir``: ``metrics.json`` (AUC/Gini/KS on a stratified holdout, K-fold
-CV when asked), ``points_table.parquet`` + ``points_table.json``, ``calibrator.json`` and
-``metadata.json``. ``score_table`` scores a table with reasons.
+``fit_table`` writes into ``out_dir``: ``metrics.json`` (K-fold CV first when asked, then AUC/Gini/KS
+on a stratified holdout, the budget's AUC cost, proxies and fairness when protected attributes are
+declared), ``points_table.parquet`` + ``points_table.json``, ``calibrator.json``, ``metadata.json``
+and ``model_card.html``. ``score_table`` scores a table with reasons. The target may be text,
+integer or boolean; the bad class defaults to the rarer one and says so; identifier-like columns
+and declared protected attributes are never features.
 """
 
 from __future__ import annotations
 
 import json
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +22,10 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from credit import models
-from credit.training import CreditModel, fit_additive_model, frame_hash, train_stack
+from credit.budget import DEFAULT_BUDGET, Budget
+from credit.fairness import MIN_GROUP, fairness_assessment, proxy_report
+from credit.pricing import decide
+from credit.training import CreditModel, fit_scorecard, frame_hash, train_stack
 
 LEAKAGE_AUC = 0.99
 MAX_CATEGORIES = 200
@@ -36,27 +43,124 @@ def read_table(path: str | Path | pd.DataFrame) -> pd.DataFrame:
     raise ValueError(f"unsupported table format: {p.name} (use .csv or .parquet)")
 
 
-def binary_target(df: pd.DataFrame, target: str, positive: Any = None) -> np.ndarray:
-    """0/1 labels from ``target`` (1 = ``positive``); clear errors when it cannot be binary."""
+OUTPUT_FORMATS: dict[str, str] = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def output_format(path: str | Path) -> str:
+    """'csv' or 'parquet' from the output file's extension; anything else is an error."""
+    p = Path(path)
+    fmt = OUTPUT_FORMATS.get(p.suffix.lower())
+    if fmt is None:
+        raise ValueError(
+            f"output file {p.name}: extension {p.suffix or '(none)'!r} is not a supported format; "
+            "name it .csv or .parquet"
+        )
+    return fmt
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``frame`` in the format of the path's extension (``output_format``)."""
+    p = Path(path)
+    fmt = output_format(p)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "csv":
+        frame.to_csv(p, index=False)
+    else:
+        frame.to_parquet(p, index=False)
+    return p
+
+
+@dataclass(frozen=True)
+class Target:
+    """0/1 labels and how they were read: ``positive`` is the value that means bad."""
+
+    y: np.ndarray
+    positive: Any
+    chosen_by_default: bool
+
+    @property
+    def notice(self) -> str:
+        how = "the rarer class, by default" if self.chosen_by_default else "as given"
+        return f"bad = {self.positive!r} ({how}); bad rate {self.y.mean():.3f}"
+
+
+def _same_value(values: list[Any], positive: Any) -> Any:
+    """The target value ``positive`` stands for: itself, or a value whose text is the same
+    (a CLI passes '1' for an integer 1 and 'true' for a boolean True)."""
+    if positive in values:
+        return positive
+    text = str(positive).strip().lower()
+    for v in values:
+        forms = {str(v).lower()}
+        if isinstance(v, bool | np.bool_):
+            forms |= {"1", "1.0"} if v else {"0", "0.0"}
+        elif isinstance(v, int | float | np.integer | np.floating) and float(v).is_integer():
+            forms |= {str(int(v)), f"{float(v):.1f}"}
+        if text in forms:
+            return v
+    raise ValueError(
+        f"the value given for the bad class ({positive!r}) is not in the target column; "
+        f"its values are {sorted(map(str, values))}"
+    )
+
+
+def resolve_target(df: pd.DataFrame, target: str, positive: Any = None) -> Target:
+    """Binary labels from ``target`` (text, integer or boolean). ``positive`` is the bad value
+    (matched by value or by its text); by default the rarer class, which ``Target.notice`` says."""
     if target not in df.columns:
         raise ValueError(f"target column {target!r} not found; columns: {list(df.columns)}")
     col = df[target]
     if col.isna().any():
-        raise ValueError(f"target column {target!r} has {int(col.isna().sum())} missing values")
-    values = pd.unique(col)
-    if len(values) < 2:
-        raise ValueError(f"target column {target!r} has a single class ({values[0]!r})")
-    if len(values) > 2:
-        raise ValueError(f"target column {target!r} is not binary: {len(values)} distinct values")
+        rows = np.flatnonzero(col.isna().to_numpy())[:5].tolist()
+        raise ValueError(
+            f"target column {target!r} has {int(col.isna().sum())} missing values "
+            f"(rows {rows}...); drop or label those rows"
+        )
+    counts = col.value_counts()
+    if len(counts) < 2:
+        raise ValueError(f"target column {target!r} has a single class")
+    if len(counts) > 2:
+        raise ValueError(f"target column {target!r} is not binary: {len(counts)} distinct values")
+    values = counts.index.tolist()
     if positive is not None:
-        if positive not in set(values.tolist()):
-            raise ValueError(f"positive value {positive!r} not in target column {target!r}")
-        return (col == positive).to_numpy(dtype=np.int64)
-    if set(pd.Series(values).astype(str)) <= {"0", "1", "True", "False", "0.0", "1.0"}:
-        return col.astype(float).to_numpy(dtype=np.int64)
-    raise ValueError(
-        f"target column {target!r} has values {sorted(map(str, values))}: pass positive="
-    )
+        value = _same_value(values, positive)
+        return Target((col == value).to_numpy(dtype=np.int64), _plain(value), False)
+    if counts.iloc[0] == counts.iloc[1]:
+        raise ValueError(
+            f"target column {target!r} has two equally common values {sorted(map(str, values))}: "
+            "say which one means bad (the --positive option of `ledgerlens credit fit`)"
+        )
+    rarer = counts.index[-1]
+    return Target((col == rarer).to_numpy(dtype=np.int64), _plain(rarer), True)
+
+
+def binary_target(df: pd.DataFrame, target: str, positive: Any = None) -> np.ndarray:
+    """0/1 labels from ``target`` (1 = ``positive``, by default the rarer class)."""
+    return resolve_target(df, target, positive).y
+
+
+def identifier_columns(df: pd.DataFrame, exclude: list[str] | None = None) -> dict[str, str]:
+    """Columns that identify rows rather than describe them: every value distinct and either text
+    or integers that are monotone in row order or a consecutive range (a row index)."""
+    out: dict[str, str] = {}
+    n = len(df)
+    for c in df.columns:
+        if c in (exclude or []) or n < 20:
+            continue
+        s = df[c]
+        if s.isna().any() or s.nunique() != n:
+            continue
+        if pd.api.types.is_integer_dtype(s) or (
+            pd.api.types.is_float_dtype(s) and bool(np.all(np.mod(s.to_numpy(float), 1) == 0))
+        ):
+            v = s.to_numpy(dtype=np.float64)
+            if s.is_monotonic_increasing or s.is_monotonic_decreasing:
+                out[c] = "identifier-like: distinct integers, monotone in row order"
+            elif v.max() - v.min() == n - 1:
+                out[c] = "identifier-like: distinct integers forming a consecutive range"
+        elif pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s):
+            out[c] = "identifier-like: a distinct text value in every row"
+    return out
 
 
 def single_feature_auc(x: pd.Series, y: np.ndarray, categorical: bool) -> float:
@@ -80,16 +184,23 @@ def select_features(
     exclude: list[str],
     force_features: list[str] | None = None,
     leakage_auc: float = LEAKAGE_AUC,
+    protected: list[str] | None = None,
 ) -> tuple[list[str], list[str], dict[str, str], dict[str, float]]:
-    """numeric, categorical, dropped {column: reason}, single-feature AUCs. Warns for each drop."""
+    """numeric, categorical, dropped {column: reason}, single-feature AUCs. Declared protected
+    attributes and identifier-like columns are never features. Warns once per dropped column."""
     force = set(force_features or [])
     numeric: list[str] = []
     categorical: list[str] = []
     dropped: dict[str, str] = {}
     aucs: dict[str, float] = {}
     n = len(df)
+    prot = list(protected or [])
+    for c in prot:
+        dropped[c] = "protected attribute: declared, never a feature"
+    ids = identifier_columns(df, exclude=[*exclude, *prot])
+    dropped.update({c: why for c, why in ids.items() if c not in force})
     for c in df.columns:
-        if c in exclude:
+        if c in exclude or c in dropped:
             continue
         s = df[c]
         if s.isna().all():
@@ -132,15 +243,34 @@ def cross_validate(
     seed: int = 0,
     challenger: bool = True,
     logistic: bool = True,
+    budget: Budget | None = DEFAULT_BUDGET,
 ) -> dict[str, Any]:
-    """Stratified K-fold AUC of the additive model, the challenger and the WoE logistic baseline."""
-    res: dict[str, list[float]] = {"additive": [], "challenger": [], "logistic": []}
+    """Stratified K-fold AUC (and KS) of the production scorecard (``additive``: budgeted integer
+    points, missing-value policy applied), the unconstrained additive model it was cut from, the
+    challenger and the WoE logistic baseline; ``budget_auc_cost`` is the mean AUC lost to the
+    budget."""
+    res: dict[str, list[float]] = {
+        "additive": [],
+        "additive_unconstrained": [],
+        "challenger": [],
+        "logistic": [],
+    }
+    ks: dict[str, list[float]] = {k: [] for k in res}
     skf = StratifiedKFold(folds, shuffle=True, random_state=seed)
+
+    def record(name: str, yt: np.ndarray, s: np.ndarray) -> None:
+        res[name].append(float(roc_auc_score(yt, s)))
+        ks[name].append(models.ks_statistic(yt, s))
+
     for tr, te in skf.split(df, y):
         a, b = df.iloc[tr], df.iloc[te]
-        enc, add = fit_additive_model(a, y[tr], numeric, categorical, monotone, params, seed=seed)
+        card = fit_scorecard(
+            a, y[tr], numeric, categorical, monotone, params, seed=seed, budget=budget
+        )
+        enc = card.unconstrained_encoder
         Xa, Xb = enc.transform(a), enc.transform(b)
-        res["additive"].append(float(roc_auc_score(y[te], add.margin(Xb))))
+        record("additive", y[te], -card.points.raw_points(b).astype(np.float64))
+        record("additive_unconstrained", y[te], card.unconstrained.margin(Xb))
         if challenger:
             ch = models.fit_lgbm(
                 Xa,
@@ -150,22 +280,24 @@ def cross_validate(
                 enc.categorical_indices,
                 seed=seed,
             )
-            res["challenger"].append(float(roc_auc_score(y[te], ch.margin(Xb))))
+            record("challenger", y[te], ch.margin(Xb))
         if logistic:
             lr = models.fit_woe_logistic(a, y[tr], numeric, categorical)
-            res["logistic"].append(
-                float(roc_auc_score(y[te], models.predict_woe_logistic(lr, b, categorical)))
-            )
-    return {
+            record("logistic", y[te], models.predict_woe_logistic(lr, b, categorical))
+    out: dict[str, Any] = {
         k: {
             "auc_mean": float(np.mean(v)),
             "auc_std": float(np.std(v)),
             "folds": v,
             "gini_mean": float(2 * np.mean(v) - 1),
+            "ks_mean": float(np.mean(ks[k])),
         }
         for k, v in res.items()
         if v
-    } | {"n_folds": folds, "seed": seed}
+    }
+    out["budget_auc_cost"] = out["additive_unconstrained"]["auc_mean"] - out["additive"]["auc_mean"]
+    out["budget"] = budget.to_dict() if budget else None
+    return out | {"n_folds": folds, "seed": seed}
 
 
 def fit_table(
@@ -181,18 +313,47 @@ def fit_table(
     params: dict[str, Any] | None = None,
     test_size: float = 0.25,
     seed: int = 0,
-    reason_texts: dict[str, str] | None = None,
+    reason_texts: dict[str, Any] | None = None,
+    protected: list[str] | None = None,
+    budget: Budget | None = DEFAULT_BUDGET,
+    term_days: float = 30.0,
+    min_group: int = MIN_GROUP,
+    n_boot: int = 200,
+    governance: dict[str, Any] | None = None,
+    challenger: bool = True,
+    logistic: bool = True,
 ) -> dict[str, Any]:
-    """Train the scoring stack on a labelled table; write metrics.json and the model to out_dir."""
+    """Train the scoring stack on a labelled table; write metrics.json, the model and
+    model_card.html to out_dir and return the metrics.
+
+    ``protected`` columns are never features; features tracking them (|association| >= 0.5) are
+    reported in ``proxies``, and ``fairness`` (holdout rows only) judges the decision rule
+    ``credit.pricing.decide`` at ``term_days``. ``notices`` lists what was decided for the user
+    (the bad class when defaulted, excluded columns). ``cv`` K-fold results come first."""
     df = read_table(path)
-    y = binary_target(df, target, positive)
+    tgt = resolve_target(df, target, positive)
+    y = tgt.y
     if id_col is not None and id_col not in df.columns:
-        raise ValueError(f"id column {id_col!r} not found")
+        raise ValueError(f"id column {id_col!r} not found; columns: {list(df.columns)}")
+    prot = list(protected or [])
+    absent = [c for c in prot if c not in df.columns]
+    if absent:
+        raise ValueError(f"protected columns {absent} not found; columns: {list(df.columns)}")
+    if target in prot or (id_col is not None and id_col in prot):
+        raise ValueError("the target and the id column cannot be declared protected")
     exclude = [target] + ([id_col] if id_col else [])
-    numeric, categorical, dropped, aucs = select_features(df, y, exclude, force_features)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        numeric, categorical, dropped, aucs = select_features(
+            df, y, exclude, force_features, protected=prot
+        )
+    for w in caught:
+        warnings.warn(w.message, UserWarning, stacklevel=2)
+    notices = [tgt.notice] + [f"column {c!r} not used: {why}" for c, why in dropped.items()]
     for c in numeric:
         if pd.api.types.is_bool_dtype(df[c]):
             df[c] = df[c].astype(float)
+    proxies = proxy_report(df, numeric + categorical, df[prot]) if prot else pd.DataFrame()
     idx = np.arange(len(df))
     tr, te = train_test_split(idx, test_size=test_size, stratify=y, random_state=seed)
     res = train_stack(
@@ -205,38 +366,139 @@ def fit_table(
         monotone,
         reason_texts,
         params,
+        n_boot=n_boot,
         seed=seed,
+        budget=budget,
+        protected=prot,
+        challenger=challenger,
+        logistic=logistic,
     )
     model = res.model
     model.metadata.update(
         {
             "target": target,
-            "positive": positive,
+            "positive": _plain(tgt.positive),
+            "positive_by_default": tgt.chosen_by_default,
             "id_col": id_col,
             "data_hash": frame_hash(df),
             "dropped": dropped,
+            "label_definition": f"{target} == {tgt.positive!r} (bad)",
         }
     )
-    metrics: dict[str, Any] = {
-        "target": target,
-        "positive": positive,
-        "n_rows": int(len(df)),
-        "bad_rate": float(y.mean()),
-        "numeric_features": numeric,
-        "categorical_features": categorical,
-        "scored_features": model.features,
-        "dropped": dropped,
-        "single_feature_auc": aucs,
-        "holdout": res.metrics,
-        "reliability": res.reliability.to_dict(orient="records"),
-        "model_version": model.version,
-    }
+    metrics: dict[str, Any] = {}
     if cv:
-        metrics["cv"] = cross_validate(df, y, numeric, categorical, int(cv), monotone, params, seed)
+        metrics["cv"] = cross_validate(
+            df,
+            y,
+            numeric,
+            categorical,
+            int(cv),
+            monotone,
+            params,
+            seed,
+            challenger=challenger,
+            logistic=logistic,
+            budget=budget,
+        )
+    rule = (
+        f"approve when the grade is not a decline grade and the APR at a {term_days:g}-day term "
+        "is within the cap (credit.pricing.decide)"
+    )
+    hold = res.holdout
+    approved = decide(hold["pd"].to_numpy(), term_days)
+    fairness = (
+        fairness_assessment(
+            approved,
+            hold["pd"].to_numpy(),
+            hold["y"].to_numpy(),
+            df.iloc[te][prot].reset_index(drop=True),
+            rule,
+            min_group=min_group,
+            n_boot=n_boot,
+            seed=seed,
+        )
+        if prot
+        else None
+    )
+    metrics.update(
+        {
+            "target": target,
+            "positive": _plain(tgt.positive),
+            "positive_by_default": tgt.chosen_by_default,
+            "notices": notices,
+            "n_rows": int(len(df)),
+            "bad_rate": float(y.mean()),
+            "numeric_features": numeric,
+            "categorical_features": categorical,
+            "scored_features": model.features,
+            "protected": prot,
+            "dropped": dropped,
+            "single_feature_auc": aucs,
+            "holdout_split": f"stratified random {test_size:.0%} of rows (seed {seed})",
+            "holdout": res.metrics,
+            "reliability": res.reliability.to_dict(orient="records"),
+            "approval_rate_holdout": float(np.mean(approved)),
+            "model_version": model.version,
+        }
+    )
+    if prot:
+        metrics["proxies"] = proxies.to_dict(orient="records")
+        metrics["fairness"] = fairness
     out = Path(out_dir)
     model.save(out)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1, default=_json_default))
+    from credit.model_card import render_model_card
+
+    card = render_model_card(
+        model,
+        res.metrics,
+        res.holdout,
+        res.reliability,
+        fairness=fairness,
+        cv=metrics.get("cv"),
+        proxies=proxies if prot else None,
+        governance=dict(
+            {
+                "label_definition": f"{target} == {tgt.positive!r} means bad"
+                + (" (the rarer class, chosen by default)" if tgt.chosen_by_default else ""),
+                "data": f"{len(df):,} rows; holdout: {metrics['holdout_split']}",
+            },
+            **(governance or {}),
+        ),
+        notices=notices,
+        title=f"Credit scoring model card: {Path(str(path)).name if not isinstance(path, pd.DataFrame) else 'table'}",
+    )
+    (out / "model_card.html").write_text(card)
     return metrics
+
+
+def summary_lines(metrics: dict[str, Any]) -> list[str]:
+    """What `credit fit` prints: notices, then K-fold CV (when run), then the single holdout split,
+    each with AUC, Gini and KS."""
+    lines = [f"note: {n}" for n in metrics.get("notices", [])]
+    cv = metrics.get("cv") or {}
+    for name in ("additive", "additive_unconstrained", "challenger", "logistic"):
+        m = cv.get(name)
+        if isinstance(m, dict):
+            lines.append(
+                f"{name:<22} {cv['n_folds']}-fold CV  AUC {m['auc_mean']:.3f} ± {m['auc_std']:.3f}"
+                f"  Gini {m['gini_mean']:.3f}  KS {m['ks_mean']:.3f}"
+            )
+    if cv:
+        lines.append(f"budget AUC cost (CV): {cv['budget_auc_cost']:+.4f}")
+    hold = metrics.get("holdout", {})
+    for name in ("additive", "challenger", "logistic"):
+        m = hold.get(name)
+        if isinstance(m, dict) and "auc" in m:
+            lines.append(
+                f"{name:<22} holdout     AUC {m['auc']:.3f} [{m['auc_ci'][0]:.3f}, "
+                f"{m['auc_ci'][1]:.3f}]  Gini {m['gini']:.3f}  KS {m['ks']:.3f}"
+            )
+    fair = metrics.get("fairness")
+    if fair:
+        verdict = "passes" if fair["passes"] else "FAILS"
+        lines.append(f"four-fifths rule on the holdout: {verdict}")
+    return lines
 
 
 def score_table(
@@ -246,7 +508,10 @@ def score_table(
     id_col: str | None = None,
     k: int = 4,
 ) -> pd.DataFrame:
-    """Score a table with a saved model: score, raw_points, pd and k reasons per row."""
+    """Score a table with a saved model: score, raw_points, pd, k reasons and the thin-file flag
+    per row. The output format follows ``out_path``'s extension (checked before scoring)."""
+    if out_path is not None:
+        output_format(out_path)
     model = CreditModel.load(model_dir)
     df = read_table(path)
     missing = model.points.missing_columns(df)
@@ -256,17 +521,16 @@ def score_table(
     keep = [id_col] if id_col and id_col in df.columns else []
     out = model.score(df, k=k, keep=keep)
     if out_path is not None:
-        p = Path(out_path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        if p.suffix.lower() == ".csv":
-            out.to_csv(p, index=False)
-        else:
-            out.to_parquet(p, index=False)
+        write_table(out, out_path)
     return out
 
 
+def _plain(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
 def _json_default(o: Any) -> Any:
-    if isinstance(o, np.integer | np.floating):
+    if isinstance(o, np.integer | np.floating | np.bool_):
         return o.item()
     if isinstance(o, np.ndarray):
         return o.tolist()

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from credit.budget import DEFAULT_BUDGET, Budget
 from credit.byod import binary_target, cross_validate, select_features
 
 # Directions known from credit practice (risk rises with +1 features, falls with -1).
@@ -45,8 +46,16 @@ def lending_club() -> tuple[pd.DataFrame, str, str]:
     return df.drop(columns=[c for c in ("rownames",) if c in df.columns]), "Class", "bad"
 
 
-def evaluate(name: str, folds: int = 5, seed: int = 0, logistic: bool = True) -> dict[str, Any]:
-    """K-fold CV AUC of additive, challenger and WoE logistic on a named dataset."""
+def evaluate(
+    name: str,
+    folds: int = 5,
+    seed: int = 0,
+    logistic: bool = True,
+    challenger: bool = True,
+    budget: Budget | None = DEFAULT_BUDGET,
+) -> dict[str, Any]:
+    """K-fold CV AUC of the budgeted scorecard (``additive``), the unconstrained additive model,
+    challenger and WoE logistic on a named dataset."""
     loaders = {
         "german": (german_credit, GERMAN_MONOTONE),
         "lending_club": (lending_club, LENDING_CLUB_MONOTONE),
@@ -55,7 +64,18 @@ def evaluate(name: str, folds: int = 5, seed: int = 0, logistic: bool = True) ->
     df, target, positive = loader()
     y = binary_target(df, target, positive)
     numeric, categorical, dropped, _ = select_features(df, y, [target])
-    res = cross_validate(df, y, numeric, categorical, folds, mono, seed=seed, logistic=logistic)
+    res = cross_validate(
+        df,
+        y,
+        numeric,
+        categorical,
+        folds,
+        mono,
+        seed=seed,
+        challenger=challenger,
+        logistic=logistic,
+        budget=budget,
+    )
     res.update(
         {
             "dataset": name,

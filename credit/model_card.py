@@ -1,4 +1,12 @@
-"""A self-contained HTML model card (inline SVG plots drawn here; no network, no CDN)."""
+"""A self-contained HTML model card a model validator can sign off (inline SVG, no network, no CDN).
+
+Sections follow a bank model-validation report and Google's Model Cards: summary and approval,
+intended and out-of-scope use, owner, data and label definition with date ranges, performance (CV
+first, then the holdout) with intervals, Gini and KS, the characteristic budget, calibration,
+stability, fairness, drivers, reason codes, missing values and thin files, champion / candidate
+comparison, limitations, failed checks with what to do, and the points table as an appendix
+(rounded bounds; no ``nan`` or ``None`` anywhere in it).
+"""
 
 from __future__ import annotations
 
@@ -12,15 +20,49 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_curve
 
+from credit.budget import bins_per_feature
+from credit.missing_policy import KEPT_EVIDENCE
+from credit.reasons import reason_codes
+from credit.scorecard import PointsTable
 from credit.training import CreditModel
+
+DEFAULT_GOVERNANCE: dict[str, str] = {
+    "owner": "risk team (model owner not named: set governance['owner'])",
+    "intended_use": (
+        "Rank-ordering and pricing of applications for short-term unsecured wallet credit, with "
+        "principal reasons for adverse action; scores feed grade, APR and credit limit."
+    ),
+    "out_of_scope": (
+        "Any population or product other than the one it was trained on; employment, insurance "
+        "or housing decisions; decisions without human review of declines; use of the PD as an "
+        "accounting provision without recalibration."
+    ),
+    "label_definition": "label = 1 (bad) as given in the training data",
+}
+AUC_COST_TARGET = 0.005
+CALIBRATION_TOLERANCE = 0.05
 
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
 
 
 def _fmt(v: Any) -> str:
+    if v is None or (isinstance(v, float | np.floating) and not np.isfinite(v)):
+        return "–"
+    if isinstance(v, bool | np.bool_):
+        return "yes" if v else "no"
     if isinstance(v, float | np.floating):
         return f"{float(v):.4f}"
     return html.escape(str(v))
+
+
+def num(x: float) -> str:
+    """A bound as a person reads it: thousands separated, at most 3 significant decimals."""
+    x = float(x)
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    if abs(x) >= 10:
+        return f"{x:,.1f}".rstrip("0").rstrip(".")
+    return f"{x:.3g}"
 
 
 def _table(df: pd.DataFrame, max_rows: int = 400) -> str:
@@ -178,6 +220,247 @@ def score_hist_svg(holdout: pd.DataFrame, bins: int = 25) -> str:
     )
 
 
+def _li(items: list[str]) -> str:
+    return "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
+
+
+def _ci(pair: Any) -> str:
+    if not pair:
+        return "–"
+    return f"{float(pair[0]):.3f}–{float(pair[1]):.3f}"
+
+
+def readable_points(points: PointsTable) -> pd.DataFrame:
+    """The points table as a validator reads it: one row per bin (categories with equal points
+    on one row), rounded bounds, 'missing' spelled out."""
+    rows = []
+    for name, g in points.table.groupby("feature", sort=False):
+        g = g.sort_values("bin_index")
+        real = g[~g["is_missing"]]
+        miss = g[g["is_missing"]].iloc[0]
+        if g["category"].notna().any():
+            for pts, cg in real.groupby("points", sort=False):
+                cats = ", ".join(str(c) for c in cg["category"])
+                rows.append({"feature": name, "bin": cats, "points": int(pts)})
+            rows.append(
+                {"feature": name, "bin": "missing or unseen", "points": int(miss["points"])}
+            )
+            continue
+        n = len(real)
+        for k, r in enumerate(real.itertuples(index=False)):
+            if n == 1:
+                label = "any value"
+            elif k == 0:
+                label = f"≤ {num(r.upper)}"
+            elif k == n - 1:
+                label = f"> {num(r.lower)}"
+            else:
+                label = f"{num(r.lower)} – {num(r.upper)}"
+            rows.append({"feature": name, "bin": label, "points": int(r.points)})
+        rows.append({"feature": name, "bin": "missing", "points": int(miss["points"])})
+    return pd.DataFrame(rows, columns=["feature", "bin", "points"])
+
+
+def drivers(points: PointsTable) -> pd.DataFrame:
+    """Features by the points range they span (most influential first), with the best bin."""
+    t = readable_points(points)
+    out = []
+    for name, g in t.groupby("feature", sort=False):
+        present = g[~g["bin"].isin(["missing", "missing or unseen"])]
+        best = present.loc[present["points"].idxmax(), "bin"]
+        out.append(
+            {
+                "feature": name,
+                "points_range": int(g["points"].max() - g["points"].min()),
+                "bins": int(len(present)),
+                "best_bin": best,
+            }
+        )
+    return pd.DataFrame(out).sort_values("points_range", ascending=False).reset_index(drop=True)
+
+
+def _perf_rows(metrics: dict[str, Any]) -> pd.DataFrame:
+    rows = []
+    for name in ("additive", "challenger", "logistic"):
+        m = metrics.get(name)
+        if m:
+            rows.append(
+                {
+                    "model": "scorecard (production)" if name == "additive" else name,
+                    "auc": m["auc"],
+                    "auc 95% CI": _ci(m["auc_ci"]),
+                    "gini": m["gini"],
+                    "gini 95% CI": _ci(m.get("gini_ci")),
+                    "ks": m["ks"],
+                    "ks 95% CI": _ci(m["ks_ci"]),
+                    "brier": m.get("brier"),
+                    "n": m["n"],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _cv_rows(cv: dict[str, Any]) -> pd.DataFrame:
+    rows = []
+    for name in ("additive", "additive_unconstrained", "challenger", "logistic"):
+        m = cv.get(name)
+        if isinstance(m, dict):
+            rows.append(
+                {
+                    "model": {
+                        "additive": "scorecard (production, budgeted)",
+                        "additive_unconstrained": "additive, no budget",
+                    }.get(name, name),
+                    "auc mean": m["auc_mean"],
+                    "auc sd over folds": m["auc_std"],
+                    "gini mean": m["gini_mean"],
+                    "ks mean": m.get("ks_mean"),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _fairness_html(fairness: dict[str, Any]) -> list[str]:
+    out = []
+    rule = fairness.get("rule")
+    if rule:
+        out.append(
+            f"<p>Decision rule judged: {html.escape(str(rule))}. Rows: "
+            f"{html.escape(str(fairness.get('rows', 'all')))} ({fairness.get('n', '–')}). Groups "
+            f"under {fairness.get('min_group', '–')} rows are suppressed. Intervals: percentile "
+            f"bootstrap, {fairness.get('n_boot', '–')} resamples.</p>"
+        )
+    for attr, entry in fairness["attributes"].items():
+        verdict = "passes" if entry["passes"] else "FAILS"
+        ratio = entry.get("min_ratio")
+        ratio_txt = f"{ratio:.3f}" if isinstance(ratio, float) and np.isfinite(ratio) else "–"
+        out.append(
+            f"<h3>{html.escape(attr)}: four-fifths rule {verdict} (min ratio {ratio_txt})</h3>"
+        )
+        if "groups" in entry:
+            rows = []
+            for g in entry["groups"]:
+                if g["suppressed"]:
+                    rows.append({"group": g["group"], "n": g["n"], "approval rate": "suppressed"})
+                    continue
+                rows.append(
+                    {
+                        "group": g["group"] + (" (reference)" if g["reference"] else ""),
+                        "n": g["n"],
+                        "approval rate": f"{g['approval_rate']:.3f}",
+                        "95% CI": _ci(g["approval_rate_ci"]),
+                        "adverse-impact ratio": _fmt(g["adverse_impact_ratio"]),
+                        "AIR 95% CI": _ci(g["adverse_impact_ratio_ci"]),
+                        "mean PD": f"{g['mean_pd']:.3f}",
+                        "observed bad rate": f"{g['observed_bad_rate']:.3f}",
+                        "AUC": _fmt(g["auc"]),
+                        "AUC 95% CI": _ci(g["auc_ci"]),
+                    }
+                )
+            out.append(_table(pd.DataFrame(rows).fillna("–")))
+            if entry.get("inconclusive"):
+                out.append(
+                    "<p>Ratio passes but its interval reaches below the threshold for: "
+                    + html.escape(", ".join(entry["inconclusive"]))
+                    + ".</p>"
+                )
+        else:
+            out.append(_table(entry["approval"]))
+            if "calibration" in entry:
+                out.append(_table(entry["calibration"]))
+    return out
+
+
+def failed_checks(
+    model: CreditModel,
+    metrics: dict[str, Any],
+    reliability: pd.DataFrame,
+    stability: dict[str, Any] | None = None,
+    fairness: dict[str, Any] | None = None,
+    proxies: pd.DataFrame | None = None,
+) -> list[dict[str, str]]:
+    """Each check the card found failing, with the evidence and what to do about it."""
+    out: list[dict[str, str]] = []
+    budget = metrics.get("budget") or {}
+    cost = budget.get("auc_cost")
+    if isinstance(cost, float) and cost > AUC_COST_TARGET:
+        out.append(
+            {
+                "check": f"budget AUC cost <= {AUC_COST_TARGET}",
+                "evidence": f"holdout AUC cost {cost:.4f}",
+                "action": "raise max_bins or max_features for this population, or accept and "
+                "record the cost; compare the CV cost, which is steadier than one holdout",
+            }
+        )
+    if budget.get("within_budget") is False:
+        out.append(
+            {
+                "check": "characteristic budget met",
+                "evidence": f"{budget.get('features')} features, max "
+                f"{budget.get('max_bins_per_feature')} bins",
+                "action": "retrain with the default Budget()",
+            }
+        )
+    err = float(reliability["abs_error"].max()) if len(reliability) else 0.0
+    if err > CALIBRATION_TOLERANCE:
+        worst = reliability.loc[reliability["abs_error"].idxmax()]
+        out.append(
+            {
+                "check": f"calibration: every PD decile within {CALIBRATION_TOLERANCE} of observed",
+                "evidence": f"decile mean PD {worst['mean_pd']:.3f} vs observed "
+                f"{worst['observed']:.3f} (n {int(worst['n'])})",
+                "action": "recalibrate on recent outcomes (isotonic if the error is local); if "
+                "the holdout is small, read the decile error against its sampling noise",
+            }
+        )
+    add = metrics.get("additive") or {}
+    if add.get("auc_ci") and add["auc_ci"][0] < 0.6:
+        out.append(
+            {
+                "check": "discrimination: AUC 95% interval above 0.6",
+                "evidence": f"holdout AUC {add['auc']:.3f} [{_ci(add['auc_ci'])}]",
+                "action": "collect more labelled outcomes before use",
+            }
+        )
+    if stability is not None and stability.get("status") != "ok":
+        feats = stability["features"]
+        bad = feats[feats["status"] != "ok"]["feature"].tolist() if len(feats) else []
+        out.append(
+            {
+                "check": "stability: score PSI and feature CSI below 0.1",
+                "evidence": f"score PSI {stability['score_psi']:.3f}; shifted features: "
+                + (", ".join(bad[:8]) or "none"),
+                "action": "check whether the shift is real (new segment, product change) or a data "
+                "defect; a real shift above 0.25 calls for revalidation",
+            }
+        )
+    if fairness is not None:
+        for attr, e in fairness["attributes"].items():
+            if not e["passes"]:
+                out.append(
+                    {
+                        "check": f"four-fifths rule on {attr}",
+                        "evidence": f"lowest adverse-impact ratio {e['min_ratio']:.3f}",
+                        "action": "review the features with the largest gaps between groups and "
+                        "the proxies; document the business justification or change the rule",
+                    }
+                )
+    if proxies is not None and len(proxies) and proxies["is_proxy"].any():
+        used = set(model.features)
+        px = proxies[proxies["is_proxy"] & proxies["feature"].isin(used)]
+        if len(px):
+            out.append(
+                {
+                    "check": "no scored feature is a proxy of a protected attribute",
+                    "evidence": ", ".join(
+                        f"{r.feature}~{r.protected} {r.value:.2f}" for r in px.itertuples()
+                    ),
+                    "action": "justify each proxy's business necessity or retrain without it",
+                }
+            )
+    return out
+
+
 def render_model_card(
     model: CreditModel,
     metrics: dict[str, Any],
@@ -188,88 +471,209 @@ def render_model_card(
     snapshot_id: str | None = None,
     title: str = "Credit scoring model card",
     extra: dict[str, Any] | None = None,
+    *,
+    cv: dict[str, Any] | None = None,
+    proxies: pd.DataFrame | None = None,
+    governance: dict[str, Any] | None = None,
+    notices: list[str] | None = None,
+    approval: dict[str, Any] | None = None,
+    comparison: dict[str, Any] | None = None,
 ) -> str:
-    """Self-contained HTML: purpose, data, performance, plots, points table, PSI, fairness,
-    versions and hashes."""
+    """Self-contained HTML model card (see the module docstring for the sections).
+
+    ``governance``: owner, intended_use, out_of_scope, label_definition, data, limitations (list);
+    ``approval``: from ``credit.registry.ModelRegistry.approval(version)``; ``comparison``: from
+    ``ModelRegistry.compare``; ``fairness``: ``credit.fairness.fairness_assessment`` (or the older
+    ``fairness_report``); ``stability``: ``credit.monitoring.stability_report``."""
     pts = model.points
     points_json = json.dumps(pts.to_dict(), sort_keys=True).encode()
-    rows = []
-    for name in ("additive", "challenger", "logistic"):
-        m = metrics.get(name)
-        if m:
-            rows.append(
-                {
-                    "model": name,
-                    "auc": m["auc"],
-                    "auc 95% CI": f"{m['auc_ci'][0]:.3f}–{m['auc_ci'][1]:.3f}",
-                    "gini": m["gini"],
-                    "ks": m["ks"],
-                    "ks 95% CI": f"{m['ks_ci'][0]:.3f}–{m['ks_ci'][1]:.3f}",
-                    "brier": m.get("brier", float("nan")),
-                    "n": m["n"],
-                }
-            )
-    perf = pd.DataFrame(rows)
+    gov = dict(DEFAULT_GOVERNANCE, **(governance or {}))
     meta = model.metadata
     s = pts.scaling
+    appr = approval or {"status": "candidate: not approved (no registry record given)"}
+    checks = failed_checks(model, metrics, reliability, stability, fairness, proxies)
+    budget = metrics.get("budget") or {}
     sections = [
         f"<h1>{html.escape(title)}</h1>",
         f"<p>Generated {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}.</p>",
-        "<h2>Model</h2><ul>",
-        "<li>Production: additive LightGBM (one feature per tree, monotone where the direction is "
-        "known) converted exactly into integer points per feature bin; "
-        f"score = {pts.base_points} (base) + Σ points, clipped to {s.min_score}–{s.max_score}.</li>",
-        f"<li>Scaling: {s.base_score:g} points at {s.base_odds:g}:1 good:bad odds, PDO {s.pdo:g} "
-        f"(factor {s.factor:.4f}, offset {s.offset:.4f}).</li>",
-        f"<li>PD: {html.escape(model.calibrator.method)} calibration on the score "
-        "(fitted on out-of-fold scores).</li>",
-        f"<li>Scored features: {len(pts.features)}; bins: {len(pts.table)}.</li>",
-        "<li>Challenger: unconstrained LightGBM. Baseline: WoE binning + logistic regression.</li>",
-        "</ul>",
-        "<h2>Data</h2><ul>",
-        f"<li>Data snapshot id: <code>{html.escape(str(snapshot_id or meta.get('data_hash')))}"
-        "</code></li>",
-        f"<li>Training rows: {meta.get('n_train')}, holdout rows: {meta.get('n_holdout')}, "
-        f"training bad rate: {_fmt(meta.get('bad_rate_train'))}</li>",
-        "</ul>",
-        "<h2>Performance on the holdout</h2>",
+        '<div class="box"><b>Summary.</b> '
+        + _li(
+            [
+                f"Model version <code>{model.version}</code>; approval: "
+                f"<b>{html.escape(str(appr.get('status')))}</b>",
+                f"Scorecard: {len(pts.features)} features, "
+                f"{int(sum(bins_per_feature(pts).values()))} bins, score {s.min_score}–"
+                f"{s.max_score}",
+                "Holdout AUC "
+                + (f"{metrics['additive']['auc']:.3f}" if "additive" in metrics else "–")
+                + (
+                    f"; {cv['n_folds']}-fold CV AUC {cv['additive']['auc_mean']:.3f}"
+                    if cv and "additive" in cv
+                    else ""
+                ),
+                f"Failed checks: {len(checks)}" + (" (see below)" if checks else ""),
+            ]
+        )
+        + "</div>",
+        "<h2>Intended use</h2>",
+        f"<p>{html.escape(str(gov['intended_use']))}</p>",
+        "<h2>Out-of-scope use</h2>",
+        f"<p>{html.escape(str(gov['out_of_scope']))}</p>",
+        "<h2>Owner, version and approval</h2>",
+        _li(
+            [f"Owner: {html.escape(str(gov['owner']))}", f"Version: <code>{model.version}</code>"]
+            + [f"{html.escape(str(k))}: {html.escape(str(v))}" for k, v in appr.items()]
+        ),
+        "<h2>Data and label definition</h2>",
+        _li(
+            [
+                f"Label: {html.escape(str(gov['label_definition']))}",
+                f"Data snapshot id: <code>{html.escape(str(snapshot_id or meta.get('data_hash')))}"
+                "</code>",
+                f"Training rows: {meta.get('n_train')}, holdout rows: {meta.get('n_holdout')}, "
+                f"training bad rate: {_fmt(meta.get('bad_rate_train'))}",
+            ]
+            + (
+                [
+                    f"Split: {html.escape(str(meta['split']))}; training applications up to "
+                    f"{html.escape(str(meta.get('train_from', '')))} … "
+                    f"{html.escape(str(meta.get('train_until')))}; holdout "
+                    f"{html.escape(str(meta.get('holdout_from')))} … "
+                    f"{html.escape(str(meta.get('holdout_until', '')))}"
+                ]
+                if meta.get("split")
+                else []
+            )
+            + ([html.escape(str(gov["data"]))] if gov.get("data") else [])
+            + [
+                "Protected attributes declared (never features): "
+                + (html.escape(", ".join(meta.get("protected") or [])) or "none declared")
+            ]
+        ),
+        "<h2>Performance</h2>",
+    ]
+    if cv:
+        sections += [
+            f"<h3>{cv['n_folds']}-fold cross-validation (seed {cv.get('seed')})</h3>",
+            _table(_cv_rows(cv)),
+        ]
+    split_name = "out-of-time holdout" if meta.get("split") == "out_of_time" else "holdout"
+    perf = _perf_rows(metrics)
+    sections += [
+        f"<h3>{split_name} (95% bootstrap intervals)</h3>",
         _table(perf) if len(perf) else "<p>n/a</p>",
         '<div class="plots">',
         roc_svg(
-            holdout, {"additive (points)": "pd", "challenger": "challenger", "logistic": "logistic"}
+            holdout, {"scorecard (PD)": "pd", "challenger": "challenger", "logistic": "logistic"}
         ),
         calibration_svg(reliability),
         score_hist_svg(holdout),
         "</div>",
-        "<h3>Reliability table</h3>",
+    ]
+    if budget:
+        lim = budget.get("limits") or {}
+        sections += [
+            "<h3>Characteristic budget</h3>",
+            _li(
+                [
+                    f"Limits: at most {lim.get('max_features', '–')} features and "
+                    f"{lim.get('max_bins', '–')} bins per feature (missing bin not counted); "
+                    "adjacent bins with equal points merged",
+                    f"Features {budget.get('features_unconstrained')} → {budget.get('features')}; "
+                    f"bins {budget.get('bins_unconstrained')} → {budget.get('bins')}; distinct "
+                    f"point values {budget.get('distinct_point_values')}",
+                    "Dropped by the budget: "
+                    + (html.escape(", ".join(budget.get("dropped_by_budget") or [])) or "none"),
+                    f"AUC unconstrained additive {_fmt(budget.get('auc_unconstrained'))}, "
+                    f"budgeted scorecard {_fmt(budget.get('auc_budgeted'))}: cost "
+                    f"{_fmt(budget.get('auc_cost'))} (target ≤ {AUC_COST_TARGET})"
+                    + (
+                        f"; CV cost {cv['budget_auc_cost']:.4f}"
+                        if cv and "budget_auc_cost" in cv
+                        else ""
+                    ),
+                ]
+            ),
+        ]
+    sections += [
+        "<h2>Calibration</h2>",
+        f"<p>PD: {html.escape(model.calibrator.method)} calibration of the integer score, fitted "
+        "on out-of-fold training scores. Reliability on the holdout by PD decile:</p>",
         _table(reliability),
     ]
     if stability is not None:
+        base = stability.get("baseline", "training population")
+        latest = stability.get("latest", "latest population")
         sections += [
             "<h2>Stability</h2>",
-            f"<p>Score PSI {stability['score_psi']:.4f} — status "
-            f"<b>{html.escape(stability['score_status'])}</b> (warn ≥ "
-            f"{stability['thresholds']['warn']}, fail ≥ {stability['thresholds']['fail']}); "
+            f"<p>Baseline: {html.escape(str(base))} ({stability.get('n_train')} rows); compared: "
+            f"{html.escape(str(latest))} ({stability.get('n_latest')} rows). Score PSI "
+            f"{stability['score_psi']:.4f}: <b>{html.escape(stability['score_status'])}</b> (warn "
+            f"≥ {stability['thresholds']['warn']}, fail ≥ {stability['thresholds']['fail']}); "
             f"overall <b>{html.escape(stability['status'])}</b>.</p>",
             _table(stability["features"]),
         ]
+    sections.append("<h2>Fairness (evaluation only; protected attributes are not features)</h2>")
     if fairness is not None:
-        sections.append(
-            "<h2>Fairness (evaluation only; protected attributes are not features)</h2>"
-        )
-        for attr, entry in fairness["attributes"].items():
-            verdict = "passes" if entry["passes"] else "FAILS"
-            sections.append(
-                f"<h3>{html.escape(attr)}: four-fifths rule {verdict} "
-                f"(min ratio {entry['min_ratio']:.3f})</h3>"
-            )
-            sections.append(_table(entry["approval"]))
-            if "calibration" in entry:
-                sections.append(_table(entry["calibration"]))
+        sections += _fairness_html(fairness)
+    else:
+        sections.append("<p>No protected attribute declared: fairness not assessed.</p>")
+    if proxies is not None and len(proxies):
+        sections += [
+            "<h3>Proxies (association with a protected attribute, |value| ≥ 0.5 flagged)</h3>",
+            _table(proxies.head(20)),
+        ]
     sections += [
-        "<h2>Points table</h2>",
-        f"<p>Base points: {pts.base_points}</p>",
-        _table(pts.to_frame().drop(columns=["contribution"])),
+        "<h2>Drivers</h2>",
+        "<p>Features by the range of points they can move (the score is the sum of points):</p>",
+        _table(drivers(pts)),
+        "<h2>Reason codes</h2>",
+        "<p>Reasons are ranked by points lost against the feature's best bin; the direction is "
+        "read from the points table (low: a higher value would score more; high: a lower "
+        "value would).</p>",
+        _table(reason_codes(pts, model.reason_texts)),
+        "<h2>Missing values and thin files</h2>",
+    ]
+    policy = pd.DataFrame(meta.get("missing_policy") or [])
+    if len(policy):
+        kept = policy[policy["rule"] == KEPT_EVIDENCE]
+        capped = policy[policy["model_points"] > policy["points"]]
+        sections.append(
+            _li(
+                [
+                    "Policy: a missing value never earns more than the feature's median bin, "
+                    "unless training data show missing is better (Wilson 95% upper bound of the "
+                    "missing rows' bad rate below the median bin's bad rate, ≥ 50 rows).",
+                    f"Capped by the policy: {len(capped)} features"
+                    + (": " + html.escape(", ".join(capped["feature"])) if len(capped) else ""),
+                    "Exceptions (missing kept above the median bin on evidence): "
+                    + (html.escape(", ".join(kept["feature"])) if len(kept) else "none"),
+                    f"Thin file: at least {meta.get('thin_file_share', 0.3):.0%} of the scored "
+                    "features missing (flag thin_file in the scores)",
+                ]
+            )
+        )
+        sections.append(_table(policy.fillna(0.0)))
+    if comparison:
+        sections += ["<h2>Champion and candidate</h2>", _comparison_html(comparison)]
+    limits = list(gov.get("limitations") or []) + [
+        "Reject inference is not performed: outcomes exist only for approved applications.",
+        "Monotone directions are imposed only where credit practice knows them; other features "
+        "follow the data and can be non-monotone.",
+        "The PD is calibrated on the development period; it drifts with the portfolio and needs "
+        "periodic recalibration.",
+    ]
+    sections += ["<h2>Limitations</h2>", _li([html.escape(x) for x in limits])]
+    sections.append("<h2>Failed checks and what to do</h2>")
+    if notices:
+        sections.append("<p>Notices:</p>" + _li([html.escape(n) for n in notices]))
+    sections.append(_table(pd.DataFrame(checks)) if checks else "<p>No check failed.</p>")
+    sections += [
+        "<h2>Appendix: points table</h2>",
+        f"<p>score = {pts.base_points} (base) + Σ points, clipped to {s.min_score}–"
+        f"{s.max_score}. Scaling: {s.base_score:g} points at {s.base_odds:g}:1 good:bad odds, "
+        f"{s.pdo:g} points to double the odds. A bin 'a – b' holds a < value ≤ b.</p>",
+        _table(readable_points(pts), max_rows=2000),
         "<h2>Versions and hashes</h2><ul>",
         f"<li>Model version: <code>{model.version}</code></li>",
         f"<li>Points table SHA-256: <code>{hashlib.sha256(points_json).hexdigest()}</code></li>",
@@ -284,6 +688,7 @@ def render_model_card(
         "table{border-collapse:collapse;font-size:12px;margin:.5em 0}"
         "td,th{border:1px solid #ddd;padding:2px 6px;text-align:right}"
         ".plots{display:flex;flex-wrap:wrap;gap:12px}code{font-size:12px}"
+        ".box{border:1px solid #bbb;padding:.3em 1em;background:#f7f7f7}"
     )
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>'
@@ -291,3 +696,39 @@ def render_model_card(
         + "\n".join(sections)
         + "</body></html>"
     )
+
+
+def _comparison_html(c: dict[str, Any]) -> str:
+    parts = [
+        f"<p>Champion <code>{html.escape(str(c.get('champion')))}</code>, candidate "
+        f"<code>{html.escape(str(c.get('candidate')))}</code>.</p>"
+    ]
+    rows = c.get("metrics") or []
+    if rows:
+        parts.append(_table(pd.DataFrame(rows)))
+    feats = c.get("features") or {}
+    parts.append(
+        _li(
+            [
+                "Features only in the candidate: "
+                + (html.escape(", ".join(feats.get("added", []))) or "none"),
+                "Features only in the champion: "
+                + (html.escape(", ".join(feats.get("removed", []))) or "none"),
+            ]
+        )
+    )
+    shift = c.get("score_shift")
+    if shift:
+        parts.append(
+            _li(
+                [
+                    f"On {shift['n']} applications: mean |score change| "
+                    f"{shift['mean_abs_score_change']:.1f} points; grade changed for "
+                    f"{shift['grade_changed_share']:.1%}; decision changed for "
+                    f"{shift['decision_changed_share']:.1%}"
+                ]
+            )
+        )
+        if shift.get("grade_migration"):
+            parts.append(_table(pd.DataFrame(shift["grade_migration"])))
+    return "".join(parts)

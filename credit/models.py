@@ -83,7 +83,7 @@ class BoostedModel:
         return np.asarray(self.booster.predict(X, raw_score=True), dtype=np.float64)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-self.margin(X)))
+        return np.asarray(1.0 / (1.0 + np.exp(-self.margin(X))), dtype=np.float64)
 
 
 def additive_params(
@@ -138,7 +138,7 @@ def fit_lgbm(
         return_cvbooster=True,
     )
     metric_key = next(k for k in res if k.endswith("-mean"))
-    best = max(1, len(cast(list, res[metric_key])))
+    best = max(1, len(cast(list[float], res[metric_key])))
     oof = np.zeros(len(y))
     cvb = cast(lgb.CVBooster, res["cvbooster"])
     for (_, val), b in zip(folds, cvb.boosters, strict=True):
@@ -188,7 +188,7 @@ def predict_woe_logistic(
     X = df[names].copy()
     for c in categorical or []:
         X[c] = X[c].astype("string").astype(object).where(X[c].notna(), "__missing__")
-    return pipe.predict_proba(X)[:, 1]
+    return np.asarray(pipe.predict_proba(X)[:, 1], dtype=np.float64)
 
 
 # ---------------------------------------------------------------- splits and metrics

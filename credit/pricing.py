@@ -2,6 +2,20 @@
 
 APR = cost of funds + annualised PD x LGD + operating cost + capital ratio x hurdle rate + margin,
 capped. Configuration lives in ``credit/pricing.yaml``.
+
+Credit limit = min(grade limit, affordable limit, max_limit), rounded down, where over a term of
+``t`` days (``t / 30`` months) and a monthly income ``I``:
+
+* grade limit = I x income_multiple[grade] x t / 30 (falls as PD rises);
+* affordable limit = max_debt_service x I x (t / 30) / (1 + APR x t / 365): the repayments, principal
+  and interest, take at most that share of income each month.
+
+``I`` is the declared income (``income_monthly``) where there is one; otherwise the median monthly
+inflow over the applicant's whole observed months (``inflow_monthly_median``, a proxy), otherwise
+the mean monthly inflow (``income_monthly_mean``); ``income_basis`` says which, row by row. An
+applicant is declined for every rule that fails, listed in ``decline_reason``: ``grade`` (a decline
+grade), ``apr_cap`` (the uncapped APR is above the cap), ``affordability`` (the affordable limit is
+below ``min_limit``, including no income and no inflow at all).
 """
 
 from __future__ import annotations
@@ -33,7 +47,17 @@ PRICING_COLUMNS: tuple[str, ...] = (
     "apr",
     "apr_capped",
     "decision",
+    "decline_reason",
+    "income_used",
+    "income_basis",
+    "grade_limit",
+    "affordable_limit",
     "credit_limit",
+)
+INCOME_SOURCES: tuple[tuple[str, str], ...] = (
+    ("income_monthly", "declared income"),
+    ("inflow_monthly_median", "median monthly inflow over observed months (proxy: no income)"),
+    ("income_monthly_mean", "mean monthly inflow (proxy: no income)"),
 )
 MERCHANT_PRICING_COLUMNS: tuple[str, ...] = (
     "merchant_id",
@@ -52,7 +76,7 @@ MERCHANT_PRICING_COLUMNS: tuple[str, ...] = (
 
 @lru_cache(maxsize=8)
 def _load(path: str) -> dict[str, Any]:
-    return yaml.safe_load(Path(path).read_text())
+    return dict(yaml.safe_load(Path(path).read_text()))
 
 
 def load_config(path: str | Path | None = None) -> dict[str, Any]:
@@ -72,25 +96,63 @@ def grade(pd_: np.ndarray | pd.Series, config: dict[str, Any] | None = None) -> 
 def annualised_pd(pd_: np.ndarray, term_days: np.ndarray) -> np.ndarray:
     p = np.clip(np.asarray(pd_, dtype=float), 0.0, 1.0 - 1e-12)
     t = np.maximum(np.asarray(term_days, dtype=float), 1.0)
-    return 1.0 - np.power(1.0 - p, 365.0 / t)
+    return np.asarray(1.0 - np.power(1.0 - p, 365.0 / t), dtype=np.float64)
 
 
 def credit_limit(
-    income_monthly: np.ndarray, grades: np.ndarray, config: dict[str, Any] | None = None
+    income_monthly: np.ndarray,
+    grades: np.ndarray,
+    config: dict[str, Any] | None = None,
+    term_days: np.ndarray | None = None,
+    apr: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Suggested limit: monthly income x a multiple by grade, floored, capped and rounded down."""
+    """Suggested limit: min(grade limit, affordable limit, max_limit) rounded down; 0 where the
+    grade lends nothing or the limit is below ``min_limit`` (term 30 days and APR 0 by default)."""
+    grade_lim, afford = _limits(income_monthly, grades, config, term_days, apr)
     cfg = (config or load_config())["credit_limit"]
-    mult = np.array([cfg["income_multiple"].get(g, 0.0) for g in grades], dtype=float)
-    inc = np.asarray(income_monthly, dtype=float)
-    lim = np.where(np.isnan(inc) | (inc <= 0), cfg["no_income_limit"] * (mult > 0), inc * mult)
-    lim = np.where(mult > 0, np.clip(lim, cfg["min_limit"], cfg["max_limit"]), 0.0)
+    lim = np.minimum(np.minimum(grade_lim, afford), cfg["max_limit"])
     r = float(cfg["rounding"])
-    return np.floor(lim / r) * r
+    lim = np.floor(lim / r) * r
+    return np.where(lim >= cfg["min_limit"], lim, 0.0)
+
+
+def _limits(
+    income_monthly: np.ndarray,
+    grades: np.ndarray,
+    config: dict[str, Any] | None,
+    term_days: np.ndarray | None,
+    apr: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    cfg = (config or load_config())["credit_limit"]
+    inc = np.nan_to_num(np.asarray(income_monthly, dtype=float), nan=0.0)
+    inc = np.maximum(inc, 0.0)
+    n = len(inc)
+    months = (np.full(n, 30.0) if term_days is None else np.asarray(term_days, float)) / 30.0
+    rate = np.zeros(n) if apr is None else np.asarray(apr, dtype=float)
+    mult = np.array([cfg["income_multiple"].get(g, 0.0) for g in grades], dtype=float)
+    grade_lim = inc * mult * months
+    afford = cfg["max_debt_service"] * inc * months / (1.0 + rate * months * 30.0 / 365.0)
+    return grade_lim, afford
+
+
+def affordability_income(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Monthly income per row and its basis: the first of INCOME_SOURCES present and positive."""
+    n = len(frame)
+    inc = np.full(n, np.nan)
+    basis = np.full(n, "none: no income and no inflow observed", dtype=object)
+    for col, why in INCOME_SOURCES:
+        if col not in frame:
+            continue
+        v = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
+        take = np.isnan(inc) & np.isfinite(v) & (v > 0)
+        inc[take] = v[take]
+        basis[take] = why
+    return inc, basis
 
 
 def price_loans(scores: pd.DataFrame, config: dict[str, Any] | None = None) -> pd.DataFrame:
-    """Rows of ``credit.pricing`` from rows of ``credit.scores`` (needs pd and term_days; uses
-    income_monthly_mean for the limit when present)."""
+    """Rows of ``credit.pricing`` from rows of ``credit.scores`` (needs pd and term_days; income
+    from the columns of INCOME_SOURCES that are present, see the module docstring)."""
     cfg = config or load_config()
     a = cfg["apr"]
     p = scores["pd"].to_numpy(dtype=float)
@@ -104,13 +166,20 @@ def price_loans(scores: pd.DataFrame, config: dict[str, Any] | None = None) -> p
     el = apd * a["lgd"]
     cap_charge = a["capital_ratio"] * a["hurdle_rate"]
     raw = a["cost_of_funds"] + el + a["operating_cost"] + cap_charge + a["margin"]
-    declined = np.isin(g, list(a.get("decline_grades", []))) | (raw > a["cap"])
-    income = (
-        scores["income_monthly_mean"].to_numpy(dtype=float)
-        if ("income_monthly_mean" in scores)
-        else np.full(len(scores), np.nan)
+    apr = np.minimum(raw, a["cap"])
+    income, basis = affordability_income(scores)
+    grade_lim, afford = _limits(income, g, cfg, term, apr)
+    limit = credit_limit(income, g, cfg, term, apr)
+    reasons = {
+        "grade": np.isin(g, list(a.get("decline_grades", []))),
+        "apr_cap": raw > a["cap"],
+        "affordability": afford < cfg["credit_limit"]["min_limit"],
+    }
+    why = np.array(
+        [";".join(k for k, v in reasons.items() if v[i]) or None for i in range(len(p))],
+        dtype=object,
     )
-    limit = np.where(declined, 0.0, credit_limit(income, g, cfg))
+    declined = why != None  # noqa: E711
     n = len(scores)
     out = pd.DataFrame(
         {
@@ -127,13 +196,50 @@ def price_loans(scores: pd.DataFrame, config: dict[str, Any] | None = None) -> p
             "capital_charge": np.full(n, cap_charge),
             "margin": np.full(n, a["margin"]),
             "apr_uncapped": raw,
-            "apr": np.minimum(raw, a["cap"]),
+            "apr": apr,
             "apr_capped": raw > a["cap"],
             "decision": np.where(declined, "decline", "approve"),
-            "credit_limit": limit,
+            "decline_reason": why,
+            "income_used": income,
+            "income_basis": basis,
+            "grade_limit": grade_lim,
+            "affordable_limit": afford,
+            "credit_limit": np.where(declined, 0.0, limit),
         }
     )
     return out.loc[:, list(PRICING_COLUMNS)]
+
+
+def price_applications(
+    scores: pd.DataFrame, features: pd.DataFrame, config: dict[str, Any] | None = None
+) -> pd.DataFrame:
+    """``price_loans`` of scores joined (on loan_id) to the term and income columns of the
+    features: the call the pipeline makes."""
+    cols = ["loan_id", "term_days"] + [c for c, _ in INCOME_SOURCES if c in features]
+    extra = features.loc[:, cols]
+    joined = scores.drop(columns=[c for c in cols[1:] if c in scores]).merge(
+        extra, on="loan_id", how="left"
+    )
+    return price_loans(joined, config)
+
+
+def decide(
+    pd_: np.ndarray, term_days: np.ndarray | float = 30.0, config: dict[str, Any] | None = None
+) -> np.ndarray:
+    """The approval rule on risk alone (grade and APR cap, before affordability): True = approve."""
+    cfg = config or load_config()
+    a = cfg["apr"]
+    p = np.asarray(pd_, dtype=float)
+    t = np.broadcast_to(np.asarray(term_days, dtype=float), p.shape)
+    raw = (
+        a["cost_of_funds"]
+        + annualised_pd(p, t) * a["lgd"]
+        + a["operating_cost"]
+        + a["capital_ratio"] * a["hurdle_rate"]
+        + a["margin"]
+    )
+    ok = ~np.isin(grade(p, cfg), list(a.get("decline_grades", []))) & (raw <= a["cap"])
+    return np.asarray(ok, dtype=bool)
 
 
 def merchant_risk_score(
@@ -142,11 +248,12 @@ def merchant_risk_score(
     cfg = (config or load_config())["merchant_fees"]
     w = cfg["risk_weights"]
     mcc = merchants.get("mcc_risk", pd.Series("low", index=merchants.index)).fillna("medium")
-    return (
+    risk = (
         w["chargeback_ratio"] * merchants["chargeback_ratio"].fillna(0).to_numpy(float)
         + w["refund_ratio"] * merchants["refund_ratio"].fillna(0).to_numpy(float)
         + mcc.map(cfg["mcc_risk_points"]).fillna(cfg["mcc_risk_points"]["medium"]).to_numpy(float)
     )
+    return np.asarray(risk, dtype=np.float64)
 
 
 def price_merchants(merchants: pd.DataFrame, config: dict[str, Any] | None = None) -> pd.DataFrame:

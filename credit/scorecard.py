@@ -93,15 +93,6 @@ class PointsTable:
         t = self.table
         return list(dict.fromkeys(t.loc[t["category"].notna(), "feature"]))
 
-    def best_points(self) -> np.ndarray:
-        """Highest points any bin of each feature can earn (order of ``features``)."""
-        return (
-            self.table.groupby("feature", sort=False)["points"]
-            .max()
-            .reindex(self.features)
-            .to_numpy(dtype=np.int64)
-        )
-
     def _compile(self) -> _Compiled:
         if self._compiled is not None:
             return self._compiled
@@ -146,7 +137,10 @@ class PointsTable:
 
     def point_matrix(self, df: pd.DataFrame) -> np.ndarray:
         """(n, n_features) integer points earned per feature."""
-        bins = self.bin_indices(df)
+        return self.point_matrix_from_bins(self.bin_indices(df))
+
+    def point_matrix_from_bins(self, bins: np.ndarray) -> np.ndarray:
+        """(n, n_features) integer points of the bins given by ``bin_indices``."""
         comp = self._compile()
         out = np.empty_like(bins)
         for j, _, pts, miss in comp.numeric:
@@ -157,10 +151,12 @@ class PointsTable:
 
     def raw_points(self, df: pd.DataFrame) -> np.ndarray:
         """Unclipped integer score: base + sum of points (what an encrypted scorer computes)."""
-        return self.base_points + self.point_matrix(df).sum(axis=1)
+        return np.asarray(self.base_points + self.point_matrix(df).sum(axis=1), dtype=np.int64)
 
     def clip(self, raw: np.ndarray) -> np.ndarray:
-        return np.clip(raw, self.scaling.min_score, self.scaling.max_score).astype(np.int64)
+        return np.asarray(
+            np.clip(raw, self.scaling.min_score, self.scaling.max_score), dtype=np.int64
+        )
 
     def score(self, df: pd.DataFrame) -> np.ndarray:
         return self.clip(self.raw_points(df))
@@ -396,7 +392,7 @@ class ScoreCalibrator:
             p = 1.0 / (1.0 + np.exp(-z))
         else:
             p = np.interp(s, self.params["x"], self.params["y"])
-        return np.clip(p, 1e-5, 1 - 1e-5)
+        return np.asarray(np.clip(p, 1e-5, 1 - 1e-5), dtype=np.float64)
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "params": self.params}

@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 
 from credit import models
-from credit.features import FEATURE_COLUMNS, MONOTONE, REASON_TEXTS
-from credit.pricing import grade
+from credit.budget import DEFAULT_BUDGET, Budget
+from credit.fairness import MIN_GROUP, fairness_assessment, proxy_report
+from credit.features import FEATURE_COLUMNS, MONOTONE, REASON_WORDING
+from credit.pricing import grade, price_applications
 from credit.training import CreditModel, StackResult, frame_hash, train_stack
 
 SCORES_COLUMNS: tuple[str, ...] = (
@@ -33,6 +35,8 @@ SCORES_COLUMNS: tuple[str, ...] = (
     "reason_code_4",
     "reason_4",
     "reason_points_4",
+    "missing_features",
+    "thin_file",
     "model_version",
 )
 
@@ -48,9 +52,17 @@ def train_ledger_model(
     n_boot: int = 200,
     seed: int = 0,
     snapshot_id: str | None = None,
+    budget: Budget | None = DEFAULT_BUDGET,
+    protected: pd.DataFrame | None = None,
+    challenger: bool = True,
+    logistic: bool = True,
 ) -> StackResult:
     """Fit the stack on labelled applications; the latest ``holdout_frac`` by applied_at is the
-    out-of-time holdout. Unlabelled applications (label NULL) are excluded."""
+    out-of-time holdout. Unlabelled applications (label NULL) are excluded.
+
+    ``protected``: loan_id plus protected attribute columns (evaluation only). Those names are
+    refused as features; ``metrics['proxies']`` reports features tracking them and
+    ``metrics['fairness']`` judges the pricing decision on the holdout rows."""
     lab = features[features["label"].notna()].reset_index(drop=True)
     n_bad = int(lab["label"].sum())
     if len(lab) < MIN_LABELLED or n_bad < MIN_PER_CLASS or len(lab) - n_bad < MIN_PER_CLASS:
@@ -59,37 +71,92 @@ def train_ledger_model(
             f"{len(lab) - n_bad} good); training needs at least {MIN_LABELLED} with "
             f"{MIN_PER_CLASS} of each class. Land a longer ledger (more days) or more users."
         )
+    prot_cols = [c for c in (protected.columns if protected is not None else []) if c != "loan_id"]
     dev, oot = models.out_of_time_split(lab, "applied_at", holdout_frac)
     y = lab["label"].to_numpy(dtype=np.int64)
+    feats = [c for c in FEATURE_COLUMNS if c not in prot_cols]
     res = train_stack(
         lab.iloc[dev],
         y[dev],
         lab.iloc[oot],
         y[oot],
-        list(FEATURE_COLUMNS),
+        feats,
         [],
         MONOTONE,
-        REASON_TEXTS,
+        REASON_WORDING,
         params,
         n_boot=n_boot,
         seed=seed,
+        budget=budget,
+        protected=prot_cols,
+        challenger=challenger,
+        logistic=logistic,
     )
+    res.holdout["loan_id"] = lab["loan_id"].iloc[oot].to_numpy()
+    t_dev = pd.to_datetime(lab["applied_at"].iloc[dev])
+    t_oot = pd.to_datetime(lab["applied_at"].iloc[oot])
     res.model.metadata.update(
         {
             "split": "out_of_time",
-            "train_until": str(pd.to_datetime(lab["applied_at"].iloc[dev]).max()),
-            "holdout_from": str(pd.to_datetime(lab["applied_at"].iloc[oot]).min()),
+            "train_from": str(t_dev.min()),
+            "train_until": str(t_dev.max()),
+            "holdout_from": str(t_oot.min()),
+            "holdout_until": str(t_oot.max()),
+            "label_definition": "label = 1 when the loan was not repaid in full within the "
+            "performance window after its due date (marts.loans.is_bad); NULL until observable",
             "data_hash": snapshot_id or frame_hash(lab[list(FEATURE_COLUMNS) + ["label"]]),
         }
     )
+    if protected is not None and prot_cols:
+        joined = lab[["loan_id"]].merge(protected, on="loan_id", how="left")
+        res.metrics["proxies"] = proxy_report(lab, feats, joined[prot_cols]).to_dict("records")
+        res.metrics["fairness"] = holdout_fairness(res, features, protected, n_boot=n_boot)
     return res
 
 
+def holdout_fairness(
+    result: StackResult,
+    features: pd.DataFrame,
+    protected: pd.DataFrame,
+    min_group: int = MIN_GROUP,
+    n_boot: int = 200,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Fairness of the pipeline's actual decision (``price_applications``: grade, APR cap and
+    affordability) on the out-of-time holdout rows only. ``protected``: loan_id + attributes."""
+    hold = result.holdout
+    rows = features[features["loan_id"].isin(set(hold["loan_id"]))]
+    scores = score_applications(result.model, rows)
+    priced = price_applications(scores, rows)
+    d = (
+        hold[["loan_id", "y"]]
+        .merge(priced[["loan_id", "pd", "decision"]], on="loan_id", how="left")
+        .merge(protected, on="loan_id", how="left")
+    )
+    cols = [c for c in protected.columns if c != "loan_id"]
+    return fairness_assessment(
+        d["decision"].eq("approve").to_numpy(),
+        d["pd"].to_numpy(),
+        d["y"].to_numpy(),
+        d[cols],
+        "the pricing decision: approve unless a decline grade, an APR above the cap or an "
+        "affordable limit below the minimum (credit.pricing.price_loans)",
+        min_group=min_group,
+        n_boot=n_boot,
+        seed=seed,
+    )
+
+
 def score_applications(model: CreditModel, features: pd.DataFrame) -> pd.DataFrame:
-    """Rows of ``credit.scores`` for every application (labelled or not)."""
+    """Rows of ``credit.scores`` for every application (labelled or not). ``thin_file`` is set by
+    missing features and, when the features carry it, by a short observed history."""
     keep = [c for c in ("loan_id", "subject_id", "applied_at") if c in features]
     out = model.score(features, k=4, keep=keep)
     out["grade"] = grade(out["pd"].to_numpy())
+    if "short_history" in features:
+        out["thin_file"] = out["thin_file"].to_numpy() | features["short_history"].fillna(
+            True
+        ).to_numpy(dtype=bool)
     for c in SCORES_COLUMNS:
         if c not in out:
             out[c] = None

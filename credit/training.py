@@ -16,11 +16,23 @@ import pandas as pd
 import sklearn
 
 from credit import models
+from credit.budget import (
+    DEFAULT_BUDGET,
+    Budget,
+    bins_per_feature,
+    booster_bias,
+    compress_points_table,
+    feature_spread,
+    within_budget,
+)
 from credit.encoding import FeatureEncoder
-from credit.reasons import reasons_frame
+from credit.missing_policy import apply_missing_policy, missing_counts
+from credit.reasons import Wording, reasons_frame
 from credit.scorecard import PointsTable, Scaling, ScoreCalibrator, points_table_from_booster
 
 SCORE_COLUMNS: tuple[str, ...] = ("score", "raw_points", "pd")
+# a file is thin when at least this share of the scored features is missing
+THIN_FILE_SHARE = 0.3
 
 
 @dataclass
@@ -29,7 +41,7 @@ class CreditModel:
 
     points: PointsTable
     calibrator: ScoreCalibrator
-    reason_texts: dict[str, str] = field(default_factory=dict)
+    reason_texts: dict[str, Any] = field(default_factory=dict)  # credit.reasons.Wording
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -44,11 +56,13 @@ class CreditModel:
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def score(self, df: pd.DataFrame, k: int = 4, keep: list[str] | None = None) -> pd.DataFrame:
-        """score (clipped integer), raw_points (base + sum of points), pd, and k reasons."""
+        """score (clipped integer), raw_points (base + sum of points), pd, k reasons, the number of
+        scored features missing and the thin-file flag (>= THIN_FILE_SHARE of them missing)."""
         missing = self.points.missing_columns(df)
         if missing:
             raise ValueError(f"input lacks the model's columns: {missing}")
-        pm = self.points.point_matrix(df)
+        bins = self.points.bin_indices(df)
+        pm = self.points.point_matrix_from_bins(bins)
         raw = self.points.base_points + pm.sum(axis=1)
         score = self.points.clip(raw)
         out = pd.DataFrame(index=df.index)
@@ -58,8 +72,11 @@ class CreditModel:
         out["raw_points"] = raw
         out["pd"] = self.calibrator.predict(score)
         out = pd.concat(
-            [out, reasons_frame(self.points, pm, self.reason_texts, k, df.index)], axis=1
+            [out, reasons_frame(self.points, bins, self.reason_texts, k, df.index)], axis=1
         )
+        n_missing = missing_counts(self.points, bins)
+        out["missing_features"] = n_missing
+        out["thin_file"] = n_missing >= THIN_FILE_SHARE * max(len(self.features), 1)
         out["model_version"] = self.version
         return out
 
@@ -85,6 +102,87 @@ class CreditModel:
 
 
 @dataclass
+class Scorecard:
+    """A budgeted additive scorecard and what it was cut from.
+
+    ``unconstrained`` is the additive model on every candidate feature with every bin (the
+    reference for the budget's AUC cost); ``model`` the one refitted on the kept features;
+    ``points`` its table after the bin budget and the missing-value policy; ``oof_score`` the
+    out-of-fold score of each training row (for calibration) carried through the same changes.
+    """
+
+    encoder: FeatureEncoder
+    model: models.BoostedModel
+    points: PointsTable
+    unconstrained_encoder: FeatureEncoder
+    unconstrained: models.BoostedModel
+    oof_score: np.ndarray
+    missing_policy: pd.DataFrame
+    budget: dict[str, Any]
+
+
+def fit_scorecard(
+    train: pd.DataFrame,
+    y: np.ndarray,
+    numeric: list[str],
+    categorical: list[str] | None = None,
+    monotone: dict[str, int] | None = None,
+    params: dict[str, Any] | None = None,
+    ordinal_categoricals: bool = False,
+    seed: int = 0,
+    scaling: Scaling | None = None,
+    budget: Budget | None = None,
+    missing_policy: bool = True,
+) -> Scorecard:
+    """Additive model -> (feature budget: refit on the features with the widest points spread) ->
+    bin budget -> missing-value policy. ``budget=None``: every feature, every bin."""
+    y = np.asarray(y, dtype=np.int64)
+    cats = list(categorical or [])
+    scaling = scaling or Scaling()
+    enc0, m0 = fit_additive_model(
+        train, y, numeric, cats, monotone, params, ordinal_categoricals, seed
+    )
+    full0 = points_table_from_booster(m0.booster, enc0, scaling)
+    enc, m, dropped = enc0, m0, []
+    if budget is not None and len(full0.features) > budget.max_features:
+        spread = feature_spread(full0, train)
+        kept = set(spread.index[: budget.max_features])
+        dropped = [str(f) for f in spread.index[budget.max_features :]]
+        enc, m = fit_additive_model(
+            train,
+            y,
+            [c for c in numeric if c in kept],
+            [c for c in cats if c in kept],
+            monotone,
+            params,
+            ordinal_categoricals,
+            seed,
+        )
+    if budget is None:
+        pts = points_table_from_booster(m.booster, enc, scaling)
+    else:
+        fine = points_table_from_booster(m.booster, enc, scaling, merge_equal=False)
+        pts = compress_points_table(fine, booster_bias(m.booster), train, budget.max_bins)
+    policy = pd.DataFrame()
+    if missing_policy:
+        pts, policy = apply_missing_policy(pts, train, y)
+    exact = scaling.score_from_margin(m.margin(enc.transform(train)))
+    oof = scaling.score_from_margin(m.oof_margin) + (pts.raw_points(train) - exact)
+    report: dict[str, Any] = {
+        "limits": budget.to_dict() if budget else None,
+        "features_unconstrained": len(full0.features),
+        "features": len(pts.features),
+        "dropped_by_budget": dropped,
+        "bins_unconstrained": int(sum(bins_per_feature(full0).values())),
+        "bins": int(sum(bins_per_feature(pts).values())),
+        "max_bins_per_feature": int(max(bins_per_feature(pts).values(), default=0)),
+        "distinct_point_values": int(pts.table.groupby("feature")["points"].nunique().sum()),
+        "within_budget": within_budget(pts, budget) if budget else None,
+    }
+    return Scorecard(enc, m, pts, enc0, m0, oof, policy, report)
+
+
+@dataclass
 class StackResult:
     model: CreditModel
     encoder: FeatureEncoder
@@ -93,7 +191,8 @@ class StackResult:
     logistic: Any
     metrics: dict[str, Any]
     reliability: pd.DataFrame
-    holdout: pd.DataFrame  # y, score, pd, and each model's prediction
+    holdout: pd.DataFrame  # y, score, raw_points, pd, and each model's prediction
+    scorecard: Scorecard | None = None
 
 
 def versions() -> dict[str, str]:
@@ -149,7 +248,7 @@ def train_stack(
     numeric: list[str],
     categorical: list[str] | None = None,
     monotone: dict[str, int] | None = None,
-    reason_texts: dict[str, str] | None = None,
+    reason_texts: Wording | None = None,
     params: dict[str, Any] | None = None,
     scaling: Scaling | None = None,
     calibration: str = "platt",
@@ -158,43 +257,71 @@ def train_stack(
     ordinal_categoricals: bool = False,
     n_boot: int = 200,
     seed: int = 0,
+    budget: Budget | None = DEFAULT_BUDGET,
+    protected: list[str] | None = None,
 ) -> StackResult:
-    """Fit production (additive -> points table -> calibrator), challenger and logistic baseline on
-    ``train``; report AUC/Gini/KS (bootstrap CIs), Brier and a reliability table on ``holdout``."""
+    """Fit production (budgeted additive scorecard -> calibrator), challenger and logistic baseline
+    on ``train``; report AUC/Gini/KS (bootstrap CIs), Brier, a reliability table and the budget's
+    AUC cost against the unconstrained additive model on ``holdout``. ``protected`` columns are
+    refused as features (ValueError)."""
+    cats = list(categorical or [])
+    used_protected = sorted(set(protected or []) & (set(numeric) | set(cats)))
+    if used_protected:
+        raise ValueError(
+            f"protected attributes {used_protected} are listed as features: remove them from the "
+            "feature columns (they may only be used to evaluate fairness)"
+        )
     y_train = np.asarray(y_train, dtype=np.int64)
     y_holdout = np.asarray(y_holdout, dtype=np.int64)
-    cats = list(categorical or [])
     scaling = scaling or Scaling()
-    enc, add = fit_additive_model(
-        train, y_train, numeric, cats, monotone, params, ordinal_categoricals, seed
+    card = fit_scorecard(
+        train,
+        y_train,
+        numeric,
+        cats,
+        monotone,
+        params,
+        ordinal_categoricals,
+        seed,
+        scaling,
+        budget,
     )
-    points = points_table_from_booster(add.booster, enc, scaling)
-    oof_score = scaling.score_from_margin(add.oof_margin)
+    points = card.points
     cal = ScoreCalibrator(calibration).fit(
-        np.clip(np.rint(oof_score), scaling.min_score, scaling.max_score), y_train
+        np.clip(np.rint(card.oof_score), scaling.min_score, scaling.max_score), y_train
     )
     credit_model = CreditModel(points, cal, dict(reason_texts or {}))
 
     hold = pd.DataFrame({"y": y_holdout}, index=holdout.index)
-    hold["score"] = points.score(holdout)
+    hold["raw_points"] = points.raw_points(holdout)
+    hold["score"] = points.clip(hold["raw_points"].to_numpy())
     hold["pd"] = cal.predict(hold["score"].to_numpy())
-    Xh = enc.transform(holdout)
-    hold["additive_margin"] = add.margin(Xh)
+    X0h = card.unconstrained_encoder.transform(holdout)
+    hold["additive_margin"] = card.unconstrained.margin(X0h)
+    auc_free = _auc(y_holdout, hold["additive_margin"].to_numpy())
+    auc_card = _auc(y_holdout, -hold["raw_points"].to_numpy(dtype=np.float64))
     metrics: dict[str, Any] = {
         "additive": models.discrimination(y_holdout, hold["pd"].to_numpy(), n_boot, seed),
-        "additive_margin_auc": float(_auc(y_holdout, hold["additive_margin"].to_numpy())),
+        "additive_margin_auc": auc_free,
+        "budget": dict(
+            card.budget,
+            auc_unconstrained=auc_free,
+            auc_budgeted=auc_card,
+            auc_cost=auc_free - auc_card,
+        ),
     }
     ch = None
+    X0 = card.unconstrained_encoder.transform(train)
     if challenger:
         ch = models.fit_lgbm(
-            enc.transform(train),
+            X0,
             y_train,
-            enc.features,
+            card.unconstrained_encoder.features,
             dict(models.CHALLENGER_PARAMS, seed=seed),
-            enc.categorical_indices,
+            card.unconstrained_encoder.categorical_indices,
             seed=seed,
         )
-        hold["challenger"] = ch.predict_proba(Xh)
+        hold["challenger"] = ch.predict_proba(X0h)
         metrics["challenger"] = models.discrimination(
             y_holdout, hold["challenger"].to_numpy(), n_boot, seed
         )
@@ -210,15 +337,19 @@ def train_stack(
     credit_model.metadata = {
         "features": points.features,
         "categorical": [c for c in cats if c in points.features],
-        "encoder": enc.to_dict(),
-        "rounds": add.rounds,
-        "params": {k: v for k, v in add.params.items() if k != "interaction_constraints"},
+        "encoder": card.encoder.to_dict(),
+        "rounds": card.model.rounds,
+        "params": {k: v for k, v in card.model.params.items() if k != "interaction_constraints"},
         "n_train": int(len(y_train)),
         "n_holdout": int(len(y_holdout)),
         "bad_rate_train": float(y_train.mean()),
+        "budget": metrics["budget"],
+        "missing_policy": card.missing_policy.to_dict(orient="records"),
+        "protected": sorted(protected or []),
+        "thin_file_share": THIN_FILE_SHARE,
         "versions": versions(),
     }
-    return StackResult(credit_model, enc, add, ch, lr, metrics, rel, hold)
+    return StackResult(credit_model, card.encoder, card.model, ch, lr, metrics, rel, hold, card)
 
 
 def _auc(y: np.ndarray, s: np.ndarray) -> float:

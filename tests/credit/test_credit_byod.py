@@ -4,7 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit.byod import binary_target, fit_table, score_table
+from credit.byod import (
+    binary_target,
+    fit_table,
+    identifier_columns,
+    output_format,
+    resolve_target,
+    score_table,
+)
 
 
 def _table(n=1500, seed=0):
@@ -30,7 +37,7 @@ def _table(n=1500, seed=0):
     return df
 
 
-def test_target_errors():
+def test_target_errors_and_the_rarer_class_default():
     df = _table(50)
     with pytest.raises(ValueError, match="'nope' not found"):
         binary_target(df, "nope")
@@ -38,9 +45,56 @@ def test_target_errors():
         binary_target(df, "constant")
     with pytest.raises(ValueError, match="'grade' is not binary"):
         binary_target(df, "grade")
-    with pytest.raises(ValueError, match="'target' has values .*pass positive"):
-        binary_target(df, "target")
     assert binary_target(df, "target", "bad").sum() == (df["target"] == "bad").sum()
+    t = resolve_target(df, "target")
+    rarer = df["target"].value_counts().index[-1]
+    assert t.chosen_by_default and t.positive == rarer
+    assert t.y.sum() == (df["target"] == rarer).sum() and t.y.mean() < 0.5
+    assert "rarer class" in t.notice and repr(rarer) in t.notice
+    tie = pd.DataFrame({"t": ["a", "b"] * 10})
+    with pytest.raises(ValueError, match="--positive") as e:
+        resolve_target(tie, "t")
+    assert "positive=" not in str(e.value)
+
+
+def test_integer_and_boolean_targets_accept_the_cli_text():
+    ints = pd.DataFrame({"t": [0, 1, 1, 0, 0, 0]})
+    assert resolve_target(ints, "t", "1").y.tolist() == [0, 1, 1, 0, 0, 0]
+    assert resolve_target(ints, "t", "0").y.tolist() == [1, 0, 0, 1, 1, 1]
+    assert resolve_target(ints, "t").positive == 1  # rarer
+    floats = pd.DataFrame({"t": [0.0, 1.0, 0.0]})
+    assert resolve_target(floats, "t", "1").y.tolist() == [0, 1, 0]
+    bools = pd.DataFrame({"t": [True, False, False, True, False]})
+    assert resolve_target(bools, "t", "true").y.tolist() == [1, 0, 0, 1, 0]
+    assert resolve_target(bools, "t", "1").y.tolist() == [1, 0, 0, 1, 0]
+    assert resolve_target(bools, "t", True).y.sum() == 2
+    with pytest.raises(ValueError, match="not in the target column; its values are"):
+        resolve_target(ints, "t", "2")
+
+
+def test_identifier_columns_are_excluded_with_a_notice():
+    n = 200
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(
+        {
+            "row": np.arange(n),
+            "shuffled_ix": rng.permutation(n) + 1000,
+            "customer": [f"c{i}" for i in range(n)],
+            "amount": rng.integers(0, 50, n),  # repeats: a real feature
+            "unique_float": rng.normal(size=n),  # distinct but not integers: a real feature
+        }
+    )
+    ids = identifier_columns(df)
+    assert set(ids) == {"row", "shuffled_ix", "customer"}
+    assert "monotone" in ids["row"] and "consecutive" in ids["shuffled_ix"]
+
+
+def test_output_format_comes_from_the_extension(tmp_path):
+    assert output_format("a.csv") == "csv" and output_format(tmp_path / "b.PARQUET") == "parquet"
+    with pytest.raises(ValueError, match=r"'.xlsx' is not a supported format; name it .csv"):
+        output_format("s.xlsx")
+    with pytest.raises(ValueError, match="none"):
+        output_format("scores")
 
 
 def test_fit_and_score_roundtrip(tmp_path):

@@ -61,3 +61,64 @@ def test_merchant_fees_monotone_in_risk_with_promotions():
     assert (out.loc[new_small, "promotion"] == "first_month_free").all()
     risky_new = (m["months_active"] == 0) & out["risk_tier"].isin(["high", "very_high"])
     assert (out.loc[risky_new, "promotion"].isna()).all()
+
+
+def _apps(pd_, income, term=60):
+    n = len(pd_)
+    return pd.DataFrame(
+        {
+            "loan_id": np.arange(n),
+            "subject_id": "s",
+            "score": 0,
+            "pd": pd_,
+            "term_days": term,
+            "income_monthly": income,
+        }
+    )
+
+
+def test_limits_rise_with_income_and_fall_with_pd():
+    income = np.linspace(500, 8000, 200)
+    by_income = price_loans(_apps(np.full(200, 0.01), income))
+    assert (by_income["decision"] == "approve").all()
+    assert np.all(np.diff(by_income["credit_limit"]) >= 0)
+    assert by_income["credit_limit"].iloc[-1] > 5 * by_income["credit_limit"].iloc[0]
+    pd_ = np.linspace(0.001, 0.14, 200)
+    by_pd = price_loans(_apps(pd_, np.full(200, 3000.0)))
+    assert np.all(np.diff(by_pd["credit_limit"]) <= 0)
+    approved = by_pd[by_pd["decision"] == "approve"]
+    assert approved["grade"].nunique() >= 5
+    # the limit differs between grades at one income: the grade binds, not only affordability
+    per_grade = approved.groupby("grade")["credit_limit"].max()
+    assert per_grade.is_monotonic_decreasing and per_grade.nunique() == len(per_grade)
+    # and a longer term lends more
+    longer = price_loans(_apps(np.full(3, 0.01), np.full(3, 3000.0), term=90))
+    assert (
+        longer["credit_limit"].iloc[0]
+        > by_income.loc[(by_income["income_used"] - 3000).abs().idxmin(), "credit_limit"]
+    )
+
+
+def test_decline_reasons_and_the_inflow_proxy():
+    frame = pd.DataFrame(
+        {
+            "loan_id": [1, 2, 3, 4, 5],
+            "pd": [0.01, 0.5, 0.01, 0.01, 0.12],
+            "term_days": [30, 30, 30, 30, 30],
+            "inflow_monthly_median": [2000.0, 2000.0, 0.0, 2000.0, 2000.0],
+            "income_monthly": [np.nan, np.nan, np.nan, 4000.0, np.nan],
+        }
+    )
+    out = price_loans(frame).set_index("loan_id")
+    assert out.loc[1, "decision"] == "approve" and out.loc[1, "decline_reason"] is None
+    assert out.loc[1, "income_basis"].startswith("median monthly inflow")
+    assert out.loc[4, "income_basis"] == "declared income" and out.loc[4, "income_used"] == 4000
+    assert out.loc[4, "credit_limit"] > out.loc[1, "credit_limit"]
+    assert out.loc[2, "decline_reason"] == "grade;apr_cap" and out.loc[2, "credit_limit"] == 0
+    assert out.loc[3, "decline_reason"] == "affordability"
+    assert out.loc[3, "income_basis"].startswith("none")
+    limit_cfg = load_config()["credit_limit"]
+    ok = out[out["decision"] == "approve"]
+    assert (ok["credit_limit"] >= limit_cfg["min_limit"]).all()
+    assert (ok["credit_limit"] <= ok[["grade_limit", "affordable_limit"]].min(axis=1)).all()
+    assert set(out["decision"]) == {"approve", "decline"}

@@ -1,0 +1,193 @@
+"""The characteristic budget of a production scorecard: at most ``max_features`` features and at most
+``max_bins`` bins per feature (the missing / other bin not counted), adjacent bins with equal points
+merged.
+
+Encrypted scoring packs one indicator per distinct point value per feature, so its cost grows with
+the bins; a validator reads a short table more surely than a long one. The budget is met in two
+steps, both on training rows only:
+
+* features: the ones whose points vary most over the training rows (standard deviation of their
+  points) are kept and the model is refitted on them;
+* bins: each feature's fine step function (one bin per split threshold) is cut into at most
+  ``max_bins`` contiguous segments minimising the training-weighted squared error of the log-odds
+  (an exact dynamic programme); categories are grouped the same way after sorting by their log-odds.
+  A segment's value is the weighted mean of its bins, so a monotone feature stays monotone.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from credit.scorecard import POINTS_COLUMNS, PointsTable
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Production limits: features in the card, bins per feature (missing bin not counted)."""
+
+    max_features: int = 20
+    max_bins: int = 8
+
+    def __post_init__(self) -> None:
+        if self.max_features < 1 or self.max_bins < 2:
+            raise ValueError("a budget needs max_features >= 1 and max_bins >= 2")
+
+    def to_dict(self) -> dict[str, int]:
+        return {"max_features": self.max_features, "max_bins": self.max_bins}
+
+
+def feature_spread(points: PointsTable, rows: pd.DataFrame) -> pd.Series:
+    """Standard deviation of each feature's points over ``rows``, largest first."""
+    pm = points.point_matrix(rows).astype(np.float64)
+    return pd.Series(pm.std(axis=0), index=points.features).sort_values(ascending=False)
+
+
+def segment(values: np.ndarray, weights: np.ndarray, k: int) -> list[tuple[int, int]]:
+    """Optimal cut of an ordered sequence into at most ``k`` contiguous segments [start, end) that
+    minimises sum_i w_i (v_i - mean of its segment)^2 (O(k n^2) dynamic programme)."""
+    v = np.asarray(values, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    n = len(v)
+    if n <= k:
+        return [(i, i + 1) for i in range(n)]
+    cw = np.concatenate([[0.0], np.cumsum(w)])
+    cwv = np.concatenate([[0.0], np.cumsum(w * v)])
+    cwv2 = np.concatenate([[0.0], np.cumsum(w * v * v)])
+
+    def cost(a: int, b: int) -> float:
+        sw = cw[b] - cw[a]
+        if sw <= 0:
+            return 0.0
+        s = cwv[b] - cwv[a]
+        return float(cwv2[b] - cwv2[a] - s * s / sw)
+
+    inf = math.inf
+    best = np.full((k + 1, n + 1), inf)
+    back = np.zeros((k + 1, n + 1), dtype=np.int64)
+    best[0, 0] = 0.0
+    for m in range(1, k + 1):
+        for b in range(1, n + 1):
+            for a in range(m - 1, b):
+                c = best[m - 1, a] + cost(a, b)
+                if c < best[m, b] - 1e-15:
+                    best[m, b] = c
+                    back[m, b] = a
+    m = int(np.argmin(best[1:, n])) + 1
+    cuts: list[tuple[int, int]] = []
+    b = n
+    while m > 0:
+        a = int(back[m, b])
+        cuts.append((a, b))
+        b, m = a, m - 1
+    return cuts[::-1]
+
+
+def _weighted_means(v: np.ndarray, w: np.ndarray, cuts: list[tuple[int, int]]) -> np.ndarray:
+    out = np.empty(len(v))
+    for a, b in cuts:
+        sw = float(w[a:b].sum())
+        out[a:b] = float((v[a:b] * w[a:b]).sum() / sw) if sw > 0 else float(v[a:b].mean())
+    return out
+
+
+def booster_bias(booster: lgb.Booster) -> float:
+    """The constant term of an additive booster's prediction (the ``pred_contrib`` bias)."""
+    row = np.full((1, booster.num_feature()), np.nan)
+    return float(np.asarray(booster.predict(row, pred_contrib=True))[0, -1])
+
+
+def compress_points_table(
+    fine: PointsTable, bias: float, rows: pd.DataFrame, max_bins: int
+) -> PointsTable:
+    """At most ``max_bins`` bins per feature from an unmerged table (``merge_equal=False``) whose
+    ``contribution`` column holds each bin's log-odds; weights are the bin counts over ``rows``.
+    Integer points are re-derived from the segment log-odds and adjacent equal points merged."""
+    scaling = fine.scaling
+    counts = fine.bin_indices(rows)
+    out_rows: list[dict[str, Any]] = []
+    shift_total = 0
+    for j, (name, g) in enumerate(fine.table.groupby("feature", sort=False)):
+        g = g.sort_values("bin_index")
+        bins = g[~g["is_missing"]]
+        miss = g[g["is_missing"]].iloc[0]
+        n_b = len(bins)
+        w = np.bincount(counts[:, j], minlength=n_b + 1)[:n_b].astype(np.float64) + 1e-6
+        v = bins["contribution"].to_numpy(np.float64)
+        is_cat = bool(g["category"].notna().any())
+        order = np.argsort(v, kind="stable") if is_cat else np.arange(n_b)
+        cuts = segment(v[order], w[order], max_bins)
+        seg = np.empty(n_b)
+        seg[order] = _weighted_means(v[order], w[order], cuts)
+        vals = np.append(seg, float(miss["contribution"]))
+        pts = np.rint(-scaling.factor * vals).astype(np.int64)
+        shift = int(pts.min())
+        pts -= shift
+        shift_total += shift
+        if is_cat:
+            for b, r in enumerate(bins.itertuples(index=False)):
+                out_rows.append(_row(name, b, np.nan, np.nan, False, r.category, pts[b], seg[b]))
+            out_rows.append(
+                _row(name, n_b, np.nan, np.nan, True, miss["category"], pts[-1], vals[-1])
+            )
+            continue
+        lowers = bins["lower"].to_numpy(np.float64)
+        uppers = bins["upper"].to_numpy(np.float64)
+        merged: list[list[Any]] = []  # [lower, upper, points, value]
+        for b in range(n_b):
+            if merged and merged[-1][2] == pts[b]:
+                merged[-1][1] = uppers[b]
+            else:
+                merged.append([lowers[b], uppers[b], int(pts[b]), float(seg[b])])
+        for b, (lo, up, p, val) in enumerate(merged):
+            out_rows.append(_row(name, b, lo, up, False, None, p, val))
+        out_rows.append(_row(name, len(merged), np.nan, np.nan, True, None, pts[-1], vals[-1]))
+    table = pd.DataFrame(out_rows, columns=list(POINTS_COLUMNS))
+    table["category"] = table["category"].astype(object)
+    base = int(np.rint(scaling.offset - scaling.factor * bias)) + shift_total
+    return PointsTable(table, base, scaling)
+
+
+def _row(
+    feature: str,
+    b: int,
+    lower: float,
+    upper: float,
+    is_missing: bool,
+    category: Any,
+    points: Any,
+    contribution: Any,
+) -> dict[str, Any]:
+    return {
+        "feature": feature,
+        "bin_index": int(b),
+        "lower": float(lower),
+        "upper": float(upper),
+        "is_missing": bool(is_missing),
+        "category": category,
+        "points": int(points),
+        "contribution": float(contribution),
+    }
+
+
+def bins_per_feature(points: PointsTable) -> dict[str, int]:
+    """Non-missing bins of each feature: intervals, or distinct point values among categories."""
+    out: dict[str, int] = {}
+    for name, g in points.table.groupby("feature", sort=False):
+        real = g[~g["is_missing"]]
+        cat = bool(g["category"].notna().any())
+        out[str(name)] = int(real["points"].nunique() if cat else len(real))
+    return out
+
+
+def within_budget(points: PointsTable, budget: Budget) -> bool:
+    bins = bins_per_feature(points)
+    return len(bins) <= budget.max_features and max(bins.values(), default=0) <= budget.max_bins
+
+
+DEFAULT_BUDGET = Budget()
