@@ -491,6 +491,7 @@ class Mapping:
 # ---------------------------------------------------------------------------------------------
 
 _MAX_DEPTH = 32
+_MAX_VALUES = 100_000  # far above any real mapping; stops an alias "billion laughs" expansion
 _NOT_TEXT_TAGS = ("bool", "int", "float", "timestamp")
 _TYPE_WORDS = {
     "VARCHAR": "text",
@@ -509,6 +510,7 @@ class _Doc:
     values: dict[YamlPath, yaml.Node] = field(default_factory=dict)
     keys: dict[YamlPath, yaml.Node] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    expanded: int = 0
 
     def at(self, path: YamlPath, message: str, *, key: bool = False) -> None:
         node = self._node(path, key)
@@ -593,6 +595,13 @@ def _parse(text: str, doc: _Doc) -> object:
 
 def _to_python(node: yaml.Node, path: YamlPath, doc: _Doc, loader: yaml.SafeLoader) -> object:
     """Plain data from a node; mapping keys stay the text written (``NO:`` is 'NO', not False)."""
+    doc.expanded += 1
+    if doc.expanded == _MAX_VALUES:
+        doc.at(
+            path, f"the mapping expands to over {_MAX_VALUES:,} values; are YAML aliases nested?"
+        )
+    if doc.expanded >= _MAX_VALUES:
+        return None
     if len(path) > _MAX_DEPTH:
         doc.at(path, "nested too deeply (a recursive YAML alias?)")
         return None
