@@ -15,11 +15,12 @@ from ledger.home import Home
 
 @dataclass(frozen=True)
 class Settings:
-    """Where the data home is, which minimisation policy applies, how loud the run log is."""
+    """Where the data home is, which minimisation policy applies, how much the run log keeps
+    (DEBUG: every Dagster event, so the log of a failed run holds its cause)."""
 
     home: Home
     policy: Path | None = None
-    log_level: str = "INFO"
+    log_level: str = "DEBUG"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -27,7 +28,7 @@ class Settings:
         return cls(
             home=Home(Path(os.environ.get("LEDGERLENS_HOME", "data")).resolve()),
             policy=Path(policy).resolve() if policy else None,
-            log_level=os.environ.get("LEDGERLENS_LOG_LEVEL", "INFO"),
+            log_level=os.environ.get("LEDGERLENS_LOG_LEVEL", "DEBUG"),
         )
 
     @classmethod
