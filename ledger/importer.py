@@ -143,7 +143,7 @@ def import_sources(mapping_path: Path, sources: list[Path], landing: Path) -> Im
     has been written.
     """
     mapping = load_mapping(mapping_path)
-    if not sources:
+    if not sources and mapping.entities:
         raise ImporterError("no source files given; name one or more CSV, Parquet or JSONL files")
     seen: set[Path] = set()
     for src in sources:

@@ -103,6 +103,7 @@ def test_renamed_columns_and_yyyymmdd_dates_land_in_the_contract_types(imported)
             f.name: ARROW_TYPES[contract[f.name].dtype] for f in schema
         }
     rows = {r["txn_id"]: r for r in _transactions(landing).to_pylist()}
+    assert len(rows) == report.entities["transactions"].rows_written  # repeated lines too
     for number, src in _accepted_csv_rows():
         got = rows[_expected_id(number, src["InvoiceNo"], src["StockCode"], src["InvoiceDate"])]
         assert got["occurred_at"] == _expected_time(src["InvoiceDate"])
