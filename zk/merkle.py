@@ -17,8 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from itertools import repeat
-from operator import methodcaller
 
 __all__ = [
     "MerkleTree",
@@ -32,7 +30,6 @@ __all__ = [
 Value = str | int | bool | None
 _MAX_SAFE = 2**53
 _sha256 = hashlib.sha256
-_digest = methodcaller("digest")
 
 
 def _refuse(value: object) -> object:
@@ -80,18 +77,17 @@ def encode_row(table: str, values: Sequence[Value]) -> bytes:
 
 
 def _leaf_level(leaves: Iterable[bytes]) -> list[bytes]:
-    # map() chains keep the per-row loop in C (no bytecode per row).
-    return list(map(_digest, map(_sha256, map(b"\x00".__add__, leaves))))
+    # Plain comprehensions: measured faster here than map() chains or one joined buffer.
+    return [_sha256(b"\x00" + leaf).digest() for leaf in leaves]
 
 
 def _next_level(level: list[bytes]) -> list[bytes]:
-    m = len(level) // 2
-    pairs = map(
-        b"".join, zip(repeat(b"\x01", m), level[0 : 2 * m : 2], level[1 : 2 * m : 2], strict=True)
-    )
-    nxt = list(map(_digest, map(_sha256, pairs)))
+    nxt = [
+        _sha256(b"\x01" + left + right).digest()
+        for left, right in zip(level[0::2], level[1::2], strict=False)
+    ]
     if len(level) % 2:
-        nxt.append(level[-1])
+        nxt.append(level[-1])  # the unpaired last node moves up unchanged (RFC 9162 split)
     return nxt
 
 
