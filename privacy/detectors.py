@@ -336,7 +336,7 @@ _EMB_E164 = re.compile(r"(?<![\w+])\+([1-9]\d{0,3})((?:[\s.-]?\(?\d{1,5}\)?){1,6
 _EMB_RID = re.compile(r"(?<!\d)(\d(?:[\s-]?\d){16}[\s-]?[\dXx])(?![\dXx])")
 _EMB_CARD = re.compile(
     r"(?<!\d)(\d{4}(?:[\s-]\d{4}){2,3}(?:[\s-]\d{1,4})?|\d{4}[\s-]\d{6}[\s-]\d{4,5}|\d{13,19})"
-    r"(?!\d)"
+    r"(?![\dXx])"  # 17 digits + X is a resident ID, not a card
 )
 _EMB_ETH0X = re.compile(r"(?<![0-9A-Za-z])0[xX]([0-9a-fA-F]{40})(?![0-9a-fA-F])")
 _EMB_ETH_BARE = re.compile(r"(?<![0-9a-fA-F])([0-9a-fA-F]{40})(?![0-9a-fA-F])")
@@ -362,7 +362,19 @@ def _mask_hexlike(text: str) -> str:
     return _HEXLIKE_TOKEN.sub(blank, text)
 
 
+def _has_birth_date(digits: str) -> bool:
+    try:
+        born = date(int(digits[6:10]), int(digits[10:12]), int(digits[12:14]))
+    except ValueError:
+        return False
+    return 1900 <= born.year <= date.today().year
+
+
 def _is_card_number(digits: str) -> bool:
+    # An 18-digit number laid out like a resident ID (a birth date in positions 7-14) is one,
+    # whatever its Luhn sum: 18-digit card numbers are rare, resident IDs are all 18 digits.
+    if len(digits) == 18 and _has_birth_date(digits):
+        return False
     return 13 <= len(digits) <= 19 and bool(_CARD_IIN.match(digits)) and is_valid_luhn(digits)
 
 

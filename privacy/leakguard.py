@@ -51,13 +51,14 @@ import unicodedata
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -85,7 +86,6 @@ __all__ = [
 MAX_MEMBER_BYTES = 2 << 30
 _SKIP_KINDS = frozenset({"date_of_birth", "unknown"})
 _INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u200e\u200f\u2060\ufeff"))
-_INVISIBLE_RE2 = "[\u00ad\u200b-\u200f\u2060\ufeff]"
 _B58 = "1-9A-HJ-NP-Za-km-z"
 
 _DIGIT_SEQ = re.compile(r"\d+x?(?:[\s\-.()/_+]{1,3}\d+x?)*")
@@ -106,20 +106,47 @@ _WORD = re.compile(r"[^\W\d_]+(?:['\-.][^\W\d_]+)*\.?", re.UNICODE)
 _HEX_FULL = re.compile(r"[0-9a-f]+")
 _B58_FULL = re.compile(rf"[{_B58}]+")
 
-# Cells shaped like digests or UUIDs (single case): scanned for hex needles in Arrow, not Python.
-_HASHLIKE_RE2 = (
-    r"^(?:0x)?(?:[0-9a-f]{32,}|[0-9A-F]{32,})$"
-    r"|^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-    r"|^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$"
+# Byte classes for the vectorised pre-filter (ASCII; any non-ASCII byte sends a cell to Python).
+_DIG, _HEX, _DSEP, _HSEP, _B58C, _UP, _LOW, _ALPHA, _SPACE = (1 << k for k in range(9))
+_LUT = np.zeros(256, np.uint16)
+for _b in range(256):
+    _ch = chr(_b)
+    _LUT[_b] = (
+        (_DIG if _ch.isdigit() and _b < 128 else 0)
+        | (_HEX if _ch in "0123456789abcdefABCDEF" else 0)
+        | (_DSEP if _ch in " \t-.()/_+" else 0)
+        | (_HSEP if _ch in " \t-:." else 0)
+        | (_B58C if _ch in "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz" else 0)
+        | (_UP if "A" <= _ch <= "Z" else 0)
+        | (_LOW if "a" <= _ch <= "z" else 0)
+        | (_ALPHA if _ch.isalpha() and _b < 128 else 0)
+        | (_SPACE if _ch in " \t,.'-" else 0)
+    )
+
+
+def _packed(*members: Callable[[int], bool]) -> np.ndarray:
+    """A byte -> uint32 table with one 8-bit counter per predicate (see :meth:`_Shapes.counts`)."""
+    table = np.zeros(256, np.uint32)
+    for b in range(256):
+        table[b] = sum(int(m(b)) << (8 * k) for k, m in enumerate(members))
+    return table
+
+
+_COUNTS_A = _packed(
+    lambda b: bool(_LUT[b] & _DIG),
+    lambda b: bool(_LUT[b] & _HEX),
+    lambda b: bool(_LUT[b] & _B58C),
+    lambda b: b >= 0x80,
 )
-# What a detector needs to see before it can fire (pre-filter for the Python pass).
-_DETECTOR_RE2 = (
-    r"\d(?:[\s\-.()/_+]*\d){10}"  # phones, cards, resident ids
-    r"|\+\d(?:[\s.()-]*\d){6}"  # E.164
-    r"|[0-9a-fA-F]{40}"  # 0x / EIP-55 addresses
-    rf"|[{_B58}]{{25}}"  # TRON, BTC legacy
-    r"|(?i:(?:bc|tb)1[02-9ac-hj-np-z]{8})"  # bech32
+_COUNTS_B = _packed(*(lambda b, ch=ch: b == ord(ch) for ch in "+@.:"))
+_COUNTS_C = _packed(
+    lambda b: bool(_LUT[b] & _UP),
+    lambda b: bool(_LUT[b] & _LOW),
+    lambda b: b == ord("-"),
+    lambda b: bool(_LUT[b] & _SPACE),
 )
+# Runs a detector needs before it can fire: phones/cards/resident ids, 0x/EIP-55, TRON/BTC.
+_DETECT_DIGITS, _DETECT_HEX, _DETECT_B58 = 10, 40, 25
 
 
 def normalise_text(s: str) -> str:
@@ -162,10 +189,6 @@ def _infer_kind(value: str) -> str:
         if d.entity not in ("tx_hash", "gender") and d.match(value):
             return d.entity
     return "personal_value"
-
-
-def _re2_escape(s: str) -> str:
-    return "".join("\\" + c if not c.isalnum() else c for c in s)
 
 
 @dataclass
@@ -392,26 +415,29 @@ class NeedleSet:
 
     # -- vectorised column scan -------------------------------------------------------------
     def scan_array(self, values: pa.Array) -> list[tuple[int, list[tuple[str, str]]]]:
-        """Hits per index of a string array: a vectorised pre-filter picks the cells that could
-        hold an identifier; digest-shaped cells are searched for hex needles in Arrow."""
+        """Hits per index of a string array. A vectorised pre-filter over the array's bytes
+        (:class:`_Shapes`) picks the cells that could hold a needle or fire a detector; only those
+        reach Python. Digest-shaped cells (pure single-case hex, ``0x`` hex, UUIDs) are searched
+        for hex needles in Arrow instead."""
         if len(values) == 0:
             return []
-        c = self._c()
         arr = pc.fill_null(values, "")
-        if not pc.all(pc.string_is_ascii(arr)).as_py():
-            arr = pc.replace_substring_regex(pc.utf8_normalize(arr, "NFKC"), _INVISIBLE_RE2, "")
+        if not isinstance(arr, pa.StringArray):
+            arr = arr.cast(pa.string())
+        shapes = _Shapes.of(arr)
         out: dict[int, dict[str, str]] = {}
-        hashlike = pc.fill_null(pc.match_substring_regex(arr, _HASHLIKE_RE2), False)
-        if pc.any(hashlike).as_py():
-            self._scan_hashlike(arr, hashlike, out)
-        cand = pc.and_not(pc.fill_null(pc.match_substring_regex(arr, c.prefilter), False), hashlike)
-        if self.exact:
-            whole = pc.is_in(pc.utf8_trim_whitespace(pc.utf8_lower(arr)), value_set=c.exact_arr)
-            cand = pc.or_(cand, pc.fill_null(whole, False))
-        idx = pc.indices_nonzero(cand)
+        hashlike = shapes.hashlike()
+        if hashlike.any():
+            self._scan_hashlike(arr, shapes, hashlike, out)
+        cand = shapes.candidates(self._c(), hashlike)
+        idx = np.flatnonzero(cand)
         if len(idx):
-            for i, text in zip(idx.to_pylist(), arr.take(idx).to_pylist(), strict=True):
-                found = self._scan_norm(text)
+            texts = arr.take(pa.array(idx)).to_pylist()
+            seen: dict[str, list[tuple[str, str]]] = {}
+            for i, text in zip(idx.tolist(), texts, strict=True):
+                found = seen.get(text)
+                if found is None:
+                    found = seen[text] = self._scan_norm(normalise_text(text))
                 if found:
                     slot = out.setdefault(i, {})
                     for k, f in found:
@@ -419,29 +445,197 @@ class NeedleSet:
                             slot[k] = f
         return [(i, list(out[i].items())) for i in sorted(out)]
 
-    def _scan_hashlike(self, arr: pa.Array, mask: pa.Array, out: dict[int, dict[str, str]]) -> None:
-        idx = pc.indices_nonzero(mask)
-        cells = pc.replace_substring_regex(pc.utf8_lower(arr.take(idx)), r"^0x|-", "")
-        c = self._c()
+    def _scan_hashlike(
+        self, arr: pa.Array, shapes: _Shapes, mask: np.ndarray, out: dict[int, dict[str, str]]
+    ) -> None:
+        idx = np.flatnonzero(mask)
         if self.hexes:
-            lengths = pc.utf8_length(cells)
-            for n, needles in c.hex_by_length.items():
-                sel = pc.indices_nonzero(pc.greater_equal(lengths, n))
+            cells = arr.take(pa.array(idx))
+            upper = shapes.counts(_COUNTS_C)[0][idx]
+            if upper.any():
+                cells = pc.utf8_lower(cells)
+            # Literal kernels: a hash-shaped cell has at most one "0x" (at its start) and dashes
+            # only as UUID separators.
+            if (shapes.lengths[idx] > 36).any() or (shapes.lengths[idx] == 34).any():
+                cells = pc.replace_substring(cells, "0x", "", max_replacements=1)
+            if (shapes.lengths[idx] == 36).any():
+                cells = pc.replace_substring(cells, "-", "")
+            lengths = pc.utf8_length(cells).to_numpy()
+            for n, needles in self._c().hex_by_length.items():
+                sel = np.flatnonzero(lengths >= n)
                 if not len(sel):
                     continue
-                sub = cells.take(sel)
-                widest = pc.max(pc.utf8_length(sub)).as_py()
-                for off in range(widest - n + 1):
+                sub = cells.take(pa.array(sel))
+                for off in range(int(lengths[sel].max()) - n + 1):
                     hit = pc.is_in(pc.utf8_slice_codeunits(sub, off, off + n), value_set=needles)
-                    for j in pc.indices_nonzero(pc.fill_null(hit, False)).to_pylist():
-                        i = idx[sel[j].as_py()].as_py()
-                        kind = self.hexes[cells[sel[j].as_py()].as_py()[off : off + n]]
-                        out.setdefault(i, {}).setdefault(kind, "normalised")
+                    for j in np.flatnonzero(pc.fill_null(hit, False).to_numpy(False)):
+                        cell = cells[int(sel[j])].as_py()
+                        kind = self.hexes[cell[off : off + n]]
+                        out.setdefault(int(idx[sel[j]]), {}).setdefault(kind, "normalised")
         # ``0x`` + 40 single-case hex is an Ethereum address whether or not it is vaulted.
-        raw = arr.take(idx)
-        eth = pc.match_substring_regex(raw, r"^0x[0-9a-fA-F]{40}$")
-        for j in pc.indices_nonzero(eth).to_pylist():
-            out.setdefault(idx[j].as_py(), {}).setdefault("blockchain_address", "detected")
+        for i in np.flatnonzero(mask & shapes.eth_0x()):
+            out.setdefault(int(i), {}).setdefault("blockchain_address", "detected")
+
+
+class _Shapes:
+    """Per-cell shape features computed with numpy over an Arrow string array's byte buffer:
+    counts of byte classes, the longest run of digits (separators allowed), of hex digits and of
+    Base58 characters (runs computed only for cells whose counts allow one), and literal prefix
+    hits. A superset filter: a cell it rejects cannot hold any needle (in any indexed form) nor
+    fire any detector."""
+
+    def __init__(self, data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> None:
+        self.data = data
+        self.starts = starts
+        self.lengths = lengths
+        self.n = len(starts)
+        self.cls = _LUT[data]
+        self.empty = lengths == 0
+        self._counts: dict[int, tuple[np.ndarray, ...]] = {}
+
+    @classmethod
+    def of(cls, arr: pa.StringArray) -> _Shapes:
+        _, offsets_buf, data_buf = arr.buffers()
+        offsets = np.frombuffer(offsets_buf, np.int32)[arr.offset : arr.offset + len(arr) + 1]
+        base, end = int(offsets[0]), int(offsets[-1])
+        data = (
+            np.frombuffer(data_buf, np.uint8)[base:end]
+            if data_buf is not None
+            else np.zeros(0, np.uint8)
+        )
+        return cls(data, (offsets[:-1] - base).astype(np.int64), np.diff(offsets).astype(np.int64))
+
+    def subset(self, mask: np.ndarray) -> _Shapes:
+        """The cells selected by ``mask``, with their bytes gathered."""
+        starts, lengths = self.starts[mask], self.lengths[mask]
+        total = int(lengths.sum())
+        new_starts = np.zeros(len(starts), np.int64)
+        np.cumsum(lengths[:-1], out=new_starts[1:])
+        idx = np.arange(total, dtype=np.int64) + np.repeat(starts - new_starts, lengths)
+        return _Shapes(self.data[idx], new_starts, lengths)
+
+    def _sum(self, flags: np.ndarray) -> np.ndarray:
+        csum = np.zeros(len(flags) + 1, np.int64)
+        np.cumsum(flags, out=csum[1:])
+        return np.asarray(csum[self.starts + self.lengths] - csum[self.starts])
+
+    def counts(self, table: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Four per-cell byte counts from one cumulative sum of a packed table (8 bits each).
+        Cells of 255+ bytes could overflow a counter: their counts are saturated, so they pass
+        every threshold and reach the exact Python scan."""
+        key = id(table)
+        got = self._counts.get(key)
+        if got is None:
+            csum = np.zeros(len(self.data) + 1, np.uint32)
+            np.cumsum(table[self.data], out=csum[1:])
+            packed = csum[self.starts + self.lengths] - csum[self.starts]
+            big = self.lengths >= 0xFF
+            got = self._counts[key] = tuple(
+                np.where(big, 0xFF, (packed >> np.uint32(8 * k)) & np.uint32(0xFF)).astype(np.int64)
+                for k in range(4)
+            )
+        return got
+
+    def max_run(self, counted: int, joiners: int) -> np.ndarray:
+        """Per cell: the most ``counted`` bytes in a stretch of ``counted | joiners`` bytes."""
+        if not len(self.cls):
+            return np.zeros(self.n, np.int64)
+        val = ((self.cls & counted) != 0).astype(np.int32)
+        inside = (self.cls & (counted | joiners)) != 0
+        csum = np.cumsum(val, dtype=np.int32)
+        base = np.where(inside, np.int32(-1), csum)
+        starts = self.starts[~self.empty]
+        base[starts] = np.where(inside[starts], csum[starts] - val[starts], csum[starts])
+        np.maximum.accumulate(base, out=base)
+        runs = csum - base
+        out = np.maximum.reduceat(runs, np.minimum(self.starts, len(runs) - 1))
+        return np.where(self.empty, 0, out).astype(np.int64)
+
+    def _run_at_least(
+        self, todo: np.ndarray, counted: int, joiners: int, threshold: int
+    ) -> np.ndarray:
+        """``todo`` narrowed to the cells with a run of at least ``threshold``."""
+        out = np.zeros(self.n, bool)
+        if todo.any():
+            out[todo] = self.subset(todo).max_run(counted, joiners) >= threshold
+        return out
+
+    def has_prefixes(self, prefixes: Sequence[bytes]) -> np.ndarray:
+        """Cells containing any of ``prefixes`` (lower-case ASCII), case-insensitively."""
+        cells = np.zeros(self.n, bool)
+        data = self.data
+        for first in sorted({p[0] for p in prefixes}):
+            upper = first - 32 if 97 <= first <= 122 else first
+            pos = np.flatnonzero((data == first) | (data == upper))
+            if not len(pos):
+                continue
+            for p in (q for q in prefixes if q[0] == first):
+                ok = pos[pos + len(p) <= len(data)]
+                for j in range(1, len(p)):
+                    nxt = data[ok + j]
+                    up = p[j] - 32 if 97 <= p[j] <= 122 else p[j]
+                    ok = ok[(nxt == p[j]) | (nxt == up)]
+                if len(ok):
+                    owner = np.searchsorted(self.starts, ok, side="right") - 1
+                    # A prefix must not straddle two cells.
+                    inside = ok + len(p) <= self.starts[owner] + self.lengths[owner]
+                    cells[owner[inside]] = True
+        return cells
+
+    def _prefix2(self) -> np.ndarray:
+        ok = self.lengths >= 2
+        first = np.zeros(self.n, np.int64)
+        s = self.starts[ok]
+        first[ok] = self.data[s].astype(np.int64) * 256 + self.data[s + 1]
+        return first
+
+    def hashlike(self) -> np.ndarray:
+        """Pure single-case hex of 32+ characters, ``0x`` + such hex, or a single-case UUID."""
+        _, hexes, _, _ = self.counts(_COUNTS_A)
+        maybe = (self.lengths >= 32) & (hexes >= 32)
+        if not maybe.any():
+            return maybe
+        upper, lower, dashes, _ = self.counts(_COUNTS_C)
+        pure = maybe & (hexes == self.lengths)
+        ox = maybe & (self._prefix2() == 0x3078) & (hexes == self.lengths - 1)
+        uuid = maybe & (self.lengths == 36) & (dashes == 4) & (hexes == 32)
+        single_case = (upper == 0) | (lower - ox.astype(np.int64) == 0)
+        return np.asarray((pure | ox | uuid) & single_case)
+
+    def eth_0x(self) -> np.ndarray:
+        return np.asarray((self.lengths == 42) & (self._prefix2() == 0x3078))
+
+    def candidates(self, c: _Compiled, skip: np.ndarray) -> np.ndarray:
+        """Cells that may hold a needle or fire a detector (``skip``: cells handled elsewhere)."""
+        digits, hexes, b58, nonascii = self.counts(_COUNTS_A)
+        cand = (nonascii > 0) & ~skip
+        done = cand | skip
+        d_min = min(c.digit_min, _DETECT_DIGITS)
+        cand |= self._run_at_least(~done & (digits >= d_min), _DIG, _DSEP, d_min)
+        done |= cand
+        h_min = min(c.hex_min or _DETECT_HEX, _DETECT_HEX)
+        cand |= self._run_at_least(~done & (hexes >= h_min), _HEX, _HSEP, h_min)
+        done |= cand
+        b_min = min(c.b58_min or _DETECT_B58, _DETECT_B58)
+        cand |= self._run_at_least(~done & (b58 >= b_min), _B58C, 0, b_min)
+        cand |= self.has_prefixes([*c.alnum_prefixes, b"bc1", b"tb1"])
+        if c.emails or c.ips or (digits >= 7).any():
+            plus, at, dots, colons = self.counts(_COUNTS_B)
+            cand |= (plus > 0) & (digits >= 7)
+            if c.emails:
+                cand |= at > 0
+            if c.ips:
+                cand |= ((dots >= 3) & (digits >= 4)) | (colons >= 2)
+        if c.latin_names:
+            spaced = ~cand & ~skip & (self.counts(_COUNTS_C)[3] > 0) & (self.lengths >= 5)
+            if spaced.any():
+                sub = self.subset(spaced)
+                a = (sub.cls & _ALPHA) != 0
+                sp = (sub.cls & _SPACE) != 0
+                pair = np.zeros(len(sub.cls), bool)
+                pair[:-2] = a[:-2] & sp[1:-1] & a[2:]
+                cand[spaced] = sub._sum(pair) > 0
+        return np.asarray(cand & ~skip)
 
 
 def _windows(
@@ -478,26 +672,12 @@ class _Compiled:
             if self.alnum_index
             else None
         )
-        self.exact_arr = pa.array(sorted(ns.exact), pa.string())
-        parts = [_DETECTOR_RE2]
-        if ns.digits:
-            n = max(6, min(10, min(len(d) for d in ns.digits)))
-            parts.append(rf"\d(?:[\s\-.()/_+]*\d){{{n - 1}}}")
-        if ns.hexes:
-            parts.append(rf"[0-9a-fA-F](?:[\s\-:.]?[0-9a-fA-F]){{{self.hex_min - 1}}}")
-        if ns.base58:
-            parts.append(rf"[{_B58}]{{{self.b58_lengths[0]}}}")
-        if self.alnum_index:
-            parts.append("(?i:" + "|".join(_re2_escape(p) for p in sorted(self.alnum_index)) + ")")
-        if ns.emails:
-            parts.append("@")
-        if ns.ips:
-            parts.append(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[0-9a-fA-F]{0,4}:[0-9a-fA-F]{0,4}:")
-        if ns.cjk_names:
-            parts.append(r"\p{Han}{2}")
-        if ns.latin_names:
-            parts.append(r"\pL{2,}[\s.,'-]+\pL{2,}")
-        self.prefilter = "|".join(parts)
+        self.digit_min = min((len(d) for d in ns.digits), default=_DETECT_DIGITS)
+        self.b58_min = min(self.b58_lengths, default=0)
+        self.alnum_prefixes = [p.encode() for p in sorted(self.alnum_index)]
+        self.emails = bool(ns.emails)
+        self.ips = bool(ns.ips)
+        self.latin_names = bool(ns.latin_names)
 
 
 # -- reports ---------------------------------------------------------------------------------
@@ -569,9 +749,17 @@ class _Collector:
 
     def values(self, location: str, column: str | None, values: pa.Array | Sequence[str]) -> None:
         arr = values if isinstance(values, pa.Array) else pa.array(list(values), pa.string())
-        for _, found in self.needles.scan_array(arr):
+        hits = self.needles.scan_array(arr)
+        if not hits:
+            return
+        # Count distinct values, as a DISTINCT scan of a table does.
+        texts = arr.take(pa.array([i for i, _ in hits])).to_pylist()
+        distinct: dict[tuple[str, str], set[str]] = {}
+        for text, (_, found) in zip(texts, hits, strict=True):
             for kind, form in found:
-                self.counts[(location, column, kind, form)] += 1
+                distinct.setdefault((kind, form), set()).add(text)
+        for (kind, form), vals in distinct.items():
+            self.counts[(location, column, kind, form)] += len(vals)
 
     def lines(self, location: str, lines: Sequence[str], first_line: int = 1) -> None:
         where: dict[tuple[str, str], list[int]] = {}
@@ -644,12 +832,21 @@ def _as_text(arr: pa.Array) -> pa.Array | None:
     return arr.cast(pa.string())
 
 
+def _distinct_if_repetitive(arr: pa.Array) -> pa.Array:
+    """DISTINCT values when a sample shows repeats; nearly unique columns (ids) are scanned as
+    they are, since hashing them costs more than the pre-filter saves."""
+    sample = arr.slice(0, 20_000)
+    if len(arr) > 2 * len(sample) and len(pc.unique(sample)) > 0.8 * len(sample):
+        return arr
+    return pc.unique(arr)
+
+
 def _scan_column(c: _Collector, location: str, name: str, col: pa.ChunkedArray | pa.Array) -> None:
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     for label, leaf in _leaves(name, arr):
         text = _as_text(leaf)
         if text is not None and len(text):
-            c.values(location, label, pc.unique(text))
+            c.values(location, label, _distinct_if_repetitive(text))
 
 
 def _scan_parquet(c: _Collector, source: Any, location: str) -> None:
