@@ -16,6 +16,7 @@ built from the public context only.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import time
@@ -118,6 +119,10 @@ class _Pool:
             return [fn(i) for i in items]
         return list(self._ex.map(fn, items))
 
+    def pids(self) -> list[int]:
+        procs = {} if self._ex is None else self._ex._processes
+        return [p.pid for p in procs.values() if p.pid is not None]
+
     def close(self) -> None:
         if self._ex is not None:
             self._ex.shutdown()
@@ -153,6 +158,10 @@ class RoundRunner:
             _init_scorer,
             (key.public_context, key.scheme.name, (w.weights, w.offset, w.model_hash)),
         )
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the pool workers (empty when run inline), for peak-memory reports."""
+        return self._hold.pids() + self._scor.pids()
 
     def close(self) -> None:
         self._hold.close()
@@ -333,8 +342,7 @@ def encrypt_applicants(
 
 
 def write_manifest_file(path: Path, record: dict[str, Any]) -> None:
-    import json
-
+    """A holder-private JSON record (0600, never overwritten)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(record, f, indent=1, sort_keys=True)
@@ -399,8 +407,6 @@ def decrypt_round(in_dir: Path, out: Path, holder_dir: Path) -> pd.DataFrame:
             "names a round this holder never encrypted",
             "decrypt with the holder directory that ran `he encrypt` for it",
         )
-    import json
-
     record = json.loads(record_path.read_text())
     for k, v in _binding(record).items():
         if m.get(k) != v:
