@@ -82,6 +82,14 @@ class ImporterError(RuntimeError):
     """A source or landing problem (unreadable file, a landing file in the way); names the file."""
 
 
+class _UnsupportedType(Exception):
+    """A source column of a type no contract column can take (lists, structs, bytes)."""
+
+    def __init__(self, column: str, kind: str) -> None:
+        super().__init__(column, kind)
+        self.column, self.kind = column, kind
+
+
 @dataclass(frozen=True)
 class Reject:
     """One value the importer could not map: where it is and why, without the value itself."""
@@ -298,7 +306,13 @@ def _fill(plan: EntityPlan, source: Path, table: pa.Table, cache: _Cache) -> _Fi
     rejects: list[Reject] = []
     arrays: list[pa.Array] = []
     for cplan in plan.columns:
-        values, shared = fill_column(cplan, table, cache)
+        try:
+            values, shared = fill_column(cplan, table, cache)
+        except _UnsupportedType as exc:
+            raise ImporterError(
+                f"{source}: the column {exc.column} feeding {plan.entity.name}.{cplan.name} has "
+                f"the type {exc.kind}; map columns that hold text, numbers or times"
+            ) from None
         failures = list(shared)
         if plan.entity.name == "transactions" and cplan.name == "occurred_at":
             empty = _mask(pc.and_(pc.is_null(values), pc.invert(_any_mask(failures, n))))
@@ -374,7 +388,10 @@ def _fill_column(plan: ColumnPlan, table: pa.Table) -> tuple[pa.Array, Failures]
 
 
 def _column(table: pa.Table, name: str) -> pa.Array:
-    return table.column(name).combine_chunks()
+    values = table.column(name).combine_chunks()
+    if pa.types.is_nested(values.type) or pa.types.is_binary(values.type):
+        raise _UnsupportedType(name, str(values.type))
+    return values
 
 
 def _constant(value: object, target: pa.DataType, n: int) -> pa.Array:
@@ -431,10 +448,6 @@ def text(raw: pa.Array) -> pa.Array:
         words = pc.if_else(whole, as_int, clean.cast(pa.string()))
     elif pa.types.is_null(kind):
         words = pa.nulls(len(raw), pa.string())
-    elif pa.types.is_nested(kind) or pa.types.is_binary(kind):
-        raise ImporterError(
-            f"a source column has the type {kind}; map columns holding text, numbers or times"
-        )
     else:
         words = raw.cast(pa.string())
     stripped = pc.utf8_trim_whitespace(words)

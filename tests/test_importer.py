@@ -533,3 +533,23 @@ def test_whole_floats_from_a_typed_source_lose_their_decimal_point() -> None:
         plan, pa.table({"CustomerID": pa.array([17850.0, None, 1.5, float("nan")])})
     )
     assert ids.to_pylist() == ["C17850", None, "C1.5", None]
+
+
+def test_a_nested_source_column_is_refused_naming_file_and_column(
+    tmp_path: Path, landing: Path
+) -> None:
+    table = pacsv.read_csv(CSV_SOURCE)
+    nested = table.set_column(
+        table.schema.get_field_index("Country"),
+        "Country",
+        pa.array([[c] for c in table.column("Country").to_pylist()]),
+    )
+    source = tmp_path / "nested.parquet"
+    pq.write_table(nested, source)
+    with pytest.raises(
+        ImporterError,
+        match=r"nested\.parquet: the column Country feeding "
+        r"transactions\.country has the type list<",
+    ):
+        import_sources(MAPPING, [source], landing)
+    assert not landing.exists()
