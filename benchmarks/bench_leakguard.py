@@ -41,7 +41,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from benchmarks.common import Row
-from privacy.identifiers import (
+from ledger.identifiers import (
     bech32_encode,
     luhn_check_digit,
     resident_id_check_digit,

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from privacy.identifiers import (
+from ledger.identifiers import (
     eip55_checksum_status,
     is_valid_bech32_address,
     is_valid_btc_legacy_address,

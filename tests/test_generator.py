@@ -24,7 +24,7 @@ from ledger.synthetic import (
     generate,
     transactions_file_format,
 )
-from privacy.identifiers import (
+from ledger.identifiers import (
     eip55_checksum_status,
     is_valid_bech32_address,
     is_valid_resident_id,

@@ -1,10 +1,10 @@
-"""Known-vector tests for privacy.identifiers."""
+"""Known-vector tests for ledger.identifiers."""
 
 from __future__ import annotations
 
 import pytest
 
-from privacy.identifiers import (
+from ledger.identifiers import (
     base58check_decode,
     base58check_encode,
     bech32_decode_address,

@@ -11,7 +11,7 @@ from faker import Faker
 
 from ledger.ingest import ingest
 from ledger.synthetic import GeneratorConfig, generate
-from privacy.identifiers import luhn_check_digit, resident_id_check_digit, to_eip55
+from ledger.identifiers import luhn_check_digit, resident_id_check_digit, to_eip55
 
 # Ground truth of the ledger's columns (the landing contract + ingest lineage).
 LEDGER_TRUTH: dict[tuple[str, str], str] = {
