@@ -73,7 +73,8 @@ from ledger.contract import (
 MAPPING_VERSION = 1
 NUMERIC_TYPES = ("DOUBLE", "INTEGER")
 TIME_TYPES = ("DATE", "TIMESTAMP")
-AGGREGATES = ("first", "min", "max")
+Kind = Literal["from", "const", "product", "hash"]
+KINDS: tuple[Kind, ...] = ("from", "const", "product", "hash")
 
 # The contract's value sets, checked here for constants and value-map values so that a typo fails
 # on its mapping line instead of quarantining every row; ingest's rules enforce the same sets.
@@ -320,8 +321,8 @@ class ColumnSpec(_Spec):
         return data
 
     @property
-    def kind(self) -> str:
-        return next(k for k in ("from", "const", "product", "hash") if k in self.given_keys)
+    def kind(self) -> Kind:
+        return next(k for k in KINDS if k in self.given_keys)
 
     @property
     def given_keys(self) -> set[str]:
@@ -329,7 +330,7 @@ class ColumnSpec(_Spec):
 
     @model_validator(mode="after")
     def _one_kind(self) -> ColumnSpec:
-        kinds = [k for k in ("from", "const", "product", "hash") if k in self.given_keys]
+        kinds = [k for k in KINDS if k in self.given_keys]
         if len(kinds) != 1:
             found = ", ".join(kinds) if kinds else "none"
             raise ValueError(
@@ -430,7 +431,7 @@ class ColumnPlan:
     """A contract column and how to fill it; constants and map values are already typed."""
 
     column: Column
-    kind: Literal["from", "const", "product", "hash"]
+    kind: Kind
     refs: tuple[SourceRef, ...]
     const: object = None
     formats: tuple[TimeFormat, ...] = ()
@@ -800,7 +801,7 @@ def _plan_column(
         )
     return ColumnPlan(
         column=column,
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         refs=_refs(cspec, path, doc),
         const=const,
         formats=formats,
