@@ -166,6 +166,13 @@ def fit_scorecard(
     policy = pd.DataFrame()
     if missing_policy:
         pts, policy = apply_missing_policy(pts, train, y)
+    # a feature whose every bin rounds to the same points scores nothing: not a characteristic
+    spread = pts.table.groupby("feature", sort=False)["points"].transform("max")
+    flat: list[str] = []
+    if (spread == 0).any() and (spread > 0).any():
+        flat = sorted(set(pts.table.loc[spread == 0, "feature"]))
+        pts = PointsTable(pts.table[spread > 0].reset_index(drop=True), pts.base_points, scaling)
+        policy = policy[~policy["feature"].isin(flat)] if len(policy) else policy
     exact = scaling.score_from_margin(m.margin(enc.transform(train)))
     oof = scaling.score_from_margin(m.oof_margin) + (pts.raw_points(train) - exact)
     report: dict[str, Any] = {
@@ -173,6 +180,7 @@ def fit_scorecard(
         "features_unconstrained": len(full0.features),
         "features": len(pts.features),
         "dropped_by_budget": dropped,
+        "dropped_no_points": flat,
         "bins_unconstrained": int(sum(bins_per_feature(full0).values())),
         "bins": int(sum(bins_per_feature(pts).values())),
         "max_bins_per_feature": int(max(bins_per_feature(pts).values(), default=0)),

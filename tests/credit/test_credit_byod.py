@@ -11,6 +11,7 @@ from credit.byod import (
     output_format,
     resolve_target,
     score_table,
+    summary_lines,
 )
 
 
@@ -102,7 +103,16 @@ def test_fit_and_score_roundtrip(tmp_path):
     src = tmp_path / "train.csv"
     df.to_csv(src, index=False)
     with pytest.warns(UserWarning) as rec:
-        m = fit_table(src, "target", positive="bad", id_col="id", out_dir=tmp_path / "model", cv=3)
+        m = fit_table(
+            src,
+            "target",
+            positive="bad",
+            id_col="id",
+            out_dir=tmp_path / "model",
+            cv=3,
+            logistic=False,
+            n_boot=50,
+        )
     msgs = " ".join(str(w.message) for w in rec)
     assert "'constant' dropped" in msgs and "'empty' dropped" in msgs
     assert set(m["dropped"]) == {"constant", "empty"}
@@ -114,8 +124,19 @@ def test_fit_and_score_roundtrip(tmp_path):
         "points_table.json",
         "calibrator.json",
         "metadata.json",
+        "model_card.html",
     ):
         assert (tmp_path / "model" / f).exists()
+    lines = summary_lines(m)
+    first_cv = next(i for i, x in enumerate(lines) if "3-fold CV" in x)
+    first_holdout = next(i for i, x in enumerate(lines) if "holdout" in x)
+    assert first_cv < first_holdout and all("Gini" in x and "KS" in x for x in lines[first_cv:][:2])
+    assert lines[0] == "note: bad = 'bad' (as given); bad rate " + f"{m['bad_rate']:.3f}"
+    with pytest.raises(ValueError, match="not a supported format"):
+        score_table(tmp_path / "model", src, tmp_path / "s.xlsx")
+    assert not (tmp_path / "s.xlsx").exists()
+    score_table(tmp_path / "model", src, tmp_path / "s.csv")
+    assert pd.read_csv(tmp_path / "s.csv")["thin_file"].dtype == bool
     assert json.loads((tmp_path / "model" / "metrics.json").read_text())["n_rows"] == len(df)
     out = score_table(tmp_path / "model", src, tmp_path / "scores.parquet")
     assert len(out) == len(df) and out["id"].tolist() == df["id"].tolist()
@@ -131,7 +152,17 @@ def test_leakage_flagged_and_forceable(tmp_path):
         0, 0.01, len(df)
     )
     with pytest.warns(UserWarning, match="'leak' dropped: probable leakage"):
-        m = fit_table(df, "target", positive="bad", out_dir=tmp_path / "a")
+        m = fit_table(
+            df, "target", positive="bad", out_dir=tmp_path / "a", challenger=False, logistic=False
+        )
     assert "leak" in m["dropped"] and "leak" not in m["scored_features"]
-    m2 = fit_table(df, "target", positive="bad", out_dir=tmp_path / "b", force_features=["leak"])
+    m2 = fit_table(
+        df,
+        "target",
+        positive="bad",
+        out_dir=tmp_path / "b",
+        force_features=["leak"],
+        challenger=False,
+        logistic=False,
+    )
     assert "leak" not in m2["dropped"] and m2["holdout"]["additive"]["auc"] > 0.99
