@@ -385,20 +385,23 @@ class NeedleSet:
                         break
                     if len(cand) < 7:
                         continue
-                    kind = self.digits.get(cand)
-                    if kind is None:
-                        for cc in ("0086", "86"):
-                            if cand.startswith(cc):
-                                k = self.digits.get(cand[len(cc) :])
-                                if k == "mobile_number":
-                                    kind = k
-                                    break
+                    kind = self._digit_kind(cand)
+                    if kind is None and cand[-1] == "x":
+                        kind = self._digit_kind(cand[:-1])  # a letter after the number
                     if kind is not None:
                         hits.setdefault(kind, "normalised")
             if long_lengths:
                 for g in groups:
                     if len(g) > long_lengths[0]:
                         _windows(g, long_lengths, self.digits, hits)
+
+    def _digit_kind(self, cand: str) -> str | None:
+        kind = self.digits.get(cand)
+        if kind is None:
+            for cc in ("0086", "86"):
+                if cand.startswith(cc) and self.digits.get(cand[len(cc) :]) == "mobile_number":
+                    return "mobile_number"
+        return kind
 
     def _scan_emails(self, low: str, hits: dict[str, str]) -> None:
         for m in _EMAIL.finditer(low):
@@ -469,9 +472,11 @@ class NeedleSet:
                 for off in range(int(lengths[sel].max()) - n + 1):
                     hit = pc.is_in(pc.utf8_slice_codeunits(sub, off, off + n), value_set=needles)
                     for j in np.flatnonzero(pc.fill_null(hit, False).to_numpy(False)):
-                        cell = cells[int(sel[j])].as_py()
-                        kind = self.hexes[cell[off : off + n]]
-                        out.setdefault(int(idx[sel[j]]), {}).setdefault(kind, "normalised")
+                        i = int(idx[sel[j]])
+                        kind = self.hexes[cells[int(sel[j])].as_py()[off : off + n]]
+                        raw = str(arr[i].as_py()).strip().lower()
+                        form = "exact" if self.exact.get(raw) == kind else "normalised"
+                        out.setdefault(i, {}).setdefault(kind, form)
         # ``0x`` + 40 single-case hex is an Ethereum address whether or not it is vaulted.
         for i in np.flatnonzero(mask & shapes.eth_0x()):
             out.setdefault(int(i), {}).setdefault("blockchain_address", "detected")
