@@ -202,6 +202,64 @@ def import_(
         )
 
 
+@app.command()
+def verify(
+    file: Annotated[Path, typer.Argument(help="Attestation, credential or presentation (JSON).")],
+    nonce: Annotated[str | None, typer.Option(help="The nonce you chose as verifier.")] = None,
+    audience: Annotated[
+        str | None, typer.Option(help="Who you are, as the proof names you.")
+    ] = None,
+    issuer_key: Annotated[
+        Path | None,
+        typer.Option(help="Issuer public key file (default: the one published in the home)."),
+    ] = None,
+    status_list: Annotated[
+        Path | None, typer.Option(help="Status list file (default: the one published).")
+    ] = None,
+) -> None:
+    """Check signature, validity window, revocation, range proof, Merkle inclusion and bindings.
+
+    Exit 0 when valid, 1 when not (naming the first failing check). A key inside the file is
+    never trusted: without --issuer-key, the key published under $LEDGERLENS_HOME/out/issuer/.
+    """
+    from zk.verify import verify_file
+
+    if not file.is_file():
+        raise _fail(f"{file}: no such file", code=2)
+    report = verify_file(
+        file,
+        nonce=nonce,
+        audience=audience,
+        issuer_key=issuer_key,
+        status_list=status_list,
+        home=Settings.from_env().home.root,
+    )
+    console.print(report.summary(), soft_wrap=True)
+    raise typer.Exit(0 if report.valid else 1)
+
+
+@app.command()
+def prove(
+    credential: Annotated[Path, typer.Option(help="Your score credential (JSON).")],
+    opening: Annotated[Path, typer.Option(help="Its opening, delivered only to you.")],
+    threshold: Annotated[int, typer.Option(help='The "score >= T" the verifier asks for.')],
+    nonce: Annotated[str, typer.Option(help="The verifier's nonce.")],
+    audience: Annotated[str, typer.Option(help="The verifier's name.")],
+    out: Annotated[Path, typer.Option(help="Presentation file to hand to the verifier.")],
+) -> None:
+    """Prove "score >= T" to one verifier (nonce + audience) without revealing the score."""
+    from zk.presentation import prove_threshold
+
+    for path, flag in ((credential, "--credential"), (opening, "--opening")):
+        if not path.is_file():
+            raise _fail(f"{flag} {path}: no such file", code=2)
+    try:
+        prove_threshold(credential, opening, threshold, nonce, audience, out=out)
+    except ValueError as exc:
+        raise _fail(f"cannot prove: {exc}") from exc
+    console.print(f"presentation written to {out}")
+
+
 keys_app = typer.Typer(help="Key lifecycle of the local key vault.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
