@@ -478,8 +478,8 @@ class NeedleSet:
                         form = "exact" if self.exact.get(raw) == kind else "normalised"
                         out.setdefault(i, {}).setdefault(kind, form)
         # ``0x`` + 40 single-case hex is an Ethereum address whether or not it is vaulted.
-        for i in np.flatnonzero(mask & shapes.eth_0x()):
-            out.setdefault(int(i), {}).setdefault("blockchain_address", "detected")
+        for e in np.flatnonzero(mask & shapes.eth_0x()).tolist():
+            out.setdefault(e, {}).setdefault("blockchain_address", "detected")
 
 
 class _Shapes:
