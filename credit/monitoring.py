@@ -75,8 +75,12 @@ def stability_report(
     latest: pd.DataFrame,
     warn: float = WARN,
     fail: float = FAIL,
+    baseline: str = "training population",
+    compared: str = "latest population",
 ) -> dict[str, Any]:
-    """Score PSI (10 quantile bins of the training score), CSI per feature, overall status."""
+    """Score PSI (10 quantile bins of the training score), CSI per feature, overall status.
+    ``baseline`` / ``compared`` name the two populations in the report and the model card (say so
+    when the compared rows are a slice of the baseline, e.g. its latest 20%)."""
     s_train = points.score(train).astype(float)
     s_latest = points.score(latest).astype(float)
     score_psi = psi(s_train, s_latest)
@@ -92,4 +96,6 @@ def stability_report(
         "thresholds": {"warn": warn, "fail": fail},
         "n_train": len(train),
         "n_latest": len(latest),
+        "baseline": baseline,
+        "latest": compared,
     }
