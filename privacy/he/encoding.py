@@ -21,6 +21,7 @@ Invariants:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -55,6 +56,7 @@ class PublicEncoding:
     def features(self) -> list[str]:
         return list(dict.fromkeys(b["feature"] for b in self.bins["bins"]))
 
+    @functools.cached_property
     def binner(self) -> PointsTable:
         """A points table with all points zero: used only for its bin assignment."""
         return PointsTable.from_dict(self.bins)
@@ -201,7 +203,7 @@ def column_indices(encoding: PublicEncoding, frame: pd.DataFrame, where: str) ->
             f"lacks the model's columns {missing}",
             "export the applicants with every feature the model uses (missing values are fine)",
         )
-    bins = encoding.binner().bin_indices(frame)
+    bins = encoding.binner.bin_indices(frame)
     out = np.empty_like(bins)
     for f, cmap in enumerate(encoding.column_of_bin):
         out[:, f] = np.asarray(cmap, dtype=np.int64)[bins[:, f]]
