@@ -13,13 +13,12 @@ import dagster as dg
 import pandas as pd
 
 from assets.resources import DUCKDB_POOL, LedgerHome
-from credit.fairness import fairness_report
 from credit.features import build_features
 from credit.model_card import render_model_card
 from credit.monitoring import stability_report
-from credit.pricing import price_loans, price_merchants
+from credit.pricing import price_applications, price_merchants
+from credit.registry import ModelRegistry
 from credit.scoring import SCORES_COLUMNS, score_applications, train_ledger_model
-from credit.training import CreditModel
 
 SCORE_PSI_CHECK = "score_psi"
 FEATURE_CSI_CHECK = "feature_csi"
@@ -89,36 +88,47 @@ def application_features(ledger_home: LedgerHome) -> dg.MaterializeResult:
     )
 
 
-# The model bundle (model, metrics, out-of-time holdout, reliability) is written and read here
-# only, under models/credit/<version>/, with models/credit/champion.json naming the version that
-# scores. A run whose data cannot train keeps the champion (and says so) instead of failing.
-def _models_dir(ledger_home: LedgerHome) -> Any:
-    return ledger_home.home.models / "credit"
+PROTECTED_ATTRIBUTES = ("gender", "age_band")
+"""Declared protected attributes (from the credit-purpose users table): excluded from features,
+reported for proxies, and judged for fairness on holdout rows; never scored."""
+
+OWNER = "team:risk (credit model owner)"
 
 
-def _champion_version(ledger_home: LedgerHome) -> str | None:
-    pointer = _models_dir(ledger_home) / "champion.json"
-    return json.loads(pointer.read_text())["version"] if pointer.exists() else None
+def model_registry(ledger_home: LedgerHome) -> ModelRegistry:
+    """The model registry of the home: trained candidates, and the champion that scores."""
+    return ModelRegistry(ledger_home.home.models / "credit")
 
 
-def _load_bundle(ledger_home: LedgerHome) -> tuple[CreditModel, dict[str, Any], Any] | None:
-    version = _champion_version(ledger_home)
-    if version is None:
-        return None
-    folder = _models_dir(ledger_home) / version
-    return CreditModel.load(folder), json.loads((folder / "metrics.json").read_text()), folder
+def _protected(con: Any, features: pd.DataFrame) -> pd.DataFrame:
+    users = _read(
+        con,
+        "SELECT user_id AS subject_id, "
+        + ", ".join(PROTECTED_ATTRIBUTES)
+        + " FROM minimised.credit_users",
+    )
+    joined = features[["loan_id", "subject_id"]].merge(users, on="subject_id", how="left")
+    return joined.drop(columns=["subject_id"]).fillna("unknown")
 
 
-@dg.asset(key=MODEL_KEY, deps=[FEATURES_KEY], kinds={"lightgbm"}, **_COMMON)
+@dg.asset(
+    key=MODEL_KEY,
+    deps=[FEATURES_KEY, dg.AssetKey(["minimised", "credit_users"])],
+    kinds={"lightgbm"},
+    **_COMMON,
+)
 def credit_model(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
-    """Additive LightGBM scorecard (challenger and WoE logistic beside it), out-of-time holdout."""
+    """Trains a candidate scorecard (challenger and WoE logistic beside it) on the out-of-time
+    split and registers it; the champion, which scores, changes only by a promotion."""
+    registry = model_registry(ledger_home)
     with ledger_home.connect() as con:
         features = _read(con, "SELECT * FROM credit.features")
+        protected = _protected(con, features)
         snapshot = _snapshot(con)
     try:
-        result = train_ledger_model(features, snapshot_id=snapshot)
-    except ValueError as exc:  # too few outcomes: keep the champion, say why
-        champion = _champion_version(ledger_home)
+        result = train_ledger_model(features, snapshot_id=snapshot, protected=protected)
+    except ValueError as exc:  # too few outcomes: the champion keeps scoring; say why
+        champion = registry.champion_version()
         context.log.warning(f"credit model not trained: {exc}")
         return dg.MaterializeResult(
             metadata={
@@ -127,14 +137,10 @@ def credit_model(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
                 "champion": champion or "none: scores are skipped until a model can be trained",
             }
         )
-    folder = _models_dir(ledger_home) / result.model.version
-    result.model.save(folder)
-    (folder / "metrics.json").write_text(json.dumps(result.metrics, indent=2, default=str))
+    record = registry.register_candidate(result.model, result.metrics)
+    folder = registry.card_path(result.model.version).parent
     result.holdout.to_parquet(folder / "holdout.parquet")
     result.reliability.to_parquet(folder / "reliability.parquet")
-    (_models_dir(ledger_home) / "champion.json").write_text(
-        json.dumps({"version": result.model.version})
-    )
     auc = {
         name: result.metrics[name]["auc"]
         for name in ("additive", "challenger", "logistic")
@@ -143,7 +149,10 @@ def credit_model(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
     return dg.MaterializeResult(
         metadata={
             "status": "trained",
-            "model version": result.model.version,
+            "candidate": result.model.version,
+            "new candidate": bool(record["new"]),
+            "champion": registry.champion_version() or "none",
+            "approval": registry.approval(result.model.version)["status"],
             "out-of-time AUC": dg.MetadataValue.json(auc),
             "snapshot_id": snapshot or "none",
         }
@@ -184,19 +193,20 @@ def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
 )
 def credit_scores(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
     """Scores with reasons from the champion model, as a table and staged Parquet for risk."""
-    bundle = _load_bundle(ledger_home)
+    registry = model_registry(ledger_home)
+    champion = registry.champion_version()
     with ledger_home.connect() as con:
         features = _read(con, "SELECT * FROM credit.features")
-        if bundle is None:
+        if champion is None:
             _write_table(con, "scores", _empty(SCORES_COLUMNS))
             _write_table(con, "feature_stability", _empty(("feature", "csi", "status")))
-    if bundle is None:
+    if champion is None:
         reason = "no credit model has been trained yet (too few observed loan outcomes)"
         yield dg.MaterializeResult(metadata={"status": "skipped", "reason": reason})
         for check in (SCORE_PSI_CHECK, FEATURE_CSI_CHECK):
             yield _status_result(check, "not evaluated", {"reason": reason})
         return
-    model, _, _ = bundle
+    model = registry.load(champion)
     scores = score_applications(model, features)
     labelled = features[features["label"].notna()]
     latest = features[features["label"].isna()]
@@ -204,16 +214,21 @@ def credit_scores(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
     if latest.empty:
         latest = features.sort_values("applied_at").tail(max(1, len(features) // 5))
         population = "latest 20% of applications (every application is labelled)"
-    stability = stability_report(model.points, labelled, latest)
+    stability = stability_report(
+        model.points, labelled, latest, baseline="labelled applications", compared=population
+    )
     with ledger_home.connect() as con:
         _write_table(con, "scores", scores)
         _write_table(con, "feature_stability", stability["features"])
     scores.to_parquet(ledger_home.stage(context.run_id, "risk") / "scores.parquet", index=False)
     grade_mix = scores["grade"].value_counts(normalize=True).sort_index().round(4).to_dict()
+    approved = price_applications(scores, features)["decision"].eq("approve")
     yield dg.MaterializeResult(
         metadata={
             "status": "scored",
             "model version": model.version,
+            "approval": registry.approval(model.version)["status"],
+            "approval rate": float(approved.mean()) if len(scores) else None,
             "dagster/row_count": len(scores),
             "grade mix": dg.MetadataValue.json({str(k): float(v) for k, v in grade_mix.items()}),
             "mean PD": float(scores["pd"].mean()) if len(scores) else None,
@@ -258,18 +273,19 @@ def credit_scores(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
 def loan_pricing(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
     """APR and credit limit from PD, grade, term and income, staged for the risk team."""
     with ledger_home.connect() as con:
-        scored = _read(
-            con,
-            "SELECT s.*, f.term_days, f.income_monthly_mean FROM credit.scores s "
-            "JOIN credit.features f USING (loan_id)",
-        )
-        pricing = price_loans(scored)
+        scores = _read(con, "SELECT * FROM credit.scores")
+        features = _read(con, "SELECT * FROM credit.features")
+        pricing = price_applications(scores, features)
         _write_table(con, "pricing", pricing)
     pricing.to_parquet(ledger_home.stage(context.run_id, "risk") / "pricing.parquet", index=False)
     approved = pricing["decision"].eq("approve")
+    declined = pricing.loc[~approved, "decline_reason"].value_counts().to_dict()
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(pricing),
+            "declined by reason": dg.MetadataValue.json(
+                {str(k): int(v) for k, v in declined.items()}
+            ),
             "approval rate": float(approved.mean()) if len(pricing) else None,
             "median limit (approved)": float(pricing.loc[approved, "credit_limit"].median())
             if approved.any()
@@ -319,53 +335,59 @@ def merchant_pricing(context: dg.AssetExecutionContext, ledger_home: LedgerHome)
     **_COMMON,
 )
 def model_card(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
-    """Self-contained HTML model card for model-risk review (no network), staged for risk."""
-    bundle = _load_bundle(ledger_home)
-    if bundle is None:
+    """The champion's model card (validator sections, approval status, champion/candidate
+    comparison), self-contained HTML staged for the risk team with the public model files."""
+    registry = model_registry(ledger_home)
+    champion = registry.champion_version()
+    if champion is None:
         reason = "no credit model has been trained yet: no model card"
         yield dg.MaterializeResult(metadata={"status": "skipped", "reason": reason})
         yield _status_result(FOUR_FIFTHS_CHECK, "not evaluated", {"reason": reason})
         return
-    model, metrics, folder = bundle
-    holdout = pd.read_parquet(folder / "holdout.parquet")
-    reliability = pd.read_parquet(folder / "reliability.parquet")
+    model = registry.load(champion)
+    metrics = registry.metrics(champion)
+    folder = registry.card_path(champion).parent
     with ledger_home.connect() as con:
-        stability = stability_report(
-            model.points,
-            _read(con, "SELECT * FROM credit.features WHERE label IS NOT NULL"),
-            _read(con, "SELECT * FROM credit.features WHERE label IS NULL"),
-        )
-        # Protected attributes join the decisions here, for evaluation only: never features.
-        joined = _read(
-            con,
-            """SELECT p.decision, p.pd, f.label, u.gender, u.age_band
-               FROM credit.pricing p
-               JOIN credit.features f USING (loan_id)
-               LEFT JOIN minimised.credit_users u ON u.user_id = p.subject_id""",
-        )
+        features = _read(con, "SELECT * FROM credit.features")
         snapshot = _snapshot(con)
-    fairness = fairness_report(
-        joined["decision"].eq("approve").to_numpy(),
-        joined["pd"].to_numpy(),
-        joined[["gender", "age_band"]].fillna("unknown"),
-        y=joined["label"],
+    labelled = features[features["label"].notna()]
+    latest = features[features["label"].isna()]
+    compared = "unlabelled applications (not yet decided)"
+    if latest.empty:
+        latest = labelled.sort_values("applied_at").tail(max(1, len(labelled) // 5))
+        compared = "latest 20% of the training population (fallback: nothing is unlabelled)"
+    stability = stability_report(
+        model.points, labelled, latest, baseline="labelled applications", compared=compared
     )
+    newest = registry.candidates()[-1]["version"]
     html = render_model_card(
         model,
         metrics,
-        holdout,
-        reliability,
+        pd.read_parquet(folder / "holdout.parquet"),
+        pd.read_parquet(folder / "reliability.parquet"),
         stability=stability,
-        fairness=fairness,
+        fairness=metrics.get("fairness"),
         snapshot_id=snapshot,
+        governance={"owner": OWNER},
+        approval=registry.approval(champion),
+        comparison=registry.compare(newest, features) if newest != champion else None,
     )
+    registry.write_card(champion, html)
     risk = ledger_home.stage(context.run_id, "risk")
     (risk / "model_card.html").write_text(html)
     model.save(risk / "model")
-    yield dg.MaterializeResult(metadata={"bytes": len(html.encode()), "model": model.version})
+    fairness = metrics.get("fairness") or {}
+    yield dg.MaterializeResult(
+        metadata={
+            "bytes": len(html.encode()),
+            "champion": champion,
+            "newest candidate": newest,
+            "approval": registry.approval(champion)["status"],
+        }
+    )
     yield dg.AssetCheckResult(
         check_name=FOUR_FIFTHS_CHECK,
-        passed=bool(fairness["passes"]),
+        passed=bool(fairness.get("passes", False)),
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"report": dg.MetadataValue.json(json.loads(json.dumps(fairness, default=str)))},
     )

@@ -354,33 +354,74 @@ app.add_typer(credit_app, name="credit")
 @credit_app.command("fit")
 def credit_fit(
     table: Annotated[Path, typer.Option(help="Labelled table, .csv or .parquet.")],
-    target: Annotated[str, typer.Option(help="Binary target column.")],
-    out: Annotated[Path, typer.Option(help="Folder for the model and metrics.json.")],
+    target: Annotated[str, typer.Option(help="Binary target column (0/1, true/false or text).")],
+    out: Annotated[Path, typer.Option(help="Folder for the model, metrics.json, model card.")],
     positive: Annotated[
-        str | None, typer.Option(help="Target value meaning 'bad' (default: 1 / True / the rarer).")
+        str | None,
+        typer.Option(help="Target value meaning 'bad' (default: the rarer class, said aloud)."),
     ] = None,
     id: Annotated[
         str | None, typer.Option("--id", help="Identifier column, never a feature.")
     ] = None,
-    cv: Annotated[int | None, typer.Option(help="K-fold cross-validation as well.")] = None,
+    protected: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Protected attribute (repeatable): never a feature; fairness and proxies "
+            "are reported on the holdout."
+        ),
+    ] = None,
+    cv: Annotated[int, typer.Option(help="K-fold cross-validation (0 to skip).")] = 5,
 ) -> None:
-    """Train the additive scorecard (plus challenger and WoE logistic) and report AUC/Gini/KS."""
-    from credit.byod import fit_table
+    """Train the additive scorecard (plus challenger and WoE logistic); print CV first, then the
+    holdout, with AUC, Gini and KS; write the model card."""
+    from credit.byod import fit_table, summary_lines
 
     if not table.exists():
         raise _fail(f"--table {table}: no such file")
     try:
-        metrics = fit_table(table, target, positive=positive, id_col=id, out_dir=out, cv=cv)
+        metrics = fit_table(
+            table,
+            target,
+            positive=positive,
+            id_col=id,
+            out_dir=out,
+            cv=cv or None,
+            protected=list(protected or []),
+        )
     except ValueError as exc:
         raise _fail(f"{table}: {exc}") from exc
-    console.print(f"model and metrics.json written to {out}")
-    for name in ("additive", "challenger", "logistic"):
-        m = metrics.get("holdout", {}).get(name) or metrics.get(name)
-        if isinstance(m, dict) and "auc" in m:
-            console.print(f"  {name:<10} holdout AUC {m['auc']:.3f}")
-    for name, m in (metrics.get("cv") or {}).items():
-        if isinstance(m, dict) and "auc_mean" in m:
-            console.print(f"  {name:<10} {cv}-fold CV AUC {m['auc_mean']:.3f} ± {m['auc_std']:.3f}")
+    for line in summary_lines(metrics):
+        console.print(line, soft_wrap=True)
+    console.print(f"model, metrics.json and model_card.html written to {out}")
+
+
+@credit_app.command("promote")
+def credit_promote(
+    version: Annotated[str, typer.Argument(help="Candidate version (see the model card).")],
+    reason: Annotated[str, typer.Option(help="Why this candidate should score from now on.")],
+    actor: Annotated[str, typer.Option(help="Who approves the promotion.")],
+) -> None:
+    """Make a trained candidate the champion that scores; the promotion is audited."""
+    import duckdb
+
+    from credit.registry import ModelRegistry
+    from privacy.audit import append_event
+
+    home = Settings.from_env().home.ensure()
+    registry = ModelRegistry(home.models / "credit")
+    try:
+        record = registry.promote(version, reason, actor)
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    con = duckdb.connect(str(home.warehouse))
+    try:
+        append_event(con, actor, "credit_model_promoted", version, record)
+    finally:
+        con.close()
+    console.print(
+        f"champion is now {version} (was {record['previous_champion'] or 'none'}); the next "
+        "`ledgerlens run` scores with it and re-renders its model card"
+    )
 
 
 @credit_app.command("score")
@@ -400,6 +441,91 @@ def credit_score(
     except ValueError as exc:
         raise _fail(f"{table}: {exc}") from exc
     console.print(f"scored {len(scored):,} rows into {out}")
+
+
+he_app = typer.Typer(
+    help="Encrypted scoring: an outside scorer computes scores on the holder's ciphertexts.",
+    no_args_is_help=True,
+)
+app.add_typer(he_app, name="he")
+
+
+def _he_dir() -> Path:
+    return Settings.from_env().home.ensure().keys / "he"
+
+
+def _he_call(step, *args, **kwargs):  # type: ignore[no-untyped-def]
+    from privacy.he.errors import HEError
+
+    try:
+        return step(*args, **kwargs)
+    except HEError as exc:
+        raise _fail(str(exc)) from exc
+
+
+@he_app.command("keygen")
+def he_keygen(scheme: Annotated[str, typer.Option(help="bfv (default) or ckks.")] = "bfv") -> None:
+    """Holder: create the secret key (keys/he/, 0600); it never leaves the holder."""
+    from privacy.he.keys import keygen
+
+    key = _he_call(keygen, _he_dir(), scheme)
+    console.print(f"{scheme} key {getattr(key, 'key_id', '')} written under {_he_dir()}")
+
+
+@he_app.command("encrypt")
+def he_encrypt(
+    applicants: Annotated[Path, typer.Option(help="Applicants' features, .parquet or .csv.")],
+    model: Annotated[Path, typer.Option(help="Model folder (its public bin edges are used).")],
+    out: Annotated[Path, typer.Option(help="Folder for ciphertexts + public context.")],
+    scheme: Annotated[str, typer.Option(help="bfv (default) or ckks.")] = "bfv",
+    id_column: Annotated[str | None, typer.Option(help="Applicant id column.")] = None,
+) -> None:
+    """Holder: one-hot, pack and encrypt the applicants; the context sent has no secret key."""
+    from privacy.he.rounds import encrypt_applicants
+
+    manifest = _he_call(
+        encrypt_applicants, applicants, model, out, _he_dir(), scheme=scheme, id_column=id_column
+    )
+    console.print(f"encrypted applicants written to {out} ({manifest.name})")
+
+
+@he_app.command("score")
+def he_score(
+    points: Annotated[Path, typer.Option(help="The scorer's points table (or model folder).")],
+    in_: Annotated[Path, typer.Option("--in", help="Folder written by `he encrypt`.")],
+    out: Annotated[Path, typer.Option(help="Folder for the encrypted scores.")],
+) -> None:
+    """Scorer: multiply and add with plaintext integer points; refuses any secret key."""
+    from privacy.he.rounds import score_round
+
+    _he_call(score_round, points, in_, out)
+    console.print(f"encrypted scores written to {out}")
+
+
+@he_app.command("decrypt")
+def he_decrypt(
+    in_: Annotated[Path, typer.Option("--in", help="Folder written by `he score`.")],
+    out: Annotated[Path, typer.Option(help="Released scores, .parquet or .csv.")],
+) -> None:
+    """Holder: decrypt, check integrality and range, clip and release integer scores."""
+    from privacy.he.rounds import decrypt_round
+
+    scores = _he_call(decrypt_round, in_, out, _he_dir())
+    console.print(f"{len(scores):,} scores released to {out}")
+
+
+@he_app.command("bench")
+def he_bench(
+    applicants: Annotated[int, typer.Option(help="Number of synthetic applicants.")] = 4096,
+    scheme: Annotated[str, typer.Option(help="bfv or ckks.")] = "bfv",
+    columns: Annotated[int, typer.Option(help="One-hot columns of the synthetic model.")] = 60,
+) -> None:
+    """One synthetic round; the last line is one JSON object with the measured figures."""
+    import json
+
+    from privacy.he.rounds import bench
+
+    print(json.dumps(_he_call(bench, applicants, scheme, columns)))
 
 
 def _print_summary(home: Home, outcome: RunOutcome, seconds: float) -> None:

@@ -12,6 +12,7 @@ from dagster_dbt import DbtCliResource
 
 from assets import credit as credit_assets
 from assets import dbt as dbt_assets_module
+from assets import encrypted_scoring as encrypted_scoring_assets
 from assets import governance as governance_assets
 from assets import ingest as ingest_assets
 from assets.dbt_project import dbt_project
@@ -21,7 +22,13 @@ from pipelines.sensors import landing_sensor
 from pipelines.settings import Settings
 from privacy.policy import load_policy
 
-ASSET_MODULES = [ingest_assets, governance_assets, dbt_assets_module, credit_assets]
+ASSET_MODULES = [
+    ingest_assets,
+    governance_assets,
+    dbt_assets_module,
+    credit_assets,
+    encrypted_scoring_assets,
+]
 
 automation_sensor = dg.AutomationConditionSensorDefinition(
     "automation",
