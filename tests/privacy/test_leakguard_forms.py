@@ -125,7 +125,7 @@ def test_canonical_ip() -> None:
     assert canonical_ip("1.2.3") is None
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(
     seps=st.lists(st.sampled_from(["", " ", "-", ".", "\u200b", "  "]), min_size=2, max_size=2),
     prefix=st.sampled_from(["", "M", "ID", "tel:", "LN-", "+86 ", "0086"]),
