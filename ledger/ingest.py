@@ -39,12 +39,14 @@ from ledger.contract import ENTITIES, LANDING_FORMATS, REFERENCE_ENTITIES, Colum
 from ledger.expectations import DEFAULT_SUITE, SuiteConfig, SuiteOutcome, run_suite
 from ledger.readers import (
     JSONL_REJECTS,
-    LINE,
-    ROW,
     FileRejected,
-    Source,
+    ParquetPart,
+    ParserReject,
+    canonical_schema,
+    jsonl_canonical_sql,
+    jsonl_lines,
+    jsonl_parse_sql,
     read_csv,
-    read_jsonl,
     read_parquet,
     scrub,
 )
@@ -217,19 +219,18 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
 # -- typing and row rules -------------------------------------------------------------------
 
 
-def _typed(col: Column, expr: str, kind: str | None) -> tuple[str, str]:
-    """(typed value, present flag) SQL of one contract column from its source expression."""
-    if kind == "cast":
-        return f"TRY_CAST({expr} AS {col.dtype})", f"{expr} IS NOT NULL"
-    if kind == "utc":
-        return f"timezone('UTC', {expr})", f"{expr} IS NOT NULL"
-    text = f"NULLIF(TRIM(CAST({expr} AS VARCHAR)), '')"
+def _typed(col: Column) -> tuple[str, str]:
+    """(typed value, present flag) SQL of one contract column from its canonical columns."""
+    text = f"NULLIF(TRIM(t_{col.name}), '')"
     if col.dtype == "VARCHAR":
         return text, f"{text} IS NOT NULL"
     if col.dtype == "TIMESTAMP":
         # Offsets are honoured and everything is stored as naive UTC.
-        return f"timezone('UTC', TRY_CAST({text} AS TIMESTAMPTZ))", f"{text} IS NOT NULL"
-    return f"TRY_CAST({text} AS {col.dtype})", f"{text} IS NOT NULL"
+        parsed = f"timezone('UTC', TRY_CAST({text} AS TIMESTAMPTZ))"
+    else:
+        parsed = f"TRY_CAST({text} AS {col.dtype})"
+    typed = f"coalesce(TRY_CAST(v_{col.name} AS {col.dtype}), {parsed})"
+    return typed, f"(v_{col.name} IS NOT NULL OR {text} IS NOT NULL)"
 
 
 def _failed_list(rules: Sequence[Rule]) -> str:
@@ -241,45 +242,40 @@ def _text_struct(pairs: Iterable[tuple[str, str]]) -> str:
     return "to_json({" + ", ".join(f"'{n}': CAST({e} AS VARCHAR)" for n, e in pairs) + "})"
 
 
-def _stage_rows(
-    con: duckdb.DuckDBPyConnection,
-    entity: Entity,
-    src: Source,
-    relpath: str,
-    order: int,
-    limits: Limits,
-    where: str = "TRUE",
+def _judge_rows(
+    con: duckdb.DuckDBPyConnection, entity: Entity, relation: str, limits: Limits
 ) -> None:
-    """Insert the typed rows of one source with the row rules they fail into ``stage_<e>``."""
-    inner: list[str] = []
+    """Type the canonical rows of ``relation`` and insert them, with the row rules each one
+    fails and (for failing rows) its raw record, into ``stage_<entity>``."""
+    inner = []
     for col in entity.columns:
-        expr = src.columns.get(col.name)
-        if expr is None:
-            inner.append(f'CAST(NULL AS {col.dtype}) AS "{col.name}", false AS _p_{col.name}')
-            continue
-        typed, present = _typed(col, expr, src.native.get(col.name))
+        typed, present = _typed(col)
         inner.append(f'{typed} AS "{col.name}", {present} AS _p_{col.name}')
-    raw = src.raw_line or _text_struct(
-        (c, e) for c, e in src.columns.items() if not e.startswith("_vals")
+    raw = _text_struct(
+        (
+            c.name,
+            f"t_{c.name}" if c.dtype == "VARCHAR" else f"coalesce(v_{c.name}::VARCHAR, t_{c.name})",
+        )
+        for c in entity.columns
     )
-    line = LINE if src.raw_line else "CAST(NULL AS BIGINT)"
     row_rules = [r for r in rules_for(entity.name, limits) if r.scope == "row"]
     names = ", ".join(f'"{c}"' for c in entity.column_names)
     con.execute(
         f"""INSERT INTO stage_{entity.name}
-        SELECT {names}, _local, CASE WHEN len(_local) > 0 THEN {raw} END, ?, {order}, {ROW},
-            _line
+        SELECT {names}, _local, CASE WHEN len(_local) > 0 THEN coalesce(_rawline, {raw}) END,
+            _file, _order, _row, _line
         FROM (
             SELECT *, {_failed_list(row_rules)} AS _local FROM (
-                SELECT {", ".join(inner)}, src.*, {line} AS _line FROM {src.relation} src
-                WHERE {where}
+                SELECT {", ".join(inner)}, src.* FROM {relation} src
             )
-        )""",
-        [relpath],
+        )"""
     )
 
 
 # -- phase 1: stage -------------------------------------------------------------------------
+
+CHUNK_ROWS = 500_000
+"""Parquet rows judged per statement: bounds memory, amortises statement cost over files."""
 
 
 @dataclass
@@ -294,80 +290,181 @@ class _Batch:
         for kind, name in reversed(self.temp):
             self.con.execute(f"DROP {kind} IF EXISTS {name}")
 
+    def table(self, name: str, columns: str) -> None:
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} ({columns})")
+        self.temp.append(("TABLE", name))
+
+
+_LINEAGE = "_file VARCHAR, _order INTEGER, _row BIGINT, _line BIGINT, _rawline VARCHAR"
+
 
 def _create_stage(batch: _Batch, entity: Entity) -> None:
-    cols = ", ".join(f'"{c.name}" {c.dtype}' for c in entity.columns)
-    batch.con.execute(
-        f"CREATE OR REPLACE TEMP TABLE stage_{entity.name} ({cols}, _local VARCHAR[], "
-        "_raw VARCHAR, _file VARCHAR, _order INTEGER, _row BIGINT, _line BIGINT)"
+    typed = ", ".join(f'"{c.name}" {c.dtype}' for c in entity.columns)
+    batch.table(
+        f"stage_{entity.name}",
+        f"{typed}, _local VARCHAR[], _raw VARCHAR, _file VARCHAR, _order INTEGER, _row BIGINT, "
+        "_line BIGINT",
     )
-    batch.temp.append(("TABLE", f"stage_{entity.name}"))
+    canon = ", ".join(f"{n} {t}" for n, t in canonical_schema(entity))
+    batch.table(f"canon_{entity.name}", f"{canon}, {_LINEAGE}")
 
 
-def _stage_file(
-    batch: _Batch, lf: LandingFile, outcome: FileOutcome, data: bytes, order: int
-) -> None:
-    """Stage one file; on failure the file is rejected alone and nothing of it stays staged.
+def _reject(outcome: FileOutcome, lf: LandingFile, exc: Exception) -> None:
+    outcome.status = "rejected"
+    if isinstance(exc, FileRejected):
+        outcome.error = str(exc)
+    else:
+        outcome.error = f"{lf.relpath}: cannot be read as {lf.fmt} ({scrub(str(exc))})"
 
-    The parsed source is dropped as soon as its rows are staged, so one file at a time is held
-    in memory.
-    """
-    con, entity = batch.con, ENTITIES[lf.entity]
-    name = f"src_{lf.entity}_{order}"
+
+def _read_verified(lf: LandingFile, outcome: FileOutcome) -> bytes:
+    """The file's bytes, which must still hash to what triage recorded."""
     try:
-        src = _read(batch, lf, data, name)
+        data = lf.path.read_bytes()
+    except OSError as exc:
+        raise FileRejected(f"{lf.relpath}: cannot be opened ({type(exc).__name__})") from exc
+    if hashlib.sha256(data).hexdigest() != outcome.sha256:
+        raise FileRejected(f"{lf.relpath}: changed while being ingested; run again")
+    return data
+
+
+def _stage_entity(
+    batch: _Batch, entity: Entity, files: list[tuple[int, LandingFile, FileOutcome]]
+) -> None:
+    """Stage every file of one entity; a file that fails is rejected alone."""
+    chunk: list[tuple[int, LandingFile, FileOutcome, ParquetPart]] = []
+    for order, lf, outcome in files:
+        try:
+            data = _read_verified(lf, outcome)
+            if lf.fmt == "parquet":
+                part = read_parquet(lf.relpath, data, entity)
+                outcome.rows_read = part.rows_read
+                _note_extra(outcome, part.extra)
+                chunk.append((order, lf, outcome, part))
+                if sum(p.table.num_rows for *_, p in chunk) >= CHUNK_ROWS:
+                    _flush_parquet(batch, entity, chunk)
+                    chunk = []
+            elif lf.fmt in ("csv", "jsonl"):
+                _stage_text(batch, entity, order, lf, outcome, data)
+            else:
+                raise FileRejected(
+                    f"{lf.relpath}: unsupported format '.{lf.fmt}'; landing files must be one of "
+                    f"{', '.join('.' + f for f in LANDING_FORMATS)} (any letter case)"
+                )
+        except _OUR_BUGS:
+            raise
+        except (FileRejected, duckdb.Error) as exc:
+            _reject(outcome, lf, exc)
+    _flush_parquet(batch, entity, chunk)
+    _judge_rows(batch.con, entity, f"canon_{entity.name}", batch.limits)
+    batch.staged[entity.name] = [o for _, _, o in files if o.status != "rejected"]
+
+
+def _note_extra(outcome: FileOutcome, extra: list[str]) -> None:
+    if extra:
+        outcome.notes = f"ignored {len(extra)} column(s) outside the contract"
+
+
+def _with_lineage(order: int, relpath: str, table: pa.Table) -> pa.Table:
+    n = table.num_rows
+    table = table.append_column("_file", pa.repeat(pa.scalar(relpath, pa.string()), n))
+    table = table.append_column("_order", pa.repeat(pa.scalar(order, pa.int32()), n))
+    table = table.append_column("_row", pa.array(range(n), pa.int64()))
+    table = table.append_column("_line", pa.nulls(n, pa.int64()))
+    return table.append_column("_rawline", pa.nulls(n, pa.string()))
+
+
+def _flush_parquet(
+    batch: _Batch, entity: Entity, chunk: list[tuple[int, LandingFile, FileOutcome, ParquetPart]]
+) -> None:
+    """Judge a chunk of Parquet files in one statement; if it fails, each file alone."""
+    if not chunk:
+        return
+    tables = [_with_lineage(order, lf.relpath, part.table) for order, lf, _, part in chunk]
+    try:
+        _judge_arrow(batch, entity, pa.concat_tables(tables))
+        return
+    except _OUR_BUGS:
+        raise
+    except duckdb.Error:
+        if len(chunk) == 1:
+            raise
+    for (_, lf, outcome, _), table in zip(chunk, tables, strict=True):
+        try:
+            _judge_arrow(batch, entity, table)
+        except _OUR_BUGS:
+            raise
+        except duckdb.Error as exc:
+            _reject(outcome, lf, exc)
+
+
+def _judge_arrow(batch: _Batch, entity: Entity, table: pa.Table) -> None:
+    batch.con.register("_parquet_chunk", table)
+    try:
+        _judge_rows(batch.con, entity, "_parquet_chunk", batch.limits)
+    finally:
+        batch.con.unregister("_parquet_chunk")
+
+
+def _stage_text(
+    batch: _Batch, entity: Entity, order: int, lf: LandingFile, outcome: FileOutcome, data: bytes
+) -> None:
+    """Parse one CSV/JSONL file into ``canon_<entity>`` and its parser rejects, atomically."""
+    con, name = batch.con, f"src_{entity.name}_{order}"
+    canon = ", ".join(n for n, _ in canonical_schema(entity))
+    try:
+        if lf.fmt == "csv":
+            read, extra, rejects = read_csv(
+                con, lf.relpath, data, entity, name, batch.folder / f"{order}.csv"
+            )
+            select = f"SELECT {canon}, ?, {order}, _ll_row, NULL, NULL FROM {name}"
+        else:
+            texts, raws, lines = jsonl_lines(data)
+            con.register(
+                f"{name}_lines",
+                pa.table(
+                    {
+                        "_text": pa.array(texts, pa.string()),
+                        "_raw_text": pa.array(raws, pa.string()),
+                        "_line": pa.array(lines, pa.int64()),
+                        "_row": pa.array(range(len(lines)), pa.int64()),
+                    }
+                ),
+            )
+            con.execute(f"CREATE TEMP TABLE {name} AS {jsonl_parse_sql(entity, name + '_lines')}")
+            con.unregister(f"{name}_lines")
+            read, extra, rejects = len(lines), [], []
+            select = (
+                f"SELECT {jsonl_canonical_sql(entity)}, ?, {order}, _row, _line, _raw_text "
+                f"FROM {name} WHERE _parse_rule IS NULL"
+            )
         con.execute("BEGIN TRANSACTION")
         try:
-            where = "_parse_rule IS NULL" if src.raw_line else "TRUE"
-            _stage_rows(con, entity, src, lf.relpath, order, batch.limits, where)
-            _stage_rejects(con, lf, src, order)
+            con.execute(f"INSERT INTO canon_{entity.name} {select}", [lf.relpath])
+            _stage_rejects(con, lf, name, order, rejects)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
-    except FileRejected as exc:
-        outcome.status, outcome.error = "rejected", str(exc)
-        return
-    except _OUR_BUGS:
-        raise
-    except duckdb.Error as exc:
-        outcome.status = "rejected"
-        outcome.error = f"{lf.relpath}: cannot be read as {lf.fmt} ({scrub(str(exc))})"
-        return
     finally:
-        if lf.fmt == "parquet":
-            con.unregister(name)
         con.execute(f"DROP TABLE IF EXISTS {name}")
-    outcome.rows_read = src.rows_read
-    if src.extra:
-        outcome.notes = f"ignored {len(src.extra)} column(s) outside the contract"
-    batch.staged.setdefault(lf.entity, []).append(outcome)
-
-
-def _read(batch: _Batch, lf: LandingFile, data: bytes, name: str) -> Source:
-    entity = ENTITIES[lf.entity]
-    if lf.fmt == "parquet":
-        return read_parquet(batch.con, lf.relpath, data, entity, name)
-    if lf.fmt == "csv":
-        return read_csv(batch.con, lf.relpath, data, entity, name, batch.folder)
-    if lf.fmt == "jsonl":
-        return read_jsonl(batch.con, lf.relpath, data, entity, name)
-    raise FileRejected(
-        f"{lf.relpath}: unsupported format '.{lf.fmt}'; landing files must be one of "
-        f"{', '.join('.' + f for f in LANDING_FORMATS)} (any letter case)"
-    )
+    outcome.rows_read = read
+    _note_extra(outcome, extra)
 
 
 def _stage_rejects(
-    con: duckdb.DuckDBPyConnection, lf: LandingFile, src: Source, order: int
+    con: duckdb.DuckDBPyConnection,
+    lf: LandingFile,
+    source: str,
+    order: int,
+    rejects: list[ParserReject],
 ) -> None:
-    rejects = src.rejects
-    if src.raw_line:
+    if lf.fmt == "jsonl":
         whys = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in JSONL_REJECTS.items())
         con.execute(
-            f"""INSERT INTO stage_rejects SELECT ?, ?, {order}, {ROW}, {LINE}, _parse_rule,
-                'line ' || {LINE} || ': ' || CASE _parse_rule {whys} END, _text
-            FROM {src.relation} WHERE _parse_rule IS NOT NULL""",
+            f"""INSERT INTO stage_rejects SELECT ?, ?, {order}, _row, _line, _parse_rule,
+                'line ' || _line || ': ' || CASE _parse_rule {whys} END, _raw_text
+            FROM {source} WHERE _parse_rule IS NOT NULL""",
             [lf.entity, lf.relpath],
         )
     if rejects:
@@ -411,7 +508,7 @@ def _route(batch: _Batch, entity: Entity, snapshot: str, report: IngestReport) -
         if not col.references:
             continue
         known = f"known_{name}_{col.name}"
-        count = con.execute(f"SELECT count(*) FROM ledger.{col.references}").fetchone()
+        count = con.execute(f"SELECT count(*) FROM ledger.{col.references}").fetchall()[0]
         if not count or count[0] == 0:
             # An entity a ledger does not send (no wallets, no loans) cannot be referenced
             # wrongly: the reference is left unchecked and reported.
@@ -533,7 +630,7 @@ def _blocking_checks(
             "SELECT count(*) FROM ledger.quarantine WHERE snapshot_id = ? AND entity = ? "
             "AND (source_file IS NULL OR (source_row IS NULL AND source_line IS NULL))",
             [snapshot, name],
-        ).fetchone()
+        ).fetchall()[0]
         if orphans and orphans[0]:
             failures.append(
                 CheckFailure(
@@ -555,37 +652,52 @@ def _snapshot_id(
 
 
 def _record(
-    con: duckdb.DuckDBPyConnection, outcome: FileOutcome, snapshot: str | None, version: str
+    con: duckdb.DuckDBPyConnection,
+    outcomes: Sequence[FileOutcome],
+    snapshot: str | None,
+    version: str,
 ) -> None:
-    # A path keeps one current non-loaded state: a new outcome replaces an old rejection or an
-    # old "missing" mark; the loaded history stays.
-    con.execute(
-        "DELETE FROM ledger.files WHERE file_path = ? AND status IN ('rejected', 'missing')",
-        [outcome.relpath],
-    )
-    if outcome.status == "unchanged":
+    """Write the outcomes to ``ledger.files`` in one statement pair.
+
+    A path keeps one current non-loaded state: a new outcome replaces an old rejection or an old
+    "missing" mark; the loaded history stays; "unchanged" only clears such marks.
+    """
+    todo = [o for o in outcomes if not o.recorded]
+    if not todo:
         return
-    con.execute(
-        """INSERT INTO ledger.files (file_path, entity, sha256, size_bytes, format, status,
-            rows_read, rows_loaded, rows_quarantined, error, notes, snapshot_id, ingested_at,
-            contract_version)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, timezone('UTC', now()), ?)""",
-        [
-            outcome.relpath,
-            outcome.entity,
-            outcome.sha256,
-            outcome.size_bytes,
-            outcome.fmt,
-            outcome.status,
-            outcome.rows_read,
-            outcome.rows_loaded,
-            outcome.rows_quarantined,
-            outcome.error,
-            outcome.notes,
-            snapshot if outcome.status == "loaded" else None,
-            version,
-        ],
+    table = pa.table(
+        {
+            "file_path": [o.relpath for o in todo],
+            "entity": [o.entity for o in todo],
+            "sha256": [o.sha256 for o in todo],
+            "size_bytes": pa.array([o.size_bytes for o in todo], pa.int64()),
+            "format": [o.fmt for o in todo],
+            "status": [o.status for o in todo],
+            "rows_read": pa.array([o.rows_read for o in todo], pa.int64()),
+            "rows_loaded": pa.array([o.rows_loaded for o in todo], pa.int64()),
+            "rows_quarantined": pa.array([o.rows_quarantined for o in todo], pa.int64()),
+            "error": pa.array([o.error for o in todo], pa.string()),
+            "notes": pa.array([o.notes for o in todo], pa.string()),
+        }
     )
+    con.register("_outcomes", table)
+    try:
+        con.execute(
+            "DELETE FROM ledger.files WHERE status IN ('rejected', 'missing') "
+            "AND file_path IN (SELECT file_path FROM _outcomes)"
+        )
+        con.execute(
+            """INSERT INTO ledger.files (file_path, entity, sha256, size_bytes, format, status,
+                rows_read, rows_loaded, rows_quarantined, error, notes, snapshot_id, ingested_at,
+                contract_version)
+            SELECT file_path, entity, sha256, size_bytes, format, status, rows_read, rows_loaded,
+                rows_quarantined, error, notes, CASE WHEN status = 'loaded' THEN ? END,
+                timezone('UTC', now()), ?
+            FROM _outcomes WHERE status <> 'unchanged'""",
+            [snapshot, version],
+        )
+    finally:
+        con.unregister("_outcomes")
 
 
 # -- the entry point ------------------------------------------------------------------------
@@ -620,15 +732,15 @@ class _State:
 
 def _triage(
     files: Sequence[LandingFile], state: _State, version: str
-) -> tuple[list[FileOutcome], list[tuple[LandingFile, FileOutcome, bytes]]]:
+) -> tuple[list[FileOutcome], list[tuple[LandingFile, FileOutcome]]]:
     """Outcomes decided without parsing (unchanged, missing, unreadable), and files to stage."""
     decided: list[FileOutcome] = []
-    todo: list[tuple[LandingFile, FileOutcome, bytes]] = []
+    todo: list[tuple[LandingFile, FileOutcome]] = []
     batch_sha: dict[str, str] = {}
     for lf in files:
         outcome = FileOutcome(lf.relpath, lf.entity, "", "pending", fmt=lf.fmt)
         try:
-            data = lf.path.read_bytes()
+            outcome.sha256, outcome.size_bytes = sha256_file(lf.path), lf.path.stat().st_size
         except FileNotFoundError:
             decided.append(_missing(lf, state))
             continue
@@ -637,7 +749,6 @@ def _triage(
             outcome.error = f"{lf.relpath}: cannot be opened ({type(exc).__name__})"
             decided.append(outcome)
             continue
-        outcome.sha256, outcome.size_bytes = hashlib.sha256(data).hexdigest(), len(data)
         first = state.loaded.get(outcome.sha256) or batch_sha.get(outcome.sha256)
         previous = state.rejected.get((lf.relpath, outcome.sha256))
         if first is not None:
@@ -651,7 +762,7 @@ def _triage(
             decided.append(outcome)
         else:
             batch_sha[outcome.sha256] = lf.relpath
-            todo.append((lf, outcome, data))
+            todo.append((lf, outcome))
     return decided, todo
 
 
@@ -687,7 +798,7 @@ def ingest(
     """
     started = time.perf_counter()
     con.execute("SET TimeZone = 'UTC'")
-    previous_limit = con.execute("SELECT current_setting('memory_limit')").fetchone()
+    previous_limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0]
     con.execute(f"SET memory_limit = '{memory_limit}'")
     ensure_tables(con)
     scope = tuple(entities) if entities is not None else INGEST_ORDER
@@ -728,7 +839,7 @@ def _run(
     batch: _Batch,
     report: IngestReport,
     decided: list[FileOutcome],
-    todo: list[tuple[LandingFile, FileOutcome, bytes]],
+    todo: list[tuple[LandingFile, FileOutcome]],
     version: str,
     suite: SuiteConfig | None,
 ) -> None:
@@ -738,11 +849,12 @@ def _run(
         "_order INTEGER, _row BIGINT, _line BIGINT, rule VARCHAR, reason VARCHAR, raw VARCHAR)"
     )
     batch.temp.append(("TABLE", "stage_rejects"))
-    for name in dict.fromkeys(lf.entity for lf, _, _ in todo):
-        _create_stage(batch, ENTITIES[name])
-    for order, (lf, outcome, data) in enumerate(todo):
-        _stage_file(batch, lf, outcome, data, order)
-    outcomes = [o for _, o, _ in todo]
+    for name in INGEST_ORDER:
+        files = [(i, lf, o) for i, (lf, o) in enumerate(todo) if lf.entity == name]
+        if files:
+            _create_stage(batch, ENTITIES[name])
+            _stage_entity(batch, ENTITIES[name], files)
+    outcomes = [o for _, o in todo]
     for o in outcomes:
         if o.status == "pending":
             o.status = "loaded"
@@ -764,9 +876,7 @@ def _run(
             ]
         if failures:
             raise BlockingCheckFailed(failures)
-        for o in [*decided, *outcomes]:
-            if not o.recorded:
-                _record(con, o, snapshot, version)
+        _record(con, [*decided, *outcomes], snapshot, version)
         if loaded:
             con.execute(
                 "INSERT INTO ledger.snapshots VALUES (?, timezone('UTC', now()), ?, ?)",

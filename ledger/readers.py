@@ -1,13 +1,18 @@
-"""Literal readers of landing files: each one turns the bytes of one file into rows in DuckDB.
+"""Literal readers of landing files: the bytes of a file become rows of one canonical shape.
+
+The canonical shape of an entity (:func:`canonical_schema`) has, per contract column, ``t_<col>``
+(the value as text, as it arrived) and, for non-text columns, ``v_<col>`` (the value when the
+file already carried it typed, e.g. a Parquet DOUBLE). Ingest types and validates that shape in
+one SQL pass whatever the format was.
 
 Invariants:
 
 - A landing path is never handed to a DuckDB function that expands globs or parses quotes:
   Parquet and JSON Lines are parsed in Python (pyarrow) from the bytes that were hashed; a CSV
   is copied from those bytes into a private folder under a fixed, glob-free name first.
-- The rows of a file are exactly its records: each record becomes one staged row or one parser
-  reject (a CSV/JSONL record the parser could not split into columns), never both, never none.
-  ``rows_read`` of a file is the number of its records.
+- Every record of a file becomes exactly one canonical row or one parser reject (a CSV/JSONL
+  record the parser cannot split into columns, with its line and reason), never both, never
+  none. ``rows_read`` of a file is its number of records.
 - A file is rejected whole (:class:`FileRejected`) only when it cannot be read at all: not
   Parquet, a required column absent from its header or schema, a nested type in a contract
   column. Messages name the file, the column and the problem, never a value.
@@ -24,14 +29,15 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ledger.contract import Entity
+from ledger.contract import Column, Entity
 
-ROW = "_ll_row"
-LINE = "_ll_line"
 CSV_DELIMITERS = (",", ";", "\t", "|")
 _DELIM_SQL = {",": "','", ";": "';'", "\t": "'\\t'", "|": "'|'"}
+_TYPED = {"DOUBLE": pa.float64(), "INTEGER": pa.int64(), "DATE": pa.date32()}
+_TYPED_SQL = {"DOUBLE": "DOUBLE", "INTEGER": "BIGINT", "DATE": "DATE", "TIMESTAMP": "TIMESTAMP"}
 
 # DuckDB's CSV reject types -> (rule name, what an operator should check).
 CSV_REJECTS: dict[str, tuple[str, str]] = {
@@ -39,10 +45,7 @@ CSV_REJECTS: dict[str, tuple[str, str]] = {
     "TOO MANY COLUMNS": ("csv_too_many_columns", "the record has more fields than the header"),
     "UNQUOTED VALUE": ("csv_unterminated_quote", "a quoted field is not closed"),
     "LINE SIZE OVER MAXIMUM": ("csv_line_too_long", "the record exceeds the maximum line size"),
-    "INVALID ENCODING": (
-        "csv_invalid_encoding",
-        "the record is not valid text in the file's encoding",
-    ),
+    "INVALID ENCODING": ("csv_invalid_encoding", "the record is not valid in the file's encoding"),
 }
 CSV_OTHER_REJECT = ("csv_malformed_row", "the record cannot be parsed")
 
@@ -53,31 +56,29 @@ JSONL_REJECTS: dict[str, str] = {
     "jsonl_nested_value": "a contract column holds a JSON object or array",
 }
 
+ParserReject = tuple[int, str, str, str]
+"""(line, rule, reason, raw line) of one record the parser could not split."""
+
 
 class FileRejected(Exception):
     """The file cannot be read at all; ``str()`` is the operator-facing, value-free reason."""
 
 
-@dataclass
-class Source:
-    """A readable file as a DuckDB relation: ``relation`` has one row per parsed record with the
-    file's contract columns (``columns`` maps contract name -> source column), ``ROW`` (0-based
-    record index) and, for text formats, ``LINE`` (1-based line of the record's start)."""
-
-    relation: str
-    columns: dict[str, str]
-    native: dict[str, str]  # contract column -> DuckDB type it already has in the source
-    rows_read: int = 0
-    extra: list[str] = field(default_factory=list)
-    raw_line: str | None = None  # SQL of the record's raw text, when the format keeps it
-    rejects: list[tuple[int, str, str, str]] = field(default_factory=list)
-    """Parser rejects found while reading: (line, rule, reason, raw line)."""
-
-
 def scrub(message: str) -> str:
     """A library's error message with quoted fragments (where values appear) removed."""
-    first = message.strip().splitlines()[0] if message.strip() else type(message).__name__
+    lines = message.strip().splitlines()
+    first = lines[0] if lines else "no detail"
     return re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", first)[:300]
+
+
+def canonical_schema(entity: Entity) -> list[tuple[str, str]]:
+    """(name, DuckDB type) of the canonical columns of an entity."""
+    out: list[tuple[str, str]] = []
+    for col in entity.columns:
+        if col.dtype != "VARCHAR":
+            out.append((f"v_{col.name}", _TYPED_SQL[col.dtype]))
+        out.append((f"t_{col.name}", "VARCHAR"))
+    return out
 
 
 def match_columns(
@@ -96,15 +97,15 @@ def match_columns(
         if target is None:
             extra.append(name)
         elif target in mapped:
-            raise FileRejected(f"{relpath}: column {target} appears twice in the header")
+            raise FileRejected(f"{relpath}: column {target} appears twice")
         else:
             mapped[target] = name
     missing = [c.name for c in entity.columns if c.required and c.name not in mapped]
     if missing:
+        required = ", ".join(c.name for c in entity.columns if c.required)
         raise FileRejected(
             f"{relpath}: missing required column(s) {', '.join(missing)}; a {entity.name} file "
-            f"needs {', '.join(c.name for c in entity.columns if c.required)} (the others are "
-            "optional)"
+            f"needs {required} (every other column is optional)"
         )
     return mapped, extra
 
@@ -112,31 +113,50 @@ def match_columns(
 # -- Parquet ----------------------------------------------------------------------------------
 
 
-def source_kind(dtype: str, arrow_type: pa.DataType) -> str | None:
-    """How a typed Parquet column becomes the contract type without a text round trip:
-    ``cast`` (TRY_CAST), ``utc`` (a zoned timestamp, converted to naive UTC), or None (parse its
-    text, as for CSV). Only lossless pairs are cast: a float never becomes an INTEGER."""
-    integer = pa.types.is_integer(arrow_type)
-    if dtype == "INTEGER" and integer:
-        return "cast"
-    if dtype == "DOUBLE" and (integer or pa.types.is_floating(arrow_type)):
-        return "cast"
-    if dtype == "DOUBLE" and pa.types.is_decimal(arrow_type):
-        return "cast"
-    if dtype == "DATE" and pa.types.is_date(arrow_type):
-        return "cast"
-    if dtype == "TIMESTAMP" and pa.types.is_timestamp(arrow_type):
-        return "utc" if arrow_type.tz else "cast"
+@dataclass
+class ParquetPart:
+    """One Parquet file in canonical shape (``table``), with its record count from the footer."""
+
+    table: pa.Table
+    rows_read: int
+    extra: list[str] = field(default_factory=list)
+
+
+def _typed_array(col: Column, array: pa.ChunkedArray) -> pa.ChunkedArray | None:
+    """The column as its canonical typed array when that is lossless, else None (use text)."""
+    kind = array.type
+    try:
+        if col.dtype == "INTEGER" and pa.types.is_integer(kind):
+            return pc.cast(array, pa.int64())
+        numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind)
+        if col.dtype == "DOUBLE" and (numeric or pa.types.is_decimal(kind)):
+            return pc.cast(array, pa.float64())
+        if col.dtype == "DATE" and pa.types.is_date(kind):
+            return pc.cast(array, pa.date32())
+        if col.dtype == "TIMESTAMP" and pa.types.is_timestamp(kind):
+            # A zoned timestamp keeps its instant: the naive value is UTC.
+            return pc.cast(array, pa.timestamp("us"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
     return None
 
 
-def read_parquet(
-    con: duckdb.DuckDBPyConnection, relpath: str, data: bytes, entity: Entity, name: str
-) -> Source:
-    """Parse Parquet bytes with pyarrow and register the table as ``name``."""
+def _text_array(relpath: str, name: str, array: pa.ChunkedArray) -> pa.ChunkedArray:
+    try:
+        return pc.cast(array, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise FileRejected(
+            f"{relpath}: column {name} of type {array.type} cannot be read as text "
+            f"({scrub(str(exc))})"
+        ) from exc
+
+
+def read_parquet(relpath: str, data: bytes, entity: Entity) -> ParquetPart:
+    """Parse Parquet bytes with pyarrow into the canonical shape."""
     try:
         parquet = pq.ParquetFile(pa.BufferReader(data))
         schema = parquet.schema_arrow
+        rows = parquet.metadata.num_rows
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise FileRejected(f"{relpath}: not a readable Parquet file ({scrub(str(exc))})") from exc
     mapped, extra = match_columns(relpath, entity, schema.names)
@@ -147,24 +167,29 @@ def read_parquet(
                 f"{relpath}: column {target} has the nested type {kind}; the contract expects "
                 f"{entity.column(target).dtype}"
             )
-    targets = list(mapped)
     try:
-        table = parquet.read(columns=[mapped[t] for t in targets])
+        table = parquet.read(columns=list(mapped.values()))
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise FileRejected(
             f"{relpath}: Parquet data cannot be decoded ({scrub(str(exc))})"
         ) from exc
-    # Positional names: a source column name never reaches SQL text.
-    table = table.rename_columns([f"s{i}" for i in range(len(targets))])
-    table = table.append_column(ROW, pa.array(range(table.num_rows), pa.int64()))
-    con.register(name, table)
-    native: dict[str, str] = {}
-    for target in targets:
-        kind = source_kind(entity.column(target).dtype, schema.field(mapped[target]).type)
-        if kind is not None:
-            native[target] = kind
-    columns = {t: f"s{i}" for i, t in enumerate(targets)}
-    return Source(name, columns, native, table.num_rows, extra)
+    n = table.num_rows
+    arrays: dict[str, pa.ChunkedArray | pa.Array] = {}
+    for col in entity.columns:
+        name = mapped.get(col.name)
+        src = table.column(name) if name is not None else None
+        typed = _typed_array(col, src) if src is not None else None
+        if col.dtype != "VARCHAR":
+            arrays[f"v_{col.name}"] = typed if typed is not None else pa.nulls(n, _arrow(col))
+        if src is None or typed is not None:
+            arrays[f"t_{col.name}"] = pa.nulls(n, pa.string())
+        else:
+            arrays[f"t_{col.name}"] = _text_array(relpath, col.name, src)
+    return ParquetPart(pa.table(arrays), rows, extra)
+
+
+def _arrow(col: Column) -> pa.DataType:
+    return _TYPED.get(col.dtype, pa.timestamp("us"))
 
 
 # -- CSV --------------------------------------------------------------------------------------
@@ -179,12 +204,12 @@ def _csv_encoding(data: bytes) -> tuple[str, str]:
 
 def _csv_header(relpath: str, data: bytes, codec: str) -> tuple[list[str], str]:
     head = data[: 1 << 16].decode(codec, errors="replace")
-    first = head.splitlines()[0] if head.strip() else ""
-    if not first.strip():
+    lines = head.splitlines()
+    if not lines or not lines[0].strip():
         raise FileRejected(f"{relpath}: empty CSV file (no header line)")
     best: tuple[int, str, list[str]] = (-1, ",", [])
     for delim in CSV_DELIMITERS:
-        names = next(csv.reader(io.StringIO(first), delimiter=delim))
+        names = next(csv.reader(io.StringIO(lines[0]), delimiter=delim))
         score = len(names) if len(names) > 1 else 0
         if score > best[0]:
             best = (score, delim, names)
@@ -196,88 +221,97 @@ def read_csv(
     relpath: str,
     data: bytes,
     entity: Entity,
-    name: str,
-    folder: Path,
-) -> Source:
-    """Parse CSV bytes with DuckDB (rejects table on) from a private copy into temp table
-    ``name``; the parser rejects come back in ``Source.rejects``."""
+    table: str,
+    copy: Path,
+) -> tuple[int, list[str], list[ParserReject]]:
+    """Parse CSV bytes with DuckDB (rejects table on) from a private copy at ``copy`` into temp
+    table ``table`` (canonical text columns plus ``_ll_row``).
+
+    Returns (records read, unknown columns, parser rejects).
+    """
     encoding, codec = _csv_encoding(data)
     header, delim = _csv_header(relpath, data, codec)
     mapped, extra = match_columns(relpath, entity, header)
-    copy = folder / f"{name}.csv"
     copy.write_bytes(data)
-    positional = {h: f"c{i}" for i, h in enumerate(header)}
+    position = {h: i for i, h in enumerate(header)}
     columns = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(header)))
-    rejects, scan = f"{name}_rejects", f"{name}_rejects_scan"
+    select = []
+    for name, kind in canonical_schema(entity):
+        source = mapped.get(name[2:]) if name.startswith("t_") else None
+        value = f"c{position[source]}" if source is not None else "NULL"
+        select.append(f"CAST({value} AS {kind}) AS {name}")
+    rejects, scan = f"{table}_rejects", f"{table}_rejects_scan"
     con.execute(
-        f"""CREATE TEMP TABLE {name} AS
-        SELECT *, CAST(row_number() OVER () - 1 AS BIGINT) AS {ROW}
+        f"""CREATE TEMP TABLE {table} AS
+        SELECT {", ".join(select)}, CAST(row_number() OVER () - 1 AS BIGINT) AS _ll_row
         FROM read_csv('{copy}', header = true, auto_detect = false, columns = {{{columns}}},
             delim = {_DELIM_SQL[delim]}, quote = '"', escape = '"', encoding = '{encoding}',
             strict_mode = true, store_rejects = true, rejects_table = '{rejects}',
             rejects_scan = '{scan}')"""
     )
-    found = con.execute(
-        f"SELECT line, min(CAST(error_type AS VARCHAR)), any_value(csv_line) FROM {rejects} "
-        "GROUP BY line ORDER BY line"
-    ).fetchall()
-    con.execute(f"DROP TABLE IF EXISTS {rejects}")
-    con.execute(f"DROP TABLE IF EXISTS {scan}")
-    parsed = con.execute(f"SELECT count(*) FROM {name}").fetchone()
-    out: list[tuple[int, str, str, str]] = []
+    try:
+        found = con.execute(
+            f"SELECT line, min(CAST(error_type AS VARCHAR)), any_value(csv_line) FROM {rejects} "
+            "GROUP BY line ORDER BY line"
+        ).fetchall()
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {rejects}")
+        con.execute(f"DROP TABLE IF EXISTS {scan}")
+    parsed = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0]
+    out: list[ParserReject] = []
     for line, kind, raw in found:
         rule, why = CSV_REJECTS.get(kind, CSV_OTHER_REJECT)
         out.append((int(line), rule, f"line {line}: {why}", raw))
-    cols = {target: positional[source] for target, source in mapped.items()}
-    rows = (parsed[0] if parsed else 0) + len(out)
-    return Source(name, cols, {}, rows, extra, rejects=out)
+    return (parsed[0] if parsed else 0) + len(out), extra, out
 
 
 # -- JSON Lines -------------------------------------------------------------------------------
 
 
-def read_jsonl(
-    con: duckdb.DuckDBPyConnection, relpath: str, data: bytes, entity: Entity, name: str
-) -> Source:
-    """Split JSONL bytes into lines in Python; temp table ``name`` holds each line's text, line
-    number, ``_parse_rule`` (the parser rule it breaks, NULL for a good line) and ``_vals`` (the
-    contract columns as text). Blank lines are not records."""
+def jsonl_lines(data: bytes) -> tuple[list[str | None], list[str], list[int]]:
+    """The non-blank lines of JSONL bytes: text (None where not UTF-8), raw text (undecodable
+    bytes as backslash escapes, for quarantine) and 1-based line numbers."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         data = data.decode("utf-16").encode("utf-8")
     elif data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     texts: list[str | None] = []
+    raws: list[str] = []
     lines: list[int] = []
     for number, chunk in enumerate(data.split(b"\n"), start=1):
         if not chunk.strip():
             continue
+        raw = chunk.rstrip(b"\r")
         try:
-            texts.append(chunk.decode("utf-8").rstrip("\r"))
+            texts.append(raw.decode("utf-8"))
+            raws.append(texts[-1] or "")
         except UnicodeDecodeError:
             texts.append(None)
+            raws.append(raw.decode("utf-8", errors="backslashreplace"))
         lines.append(number)
-    table = pa.table(
-        {
-            "_text": pa.array(texts, pa.string()),
-            LINE: pa.array(lines, pa.int64()),
-            ROW: pa.array(range(len(lines)), pa.int64()),
-        }
-    )
-    view = f"{name}_lines"
-    con.register(view, table)
+    return texts, raws, lines
+
+
+def jsonl_parse_sql(entity: Entity, source: str) -> str:
+    """SELECT over ``source`` (``_text`` lines) adding ``_parse_rule`` (NULL for a good line)
+    and ``_vals`` (the contract columns as text). Each line is parsed once per list call; the
+    CASE keeps invalid lines away from the extractors."""
     paths = "[" + ", ".join(f"'$.{c}'" for c in entity.column_names) + "]"
-    # Each line is parsed once per list call; the CASE keeps invalid lines away from the parsers.
-    con.execute(
-        f"""CREATE TEMP TABLE {name} AS
-        SELECT _text, {LINE}, {ROW},
-            CASE WHEN _text IS NULL THEN 'jsonl_invalid_encoding'
-                 WHEN NOT json_valid(_text) THEN 'jsonl_invalid_json'
-                 WHEN json_type(_text) <> 'OBJECT' THEN 'jsonl_not_an_object'
-                 WHEN list_has_any(json_type(_text, {paths}), ['OBJECT', 'ARRAY'])
-                    THEN 'jsonl_nested_value' END AS _parse_rule,
-            CASE WHEN _parse_rule IS NULL THEN json_extract_string(_text, {paths}) END AS _vals
-        FROM {view}"""
-    )
-    con.unregister(view)
-    columns = {c: f"_vals[{i + 1}]" for i, c in enumerate(entity.column_names)}
-    return Source(name, columns, {}, len(lines), [], raw_line="_text")
+    return f"""SELECT *,
+        CASE WHEN _text IS NULL THEN 'jsonl_invalid_encoding'
+             WHEN NOT json_valid(_text) THEN 'jsonl_invalid_json'
+             WHEN json_type(_text) <> 'OBJECT' THEN 'jsonl_not_an_object'
+             WHEN list_has_any(json_type(_text, {paths}), ['OBJECT', 'ARRAY'])
+                THEN 'jsonl_nested_value' END AS _parse_rule,
+        CASE WHEN _parse_rule IS NULL THEN json_extract_string(_text, {paths}) END AS _vals
+    FROM {source}"""
+
+
+def jsonl_canonical_sql(entity: Entity) -> str:
+    """Canonical column expressions from ``_vals`` of :func:`jsonl_parse_sql`."""
+    index = {c: i + 1 for i, c in enumerate(entity.column_names)}
+    out = []
+    for name, kind in canonical_schema(entity):
+        value = f"_vals[{index[name[2:]]}]" if name.startswith("t_") else "NULL"
+        out.append(f"CAST({value} AS {kind}) AS {name}")
+    return ", ".join(out)
