@@ -7,7 +7,7 @@ from assets.ingest import ledger_key
 from assets.resources import DUCKDB_POOL, LedgerHome
 from ledger.contract import ENTITIES
 from privacy.classifier import classify_tables, write_inventory
-from privacy.leakguard import scan_outputs
+from privacy.leakguard import scan_release
 from privacy.minimise import ColumnRecord, minimise
 from privacy.policy import Policy
 from privacy.publish import discard, publish, staged_files
@@ -111,8 +111,8 @@ def column_inventory(context: dg.AssetExecutionContext, ledger_home: LedgerHome)
 )
 def pii_vault(ledger_home: LedgerHome) -> dg.MaterializeResult:
     """Direct identifiers of every subject, envelope-encrypted (a data key per subject)."""
-    keyvault = ledger_home.keyvault()
     with ledger_home.connect() as con:
+        keyvault = ledger_home.keyvault(con)
         vault = PiiVault(con, keyvault)
         written = vault.load_from_ledger()
         stats = vault.stats()
@@ -169,8 +169,8 @@ def build_minimised_tables(policy: Policy) -> dg.AssetsDefinition:
         """Per purpose: drop, pseudonymise (a key per purpose), generalise or tokenise a column."""
         from privacy.classifier import read_inventory
 
-        keyvault = ledger_home.keyvault()
         with ledger_home.connect() as con:
+            keyvault = ledger_home.keyvault(con)
             inventory = [r for r in read_inventory(con) if r.table in LEDGER_TABLES]
             results = minimise(con, inventory, policy, keyvault)
         for purpose, result in results.items():
@@ -244,9 +244,9 @@ def release_manifest(context: dg.AssetExecutionContext, ledger_home: LedgerHome)
     """The publish gate: the leak guard scans every staged file and published table; only if it
     passes do the staged files move into out/ (each atomically), listed in out/MANIFEST.json."""
     home = ledger_home.home
-    keyvault = ledger_home.keyvault()
     staged = staged_files(home.staging)
     with ledger_home.connect() as con:
+        keyvault = ledger_home.keyvault(con)
         existing = {
             f"{schema}.{name}"
             for schema, name in con.execute(
@@ -254,7 +254,7 @@ def release_manifest(context: dg.AssetExecutionContext, ledger_home: LedgerHome)
             ).fetchall()
         }
         tables = [t for t in PUBLISHED_TABLES if t in existing]
-        report = scan_outputs(con, keyvault, home.staging, tables)
+        report = scan_release(con, keyvault, home.staging, tables)
         snapshot = con.execute(
             "SELECT snapshot_id FROM ledger.snapshots ORDER BY created_at DESC LIMIT 1"
         ).fetchone()

@@ -11,7 +11,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from ledger.home import Home
-from privacy.keyvault import LocalFileKeyVault
+from privacy.keyvault import LocalFileKeyVault, open_keyvault
 from privacy.policy import Policy, load_policy
 
 # DuckDB allows one writer at a time: every asset that writes the warehouse joins this pool, whose
@@ -43,9 +43,11 @@ class LedgerHome(dg.ConfigurableResource):
     def policy(self) -> Policy:
         return load_policy(self.policy_path)
 
-    def keyvault(self) -> LocalFileKeyVault:
-        """The local key vault in ``keys/`` (master key from $LEDGERLENS_MASTER_KEY or keys/)."""
-        return LocalFileKeyVault(self.home.keys)
+    def keyvault(self, con: duckdb.DuckDBPyConnection) -> LocalFileKeyVault:
+        """The key vault in ``keys/`` for the warehouse behind ``con``: every key's check value is
+        verified before anything is written (a missing or changed key is refused, never
+        regenerated) and new keys are recorded on ``con``; keep ``con`` open while it is used."""
+        return open_keyvault(con, self.home.keys)
 
     def stage(self, run_id: str, party: str) -> Path:
         """The run-scoped staging folder of a party: products wait here for the publish gate."""

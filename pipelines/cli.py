@@ -277,14 +277,14 @@ def keys_rotate() -> None:
     from privacy.vault import rotate_master_key
 
     home = Settings.from_env().home.ensure()
-    keyvault = _keyvault(home)
-    before = keyvault.fingerprint
     con = duckdb.connect(str(home.warehouse))
     try:
+        keyvault = _keyvault(con, home)
+        before = keyvault.fingerprint
         new_key = rotate_master_key(con, keyvault)
     finally:
         con.close()
-    if keyvault.master_source == "env":
+    if keyvault.master_source.startswith("$"):
         target = home.keys / "master.key.new"
         target.touch(mode=0o600)
         target.write_text(new_key.hex() + "\n")
@@ -295,12 +295,13 @@ def keys_rotate() -> None:
     console.print(f"master key rotated: fingerprint {before} -> {keyvault.fingerprint}")
 
 
-def _keyvault(home: Home):  # type: ignore[no-untyped-def]
-    from privacy.keyvault import LocalFileKeyVault, MasterKeyError
+def _keyvault(con, home: Home):  # type: ignore[no-untyped-def]
+    """The home's key vault, every key checked against the warehouse's key-check values."""
+    from privacy.keyvault import KeyVaultError, open_keyvault
 
     try:
-        return LocalFileKeyVault(home.keys)
-    except MasterKeyError as exc:
+        return open_keyvault(con, home.keys)
+    except KeyVaultError as exc:
         raise _fail(str(exc)) from exc
 
 
@@ -323,9 +324,9 @@ def forget(
     home = Settings.from_env().home.ensure()
     if not home.warehouse.exists():
         raise _fail(f"no warehouse at {home.warehouse}: nothing to erase yet")
-    keyvault = _keyvault(home)
     con = duckdb.connect(str(home.warehouse))
     try:
+        keyvault = _keyvault(con, home)
         known = con.execute(
             "SELECT count(*) FROM vault.subjects WHERE subject_id = ?", [subject_id]
         )
