@@ -6,6 +6,8 @@ Only ``minimised.insights_*`` tables are read (the insights purpose of the polic
 categories. Base-currency amounts join ``minimised.insights_prices`` on its ``price_id``
 (``<asset>|<YYYY-MM-DD>``), because the policy generalises ``price_date`` to a month there; a dbt
 model with the same columns can replace this SQL (:data:`BASE_COLUMNS` is the contract).
+:func:`insight_base` materialises it once per batch of releases (a temporary table on the
+connection), so reports share the joins instead of repeating them.
 
 Every base column names the minimised columns it is computed from, so a report on a column the
 insights data lacks is refused before anything is charged.
@@ -13,8 +15,10 @@ insights data lacks is refused before anything is charged.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import duckdb
@@ -27,6 +31,7 @@ __all__ = [
     "MissingSourceError",
     "base_sql",
     "check_sources",
+    "insight_base",
     "snapshot_of",
 ]
 
@@ -45,23 +50,33 @@ class BaseColumn:
     sql: str  # expression over aliases t (transactions), u (users), m (merchants), p (prices)
     sources: tuple[tuple[str, str], ...]  # (minimised table, column) it reads
     description: str
+    at: str = "t"  # alias whose subquery evaluates ``sql`` ("" for the joined row)
 
 
 def _c(
-    name: str, dtype: str, sql: str, sources: Iterable[tuple[str, str]], desc: str
+    name: str,
+    dtype: str,
+    sql: str,
+    sources: Iterable[tuple[str, str]],
+    desc: str,
+    at: str = "t",
 ) -> BaseColumn:
-    return BaseColumn(name, dtype, sql, tuple(sources), desc)
+    return BaseColumn(name, dtype, sql, tuple(sources), desc, at)
 
 
-# {period_start} / {period_end} / {cohort_floor} are DATE literals filled per period.
+# {period_start} / {period_end} / {cohort_floor} are DATE literals filled per period. ``sql`` is
+# evaluated inside the subquery of its ``at`` alias (t: transactions, u: users, m: merchants,
+# cal: the period's calendar, or "" for the joined row), so an expression on a small table is
+# computed once per user, merchant or day rather than once per transaction.
 _ALL: tuple[BaseColumn, ...] = (
     _c("occurred_date", "date", "t.occurred_date", [(T, "occurred_date")], "day (UTC)"),
     _c(
         "iso_week",
         "text",
-        "strftime(t.occurred_date, '%G-W%V')",
+        "strftime(cal.day, '%G-W%V')",
         [(T, "occurred_date")],
         "ISO week of the day, e.g. 2026-W02",
+        "cal",
     ),
     _c("tx_type", "text", "t.tx_type", [(T, "tx_type")], "transaction type"),
     _c("direction", "text", "t.direction", [(T, "direction")], "in / out"),
@@ -73,6 +88,7 @@ _ALL: tuple[BaseColumn, ...] = (
         "t.amount * p.price_base",
         [(T, "amount"), (T, "asset"), (T, "occurred_date"), (P, "price_id"), (P, "price_base")],
         "amount in the base currency (USD) at the day's close price",
+        "",
     ),
     _c(
         "corridor",
@@ -81,13 +97,14 @@ _ALL: tuple[BaseColumn, ...] = (
         [(T, "country")],
         "destination country (ISO 3166-1 alpha-2) of a cross-border payment",
     ),
-    _c("mcc", "text", "m.mcc", [(T, "merchant_id"), (M, "merchant_id"), (M, "mcc")], "MCC"),
+    _c("mcc", "text", "m.mcc", [(T, "merchant_id"), (M, "merchant_id"), (M, "mcc")], "MCC", "m"),
     _c(
         "merchant_category",
         "text",
         "m.category",
         [(T, "merchant_id"), (M, "merchant_id"), (M, "category")],
         "readable MCC category of the merchant",
+        "m",
     ),
     _c(
         "merchant_size_tier",
@@ -95,6 +112,7 @@ _ALL: tuple[BaseColumn, ...] = (
         "m.size_tier",
         [(T, "merchant_id"), (M, "merchant_id"), (M, "size_tier")],
         "micro / small / medium / large",
+        "m",
     ),
     _c(
         "merchant_region",
@@ -102,6 +120,7 @@ _ALL: tuple[BaseColumn, ...] = (
         "m.city_region",
         [(T, "merchant_id"), (M, "merchant_id"), (M, "city_region")],
         "region of the merchant's city",
+        "m",
     ),
     _c(
         "merchant_age",
@@ -111,6 +130,7 @@ _ALL: tuple[BaseColumn, ...] = (
         "ELSE 'established' END)",
         [(T, "merchant_id"), (M, "merchant_id"), (M, "onboarded_month")],
         "'new' if the merchant was onboarded in the period, else 'established'",
+        "m",
     ),
     _c(
         "user_city_tier",
@@ -118,6 +138,7 @@ _ALL: tuple[BaseColumn, ...] = (
         "u.city_tier",
         [(T, "user_id"), (U, "user_id"), (U, "city_tier")],
         "tier (1-5) of the holder's home city",
+        "u",
     ),
     _c(
         "user_age_band",
@@ -125,6 +146,7 @@ _ALL: tuple[BaseColumn, ...] = (
         "u.age_band",
         [(T, "user_id"), (U, "user_id"), (U, "age_band")],
         "age band of the holder",
+        "u",
     ),
     _c(
         "user_region",
@@ -132,6 +154,7 @@ _ALL: tuple[BaseColumn, ...] = (
         "u.home_city_region",
         [(T, "user_id"), (U, "user_id"), (U, "home_city_region")],
         "region of the holder's home city",
+        "u",
     ),
     _c(
         "user_kyc_level",
@@ -139,6 +162,7 @@ _ALL: tuple[BaseColumn, ...] = (
         "u.kyc_level",
         [(T, "user_id"), (U, "user_id"), (U, "kyc_level")],
         "KYC level 0-3",
+        "u",
     ),
     _c(
         "signup_cohort",
@@ -148,10 +172,11 @@ _ALL: tuple[BaseColumn, ...] = (
         "ELSE 'earlier' END)",
         [(T, "user_id"), (U, "user_id"), (U, "signup_month")],
         "sign-up month of the holder (YYYY-MM) within the cohort window, else 'earlier'",
+        "u",
     ),
 )
 BASE_COLUMNS: dict[str, BaseColumn] = {c.name: c for c in _ALL}
-_ALIASES = {T: "t", U: "u", M: "m", P: "p"}
+_KEYS = {"u": "user_id", "m": "merchant_id"}
 
 
 def _date(d: object) -> str:
@@ -159,35 +184,83 @@ def _date(d: object) -> str:
 
 
 def base_sql(columns: Iterable[str], period: Period, cohort_months: int = 6) -> str:
-    """SELECT of ``user_id``, ``row_ref`` (a stable per-transaction reference from the lineage
-    columns) and the given base columns, for the transactions of ``period``; joins only the
-    tables those columns need."""
+    """SELECT of ``user_id`` (and ``uid``, a dense integer per holder), the lineage columns
+    ``_source_file`` / ``_source_row`` (a stable per-transaction reference) and the given base
+    columns, for the transactions of ``period``;
+    joins only the tables those columns need, each reduced to its columns first."""
     cols = [BASE_COLUMNS[c] for c in dict.fromkeys(columns)]
-    tables = {s[0] for c in cols for s in c.sources}
     floor = period.months_back(cohort_months)[0] + "-01"
     fill = {
         "period_start": _date(period.start),
         "period_end": _date(period.end),
         "cohort_floor": _date(floor),
     }
-    select = ", ".join(f"{c.sql.format(**fill)} AS {c.name}" for c in cols)
-    joins = []
-    if P in tables:
-        joins.append(
-            f"LEFT JOIN {SCHEMA}.{P} p ON p.price_id = t.asset || '|' || "
-            "strftime(t.occurred_date, '%Y-%m-%d')"
+    at: dict[str, list[BaseColumn]] = {}
+    for c in cols:
+        at.setdefault(c.at, []).append(c)
+    select = [
+        "t.user_id AS user_id",
+        "t._source_file AS _source_file",
+        "t._source_row AS _source_row",
+        "h.uid AS uid",
+    ]
+    for c in cols:
+        select.append(
+            f"{c.at}.{c.name} AS {c.name}"
+            if c.at not in ("t", "")
+            else f"{c.sql.format(**fill)} AS {c.name}"
         )
-    if M in tables:
-        joins.append(f"LEFT JOIN {SCHEMA}.{M} m ON m.merchant_id = t.merchant_id")
-    if U in tables:
-        joins.append(f"LEFT JOIN {SCHEMA}.{U} u ON u.user_id = t.user_id")
+    # A dense integer per holder: grouping and partitioning on it is cheaper than on the
+    # 32-character pseudonym (kept for the selection HMAC).
+    joins = [
+        f"JOIN (SELECT user_id, CAST(row_number() OVER () AS INTEGER) AS uid FROM (SELECT "
+        f"DISTINCT user_id FROM {SCHEMA}.{T} WHERE user_id IS NOT NULL)) h ON h.user_id = t.user_id"
+    ]
+    if any(s[0] == P for c in cols for s in c.sources):
+        # price_id is '<asset>|<YYYY-MM-DD>': split on the small side, join on typed keys.
+        joins.append(
+            f"LEFT JOIN (SELECT split_part(price_id, '|', 1) AS asset, "
+            f"TRY_CAST(split_part(price_id, '|', 2) AS DATE) AS day, price_base "
+            f"FROM {SCHEMA}.{P}) p ON p.asset = t.asset AND p.day = t.occurred_date"
+        )
+    for alias, table in (("m", M), ("u", U)):
+        if alias in at:
+            inner = ", ".join(f"{c.sql.format(**fill)} AS {c.name}" for c in at[alias])
+            key = _KEYS[alias]
+            joins.append(
+                f"LEFT JOIN (SELECT {key}, {inner} FROM {SCHEMA}.{table} {alias}) {alias} "
+                f"ON {alias}.{key} = t.{key}"
+            )
+    if "cal" in at:
+        inner = ", ".join(f"{c.sql} AS {c.name}" for c in at["cal"])
+        joins.append(
+            f"LEFT JOIN (SELECT CAST(cal.day AS DATE) AS day, {inner} FROM range("
+            f"{fill['period_start']}, {fill['period_end']} + INTERVAL 1 DAY, INTERVAL 1 DAY) "
+            f"cal(day)) cal ON cal.day = t.occurred_date"
+        )
     return (
-        "SELECT t.user_id AS user_id, "
-        "t._source_file || ':' || CAST(t._source_row AS VARCHAR) AS row_ref"
-        + (", " + select if select else "")
-        + f" FROM {SCHEMA}.{T} t {' '.join(joins)} WHERE t.user_id IS NOT NULL AND "
+        f"SELECT {', '.join(select)} FROM {SCHEMA}.{T} t {' '.join(joins)} "
+        f"WHERE t.user_id IS NOT NULL AND "
         f"t.occurred_date BETWEEN {fill['period_start']} AND {fill['period_end']}"
     )
+
+
+@contextlib.contextmanager
+def insight_base(
+    con: duckdb.DuckDBPyConnection,
+    columns: Iterable[str],
+    period: Period,
+    cohort_months: int = 6,
+) -> Iterator[str]:
+    """Materialise the base of ``period`` once as a temporary table (private to ``con``) and
+    yield its name; every report of a batch reads it instead of re-joining the minimised
+    tables. Dropped on exit, so a later batch sees the data as it is then."""
+    name = f"dp_base_{uuid.uuid4().hex[:12]}"
+    con.execute(f"CREATE TEMP TABLE {name} AS {base_sql(columns, period, cohort_months)}")
+    try:
+        yield name
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 def check_sources(con: duckdb.DuckDBPyConnection, columns: Iterable[str]) -> None:

@@ -1,18 +1,22 @@
-"""Contribution bounding by a keyed, deterministic selection per wallet holder, in DuckDB.
+"""Contribution bounding by a keyed, deterministic selection per wallet holder, in one DuckDB query.
 
-For a report with cells ``dims`` and bounds ``(k, m)``:
+For a report with cells ``dims`` and bounds ``(k, m)``, over the shared insight base
+(:func:`privacy.dp.base.insight_base`):
 
 1. each holder keeps at most ``k`` transactions per cell: the ones with the smallest
-   ``HMAC(key, user_id | row_ref)``;
-2. the kept transactions collapse to one row per holder and cell (transaction count, clipped
-   subtotals, clipped count);
+   ``HMAC(key, user_id | row reference)``;
+2. the kept transactions collapse to one row per holder and cell: transaction count, the sum of
+   each amount clipped per transaction to the measure's bounds and then capped at the measure's
+   ``max_sum_per_cell``, and the clipped count;
 3. each holder keeps at most ``m`` cells: the ones with the smallest ``HMAC(key, user_id | cell)``.
 
-The selection is reproducible (same key, same data, same rows) but not predictable without the
-key, so nobody can place transactions to be the ones kept. The HMAC is computed only where a
-holder exceeds a bound. Keys outside a dimension's public domain (and NULL keys) are dropped
-before step 3, so they never use up a holder's cells. Amounts are clipped per transaction to the
-measure's bounds and held as integers in hundredths, so OpenDP sums them exactly.
+Steps 1 and 3 are window functions of the same statement; the HMAC is computed only for the
+holder-cells over ``k`` and the holders over ``m`` (rare when the bounds fit the data), so the
+query is a filter, a grouping and two partitioned counts. The selection is reproducible (same key,
+same data, same rows) but not predictable without the key, so nobody can place transactions to be
+the ones kept. Keys outside a dimension's public domain (and NULL keys) are dropped before step 3,
+so they never use up a holder's cells. Amounts are held as integers in hundredths, so OpenDP sums
+them exactly.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from privacy.dp.base import BASE_COLUMNS, base_sql
+from privacy.dp.base import BASE_COLUMNS
 from privacy.dp.catalogue import Catalogue, Report
 from privacy.dp.periods import Period
 from privacy.pseudonyms import hmac_pads, hmac_sql
@@ -33,6 +37,7 @@ __all__ = [
     "SumSpec",
     "bounded_rows_sql",
     "selection_params",
+    "sum_specs",
 ]
 
 AMOUNT_SCALE = 100  # real-valued measures are summed in hundredths (integers)
@@ -41,12 +46,14 @@ _SEP = "chr(31)"
 
 @dataclass(frozen=True)
 class SumSpec:
-    """A clipped sum column ``s<i>`` of the bounded rows."""
+    """A clipped sum column ``s<i>`` of the bounded rows: each transaction clipped to
+    ``[lo, hi]``, a holder's subtotal in a cell capped at ``cap``."""
 
     name: str
     column: str
     lo: float
     hi: float
+    cap: float
     scale: int  # multiplier to integers
 
     @property
@@ -56,6 +63,13 @@ class SumSpec:
     @property
     def hi_int(self) -> int:
         return round(self.hi * self.scale)
+
+    @property
+    def cap_int(self) -> int:
+        return round(self.cap * self.scale)
+
+    def matches(self, column: str | None, bounds: tuple[float, float] | None, cap: float) -> bool:
+        return (self.column, (self.lo, self.hi), self.cap) == (column, bounds, cap)
 
 
 @dataclass(frozen=True)
@@ -83,87 +97,88 @@ def _in(col: str, values: Sequence[str | int]) -> str:
     return f"{col} IN ({', '.join(_lit(v) for v in values)})"
 
 
+def cell_cap(report: Report, hi: float, cap: float | None) -> float:
+    """The cap of a holder's clipped subtotal in one cell: declared, or ``k * hi``."""
+    return cap if cap is not None else report.bounds.max_transactions_per_cell * hi
+
+
 def sum_specs(report: Report) -> tuple[SumSpec, ...]:
-    """One clipped sum per distinct (column, bounds) of the report's sum, mean and quantile
-    measures, in order of first use."""
+    """One clipped sum per distinct (column, bounds, cap) of the report's sum and mean measures,
+    in order of first use."""
     out: list[SumSpec] = []
     for m in report.measures:
-        if m.kind in ("sum", "mean", "quantile") and m.column and m.bounds:
-            if any(s.column == m.column and (s.lo, s.hi) == m.bounds for s in out):
+        if m.kind in ("sum", "mean") and m.column and m.bounds:
+            cap = cell_cap(report, m.bounds[1], m.max_sum_per_cell)
+            if any(s.matches(m.column, m.bounds, cap) for s in out):
                 continue
             scale = AMOUNT_SCALE if BASE_COLUMNS[m.column].dtype == "real" else 1
-            out.append(SumSpec(f"s{len(out)}", m.column, m.bounds[0], m.bounds[1], scale))
+            out.append(SumSpec(f"s{len(out)}", m.column, m.bounds[0], m.bounds[1], cap, scale))
     return tuple(out)
 
 
-def bounded_rows_sql(report: Report, catalogue: Catalogue, period: Period) -> BoundedQuery:
-    """SQL of the bounded rows of ``report`` over ``period`` (run with :func:`selection_params`)."""
+def bounded_rows_sql(
+    report: Report, catalogue: Catalogue, period: Period, base: str
+) -> BoundedQuery:
+    """SQL of the bounded rows of ``report`` over ``period``, reading the materialised insight
+    base table ``base`` (run with :func:`selection_params`)."""
     k = report.bounds.max_transactions_per_cell
     m = report.bounds.max_cells_per_user
     dims = [d.column for d in report.dimensions]
     sums = sum_specs(report)
     quantile = next((x for x in report.measures if x.kind == "quantile"), None)
-    value_cols = list(dict.fromkeys(s.column for s in sums))
-    src = base_sql([*report.columns], period, _cohort_months(report, catalogue))
     where = [_in(f, vals) for f, vals in report.filters]
     where += [_in(d.column, catalogue.domains[d.domain].keys(period)) for d in report.dimensions]
-    group = ", ".join(["user_id", *dims])
-    fields = ", ".join(["'r': row_ref"] + [f"'v{i}': {c}" for i, c in enumerate(value_cols)])
-    row_key = hmac_sql(f"user_id || {_SEP} || x.r")
-    ctes = [
-        f"b AS ({src})",
-        "f AS (SELECT * FROM b" + (f" WHERE {' AND '.join(where)}" if where else "") + ")",
-        f"g AS (SELECT {group}, count(*) AS _n, list({{{fields}}}) AS xs FROM f GROUP BY {group})",
-        # A holder's transactions of a cell sorted by their HMAC (struct order: p first); only
-        # cells over the bound pay for the HMAC.
-        f"kept AS (SELECT {group}, CASE WHEN _n <= {k} THEN xs ELSE list_transform(list_sort("
-        f"list_transform(xs, lambda x: {{'p': {row_key}, 'x': x}}))[1:{k}], lambda y: y.x) "
-        "END AS ks FROM g)",
-    ]
-    aggs = ["len(ks)::BIGINT AS n_tx"]
-    col_of = {c: f"v{i}" for i, c in enumerate(value_cols)}
+    cell = ", ".join(["uid", *dims])
+    fcols = ["uid", "user_id", "_source_file", "_source_row", *dims]
     for sp in sums:
-        v = f"round(x.{col_of[sp.column]} * {sp.scale})"
-        aggs.append(
-            f"coalesce(list_sum(list_transform(ks, lambda x: coalesce(least(greatest({v}, "
-            f"{sp.lo_int}), {sp.hi_int}), 0))), 0)::BIGINT AS {sp.name}"
+        v = f"round({sp.column} * {sp.scale})"
+        fcols.append(
+            f"CAST(coalesce(least(greatest({v}, {sp.lo_int}), {sp.hi_int}), 0) AS BIGINT) AS x_{sp.name}"
         )
-    if sums:
-        s0 = sums[0]
-        x0 = f"x.{col_of[s0.column]}"
-        v = f"round({x0} * {s0.scale})"
-        aggs.append(
-            f"len(list_filter(ks, lambda x: {x0} IS NULL OR {v} < {s0.lo_int} OR "
-            f"{v} > {s0.hi_int}))::BIGINT AS clipped"
+        fcols.append(
+            f"({sp.column} IS NULL OR {v} < {sp.lo_int} OR {v} > {sp.hi_int}) AS o_{sp.name}"
         )
-    ctes.append(f"uc AS (SELECT {group}, {', '.join(aggs)} FROM kept)")
-    out_cols = [*dims, "n_tx", *(sp.name for sp in sums)] + (["clipped"] if sums else [])
-    cell_fields = ", ".join(f"'{c}': {c}" for c in out_cols)
-    cell_text = "".join(f" || {_SEP} || coalesce(CAST(c.{d} AS VARCHAR), '')" for d in dims)
+    if quantile is not None and quantile.column:
+        fcols.append(f"CAST({quantile.column} AS DOUBLE) AS qv")
+    row_key = hmac_sql(f"user_id || {_SEP} || _source_file || ':' || CAST(_source_row AS VARCHAR)")
+    cell_text = "".join(f" || {_SEP} || coalesce(CAST({d} AS VARCHAR), '')" for d in dims)
     cell_key = hmac_sql(f"user_id{cell_text}")
-    ctes += [
-        f"uu AS (SELECT user_id, list({{{cell_fields}}}) AS cs FROM uc GROUP BY user_id)",
-        f"sel AS (SELECT CASE WHEN len(cs) <= {m} THEN cs ELSE list_transform(list_sort("
-        f"list_transform(cs, lambda c: {{'p': {cell_key}, 'c': c}}))[1:{m}], lambda y: y.c) "
-        "END AS cs FROM uu)",
-    ]
-    sql = (
-        f"WITH {', '.join(ctes)} SELECT {', '.join(f'c.{c} AS {c}' for c in out_cols)} "
-        "FROM (SELECT unnest(cs) AS c FROM sel)"
+    aggs = ["count(*) AS n_tx"]
+    for sp in sums:
+        aggs.append(f"sum(x_{sp.name}) AS r_{sp.name}")
+        aggs.append(f"count(*) FILTER (WHERE o_{sp.name}) AS c_{sp.name}")
+    filt = f" WHERE {' AND '.join(where)}" if where else ""
+    # A report that counts holders only needs one row per holder-cell: no transaction selection.
+    per_tx = any(x.kind != "distinct_users" for x in report.measures)
+    kept = (
+        # Only holder-cells over the bound pay for the HMAC ranking.
+        f"kept AS (SELECT * FROM f ANTI JOIN r USING ({cell}) UNION ALL SELECT * FROM f SEMI "
+        f"JOIN r USING ({cell}) QUALIFY row_number() OVER (PARTITION BY {cell} ORDER BY "
+        f"{row_key}) <= {k})"
+        if per_tx
+        else "kept AS (SELECT * FROM f)"
     )
+    ctes = [
+        f"f AS (SELECT {', '.join(fcols)} FROM {base}{filt})",
+        f"r AS (SELECT {cell} FROM f GROUP BY {cell} HAVING count(*) > {k})",
+        kept,
+        f"uc AS (SELECT {cell}, any_value(user_id) AS user_id, {', '.join(aggs)}, "
+        f"count(*) OVER (PARTITION BY uid) AS _cells FROM kept GROUP BY {cell})",
+        f"sel AS (SELECT * FROM uc WHERE _cells <= {m} UNION ALL SELECT * FROM uc WHERE _cells > "
+        f"{m} QUALIFY row_number() OVER (PARTITION BY uid ORDER BY {cell_key}) <= {m})",
+    ]
+    out = [*dims, f"CAST(least(n_tx, {k}) AS BIGINT) AS n_tx"]
+    for sp in sums:
+        out.append(f"CAST(least(r_{sp.name}, {sp.cap_int}) AS BIGINT) AS {sp.name}")
+    if sums:
+        s0 = sums[0].name
+        # A capped subtotal clips every transaction of the holder-cell.
+        out.append(
+            f"CAST(CASE WHEN r_{s0} > {sums[0].cap_int} THEN n_tx ELSE c_{s0} END AS BIGINT) "
+            "AS clipped"
+        )
+    sql = f"WITH {', '.join(ctes)} SELECT {', '.join(out)} FROM sel"
     values_sql = None
     if quantile is not None and quantile.column:
-        qv = f"x.{col_of[quantile.column]}"
-        values_sql = (
-            f"WITH {', '.join(ctes[:4])} SELECT CAST(x.{col_of[quantile.column]} AS DOUBLE) AS v "
-            f"FROM (SELECT unnest(ks) AS x FROM kept) WHERE {qv} IS NOT NULL"
-        )
+        values_sql = f"WITH {', '.join(ctes[:3])} SELECT qv AS v FROM kept WHERE qv IS NOT NULL"
     return BoundedQuery(sql, values_sql, sums, bool(sums))
-
-
-def _cohort_months(report: Report, catalogue: Catalogue) -> int:
-    for d in report.dimensions:
-        dom = catalogue.domains[d.domain]
-        if dom.calendar == "signup_cohorts":
-            return dom.months
-    return 6

@@ -18,7 +18,9 @@ YAML shape (see ``privacy/dp/catalogue.yaml``)::
         filter: {<base column>: [values]}
         dimensions: [{column: <base column>, domain: <domain>}]
         measures: [{name, kind: distinct_users|count|sum|mean|quantile, column, bounds,
-                    alphas, step}]
+                    max_sum_per_cell, alphas, step}]
+          # bounds clip each transaction; max_sum_per_cell (sum/mean) caps a holder's clipped
+          # subtotal in one cell (default: max_transactions_per_cell * upper bound)
         bounds: {max_transactions_per_cell: k, max_cells_per_user: m}
         rho: 0.5
         min_noisy_users: 50
@@ -101,6 +103,7 @@ class Measure:
     bounds: tuple[float, float] | None = None
     alphas: tuple[float, ...] = ()
     step: float | None = None
+    max_sum_per_cell: float | None = None  # cap of a holder's clipped subtotal in one cell
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,7 @@ class Report:
                     "bounds": list(m.bounds) if m.bounds else None,
                     "alphas": list(m.alphas),
                     "step": m.step,
+                    "max_sum_per_cell": m.max_sum_per_cell,
                 }
                 for m in self.measures
             ],
@@ -508,7 +512,11 @@ def _measures(cx: _Ctx, rid: str, node: LineDict, grouped: bool) -> tuple[Measur
     for m, ml in zip(mnode, mnode.lines, strict=True):
         if not isinstance(m, LineDict):
             raise cx.err(ml, f"report {rid!r}: a measure must be a mapping")
-        cx.unknown(m, {"name", "kind", "column", "bounds", "alphas", "step"}, "a measure")
+        cx.unknown(
+            m,
+            {"name", "kind", "column", "bounds", "alphas", "step", "max_sum_per_cell"},
+            "a measure",
+        )
         name = cx.ident(cx.text(m, "name"), ml, "measure name")
         if name in [x.name for x in out]:
             raise cx.err(ml, f"report {rid!r}: measure {name!r} appears twice")
@@ -545,8 +553,21 @@ def _measures(cx: _Ctx, rid: str, node: LineDict, grouped: bool) -> tuple[Measur
                 Measure(name, "quantile", col, bounds, tuple(float(a) for a in alphas), step)
             )
         else:
-            cx.unknown(m, {"name", "kind", "column", "bounds"}, f"measure {name!r} ({kind})")
-            out.append(Measure(name, str(kind), col, bounds))
+            cx.unknown(
+                m,
+                {"name", "kind", "column", "bounds", "max_sum_per_cell"},
+                f"measure {name!r} ({kind})",
+            )
+            cap: float | None = None
+            if "max_sum_per_cell" in m:
+                cap = cx.number(m, "max_sum_per_cell")
+                if cap <= bounds[0]:
+                    raise cx.err(
+                        m.lines["max_sum_per_cell"],
+                        f"measure {name!r}: max_sum_per_cell {cap} must exceed the lower bound "
+                        f"{bounds[0]}",
+                    )
+            out.append(Measure(name, str(kind), col, bounds, max_sum_per_cell=cap))
     if "distinct_users" not in [x.kind for x in out]:
         raise cx.err(
             mnode.line,

@@ -1,7 +1,9 @@
 """A release's files, written into the caller's staging folder for the publish gate.
 
-Layout (mirrors ``out/``): ``<staging>/buyers/<buyer>/<report>/<release_id>/`` with
-``data.parquet``, ``data.csv``, ``manifest.json`` and ``report.html``. Only noisy, post-processed
+Layout (mirrors ``out/buyers/``): ``<buyers staging folder>/<buyer>/<report>/<release_id>/``
+with ``data.parquet``, ``data.csv``, ``manifest.json`` and ``report.html``; the buyers staging
+folder is the run's ``staging/<run id>/buyers``, which the publish gate moves into
+``out/buyers/``. Only noisy, post-processed
 cells and public metadata are written; nothing about a person.
 """
 
@@ -19,13 +21,13 @@ from privacy.dp.release import Release
 __all__ = ["release_dir", "write_release"]
 
 
-def release_dir(staging: Path, release: Release) -> Path:
-    return staging / "buyers" / release.buyer / release.report_id / release.release_id
+def release_dir(buyers: Path, release: Release) -> Path:
+    return buyers / release.buyer / release.report_id / release.release_id
 
 
-def write_release(release: Release, staging: Path) -> Path:
-    """Write the release's four files; returns their folder."""
-    out = release_dir(staging, release)
+def write_release(release: Release, buyers: Path) -> Path:
+    """Write the release's four files under the buyers staging folder; returns their folder."""
+    out = release_dir(buyers, release)
     out.mkdir(parents=True, exist_ok=True)
     pq.write_table(release.cells, out / "data.parquet")
     pcsv.write_csv(release.cells, out / "data.csv")

@@ -34,9 +34,9 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from privacy.dp.base import BASE_COLUMNS, check_sources, snapshot_of
-from privacy.dp.bounding import BoundedQuery, bounded_rows_sql, selection_params
-from privacy.dp.catalogue import Catalogue, Report
+from privacy.dp.base import BASE_COLUMNS, check_sources, insight_base, snapshot_of
+from privacy.dp.bounding import BoundedQuery, SumSpec, bounded_rows_sql, cell_cap, selection_params
+from privacy.dp.catalogue import Catalogue, Measure, Report
 from privacy.dp.ledger import (
     RELEASES_TABLE,
     Charge,
@@ -47,14 +47,26 @@ from privacy.dp.ledger import (
 from privacy.dp.mechanisms import (
     GroupedColumn,
     GroupedMeasurement,
-    QuantileMeasurement,
     build_grouped,
-    build_quantile,
+    build_quantiles,
+    build_total,
     zcdp_to_approx_dp,
 )
 from privacy.dp.periods import Period, PeriodError, parse_period
 
-__all__ = ["Release", "ReleaseRequestError", "StoredReleaseMissingError", "release_report"]
+__all__ = [
+    "WEIGHTS",
+    "Release",
+    "ReleaseRequestError",
+    "StoredReleaseMissingError",
+    "release_report",
+    "release_reports",
+]
+
+WEIGHTS = {"users": 1.0, "n_tx": 3.0, "sum": 6.0, "quantile": 2.0, "clipped": 0.5}
+"""Public split of a report's rho between its noisy quantities: holder counts have the smallest
+sensitivity relative to their size, clipped sums the largest; the clipped share is a total over
+all cells and needs little."""
 
 INTERVAL_METHOD = (
     "95% interval of the noise actually added (OpenDP accuracy of the discrete Gaussian at "
@@ -90,7 +102,8 @@ class Release:
 @dataclass(frozen=True)
 class _Plan:
     grouped: GroupedMeasurement
-    quantiles: tuple[tuple[str, QuantileMeasurement], ...]
+    quantiles: GroupedMeasurement | None
+    clipped: GroupedMeasurement | None
     query: BoundedQuery
     rho_opendp: float
 
@@ -106,19 +119,32 @@ def _resolve(
         raise ReleaseRequestError(str(exc.args[0]) + "; nothing was charged") from None
 
 
+def _sum_of(query: BoundedQuery, report: Report, m: Measure) -> SumSpec:
+    assert m.bounds is not None
+    cap = cell_cap(report, m.bounds[1], m.max_sum_per_cell)
+    return next(s for s in query.sums if s.matches(m.column, m.bounds, cap))
+
+
 def _grouped_columns(report: Report, query: BoundedQuery) -> list[GroupedColumn]:
     k = report.bounds.max_transactions_per_cell
     kinds = {m.kind for m in report.measures}
-    cols = [GroupedColumn("users", 1)]
-    if kinds & {"count", "sum", "mean", "quantile"}:
-        cols.append(GroupedColumn("n_tx", k))
-    used = {(m.column, m.bounds) for m in report.measures if m.kind in ("sum", "mean") and m.bounds}
+    cols = [GroupedColumn("users", 1, WEIGHTS["users"])]
+    if kinds & {"count", "sum", "mean"}:
+        cols.append(GroupedColumn("n_tx", k, WEIGHTS["n_tx"]))
+    used = {_sum_of(query, report, m).name for m in report.measures if m.kind in ("sum", "mean")}
     for s in query.sums:
-        if (s.column, (s.lo, s.hi)) in used:
-            cols.append(GroupedColumn(s.name, k * s.hi_int))
-    if query.has_clipped:
-        cols.append(GroupedColumn("clipped", k))
+        if s.name in used:
+            cols.append(GroupedColumn(s.name, s.cap_int, WEIGHTS["sum"]))
     return cols
+
+
+def _quantile_names(report: Report) -> list[tuple[str, float]]:
+    return [
+        (f"{m.name}_p{round(a * 100):02d}", a)
+        for m in report.measures
+        if m.kind == "quantile"
+        for a in m.alphas
+    ]
 
 
 def _keys(report: Report, catalogue: Catalogue, period: Period) -> pl.DataFrame:
@@ -131,40 +157,45 @@ def _keys(report: Report, catalogue: Catalogue, period: Period) -> pl.DataFrame:
 
 
 def _plan(report: Report, catalogue: Catalogue, period: Period) -> _Plan:
-    query = bounded_rows_sql(report, catalogue, period)
+    # The SQL's shape (columns, sums) does not depend on the base table it will read.
+    query = bounded_rows_sql(report, catalogue, period, "base")
     cols = _grouped_columns(report, query)
-    qmeasures = [m for m in report.measures if m.kind == "quantile"]
-    n_q = sum(len(m.alphas) for m in qmeasures)
-    share = report.rho / (len(cols) + n_q)
+    qnames = _quantile_names(report)
+    w_grouped = sum(c.weight for c in cols)
+    w_q = WEIGHTS["quantile"] * len(qnames)
+    w_clip = WEIGHTS["clipped"] if query.has_clipped else 0.0
+    unit = report.rho / (w_grouped + w_q + w_clip)
     dims = [d.column for d in report.dimensions]
+    k = report.bounds.max_transactions_per_cell
     grouped = build_grouped(
         dims,
         [BASE_COLUMNS[d].dtype for d in dims],
         _keys(report, catalogue, period),
         cols,
         report.bounds.max_cells_per_user,
-        share * len(cols),
+        unit * w_grouped,
     )
-    quantiles: list[tuple[str, QuantileMeasurement]] = []
-    for m in qmeasures:
+    quantiles = None
+    if qnames:
+        m = next(x for x in report.measures if x.kind == "quantile")
         assert m.bounds is not None and m.step is not None
         n = int(math.floor((m.bounds[1] - m.bounds[0]) / m.step + 1e-9)) + 1
         cands = [m.bounds[0] + i * m.step for i in range(n)]
-        for a in m.alphas:
-            quantiles.append(
-                (
-                    f"{m.name}_p{round(a * 100):02d}",
-                    build_quantile(cands, a, report.bounds.max_transactions_per_cell, share),
-                )
-            )
-    rho = grouped.rho + sum(q.rho for _, q in quantiles)
+        quantiles = build_quantiles("v", qnames, cands, k, unit * w_q)
+    clipped = (
+        build_total("clipped", k, report.bounds.max_cells_per_user, unit * w_clip)
+        if query.has_clipped
+        else None
+    )
+    rho = grouped.rho + sum(x.rho for x in (quantiles, clipped) if x is not None)
     if rho > report.rho * (1 + 1e-9):
         raise AssertionError(f"OpenDP map {rho} exceeds the charged rho {report.rho}")
-    return _Plan(grouped, tuple(quantiles), query, rho)
+    return _Plan(grouped, quantiles, clipped, query, rho)
 
 
 def _noise_scales(report: Report, plan: _Plan) -> dict[str, float]:
-    """Standard deviation of the noise per released quantity, in output units."""
+    """Standard deviation of the noise per released quantity, in output units (quantiles: the
+    scale of OpenDP's exponential mechanism on the candidates' scores)."""
     by = {c.name: c for c in plan.grouped.columns}
     out: dict[str, float] = {}
     for m in report.measures:
@@ -173,15 +204,55 @@ def _noise_scales(report: Report, plan: _Plan) -> dict[str, float]:
         elif m.kind == "count":
             out[m.name] = by["n_tx"].scale
         elif m.kind in ("sum", "mean"):
-            s = next(s for s in plan.query.sums if (s.column, (s.lo, s.hi)) == (m.column, m.bounds))
+            s = _sum_of(plan.query, report, m)
             out[f"{m.name}_sum" if m.kind == "mean" else m.name] = by[s.name].scale / s.scale
             if m.kind == "mean":
                 out[f"{m.name}_count"] = by["n_tx"].scale
-    for name, q in plan.quantiles:
-        out[name] = q.scale
-    if "clipped" in by:
-        out["clipped_transactions"] = by["clipped"].scale
+    if plan.quantiles is not None:
+        out.update({c.name: c.scale for c in plan.quantiles.columns})
+    if plan.clipped is not None:
+        out["clipped_transactions_total"] = plan.clipped.columns[0].scale
     return out
+
+
+def _cohort_months(catalogue: Catalogue) -> int:
+    return next((d.months for d in catalogue.domains.values() if d.calendar == "signup_cohorts"), 6)
+
+
+def release_reports(
+    con: duckdb.DuckDBPyConnection,
+    catalogue: Catalogue,
+    report_ids: list[str],
+    buyer: str,
+    period: str,
+    selection_key: bytes,
+    *,
+    snapshot_id: str | None = None,
+    now: datetime | None = None,
+) -> list[Release]:
+    """Release several reports for one buyer and period over ONE materialised insight base (the
+    joins are done once). Each release is charged on its own, in order; a refusal stops the
+    batch with the earlier releases charged and stored."""
+    reports = [_resolve(catalogue, r, buyer, period)[0] for r in report_ids]
+    per = parse_period(period)
+    columns = list(dict.fromkeys(c for r in reports for c in r.columns))
+    check_sources(con, columns)
+    snapshot = snapshot_id or snapshot_of(con)
+    with insight_base(con, columns, per, _cohort_months(catalogue)) as base:
+        return [
+            release_report(
+                con,
+                catalogue,
+                r.id,
+                buyer,
+                period,
+                selection_key,
+                snapshot_id=snapshot,
+                now=now,
+                base=base,
+            )
+            for r in reports
+        ]
 
 
 def release_report(
@@ -194,11 +265,14 @@ def release_report(
     *,
     snapshot_id: str | None = None,
     now: datetime | None = None,
+    base: str | None = None,
 ) -> Release:
     """Release ``report_id`` for ``buyer`` over dataset ``period`` (``YYYY-MM`` / ``YYYY-Qn``).
 
     ``selection_key`` keys the contribution selection (from the key vault). ``snapshot_id``
-    defaults to :func:`privacy.dp.base.snapshot_of`. Raises :class:`ReleaseRequestError`,
+    defaults to :func:`privacy.dp.base.snapshot_of`. ``base`` names an insight base of the
+    period already materialised on ``con`` (:func:`release_reports`); without it one is built for
+    this report after the charge. Raises :class:`ReleaseRequestError`,
     :class:`privacy.dp.base.MissingSourceError` or
     :class:`privacy.dp.ledger.BudgetExceededError` with nothing charged."""
     report, buyer_budget, per = _resolve(catalogue, report_id, buyer, period)
@@ -215,6 +289,7 @@ def release_report(
         f"opendp {version('opendp')}: one Polars query (discrete Gaussian, zCDP) over "
         "per-holder-per-cell rows"
         + ("; private quantiles (exponential mechanism, zCDP)" if plan.quantiles else "")
+        + ("; a noisy total of clipped transactions" if plan.clipped else "")
     )
     stamp = (now or datetime.now(UTC)).isoformat(timespec="seconds")
     entry, charged = charge(
@@ -238,19 +313,14 @@ def release_report(
     )
     if not charged:
         return _stored(con, entry, report)
-    params = selection_params(selection_key)
-    rows = pl.from_arrow(con.sql(plan.query.sql, params=params).to_arrow_table())
-    assert isinstance(rows, pl.DataFrame)
-    rows = rows.with_columns(
-        [pl.col(d).cast(pl.Int64) for d in plan.grouped.dims if BASE_COLUMNS[d].dtype == "int"]
-    )
-    noisy = plan.grouped(rows)
-    quantiles: dict[str, float] = {}
-    if plan.quantiles:
-        assert plan.query.values_sql is not None
-        values = con.execute(plan.query.values_sql, params).fetchnumpy()["v"].tolist()
-        quantiles = {name: q(values) for name, q in plan.quantiles}
-    cells, clipped_share = _postprocess(report, plan, noisy, quantiles)
+    if base is None:
+        with insight_base(con, report.columns, per, _cohort_months(catalogue)) as own:
+            query = bounded_rows_sql(report, catalogue, per, own)
+            noisy, quantiles, clipped_total = _measure(con, query, selection_key, plan)
+    else:
+        query = bounded_rows_sql(report, catalogue, per, base)
+        noisy, quantiles, clipped_total = _measure(con, query, selection_key, plan)
+    cells, clipped_share = _postprocess(report, plan, noisy, quantiles, clipped_total)
     suppressed = [
         {d.column: r[d.column] for d in report.dimensions}
         for r in cells.to_pylist()
@@ -300,6 +370,30 @@ def release_report(
     )
 
 
+def _measure(
+    con: duckdb.DuckDBPyConnection, query: BoundedQuery, selection_key: bytes, plan: _Plan
+) -> tuple[pl.DataFrame, dict[str, float], float | None]:
+    """Bound contributions (``query`` over the insight base) and run the measurements of
+    ``plan``: the only place noise is drawn."""
+    params = selection_params(selection_key)
+    rows = pl.from_arrow(con.sql(query.sql, params=params).to_arrow_table())
+    assert isinstance(rows, pl.DataFrame)
+    rows = rows.with_columns(
+        [pl.col(d).cast(pl.Int64) for d in plan.grouped.dims if BASE_COLUMNS[d].dtype == "int"]
+    )
+    noisy = plan.grouped(rows.drop("clipped") if "clipped" in rows.columns else rows)
+    quantiles: dict[str, float] = {}
+    if plan.quantiles is not None:
+        assert query.values_sql is not None
+        values = pl.from_arrow(con.sql(query.values_sql, params=params).to_arrow_table())
+        assert isinstance(values, pl.DataFrame)
+        quantiles = {k: float(v) for k, v in plan.quantiles(values).row(0, named=True).items()}
+    clipped_total = None
+    if plan.clipped is not None:
+        clipped_total = float(plan.clipped(rows.select("clipped")).item())
+    return noisy, quantiles, clipped_total
+
+
 def _stored(con: duckdb.DuckDBPyConnection, entry: LedgerEntry, report: Report) -> Release:
     rows = con.execute(
         f"SELECT manifest, cells FROM {RELEASES_TABLE} WHERE release_id = ? AND entry_hash = ?",
@@ -328,7 +422,11 @@ def _stored(con: duckdb.DuckDBPyConnection, entry: LedgerEntry, report: Report) 
 
 
 def _postprocess(
-    report: Report, plan: _Plan, noisy: pl.DataFrame, quantiles: dict[str, float]
+    report: Report,
+    plan: _Plan,
+    noisy: pl.DataFrame,
+    quantiles: dict[str, float],
+    clipped_total: float | None,
 ) -> tuple[pa.Table, float | None]:
     by = {c.name: c for c in plan.grouped.columns}
     dims = [d.column for d in report.dimensions]
@@ -349,9 +447,7 @@ def _postprocess(
                 row[f"{m.name}_hi"] = max(0, math.ceil(v + col.accuracy95))
             elif m.kind in ("sum", "mean"):
                 assert m.bounds is not None
-                s = next(
-                    s for s in plan.query.sums if (s.column, (s.lo, s.hi)) == (m.column, m.bounds)
-                )
+                s = _sum_of(plan.query, report, m)
                 sc, total = by[s.name], float(r[s.name])
                 if m.kind == "sum":
                     row[m.name] = round(max(0.0, total) / s.scale, 2)
@@ -382,8 +478,7 @@ def _postprocess(
         )
         out.append(row)
     clipped_share: float | None = None
-    if "clipped" in by:
+    if clipped_total is not None and "n_tx" in by:
         tot = sum(float(r["n_tx"]) for r in raw)
-        clip = sum(float(r["clipped"]) for r in raw)
-        clipped_share = round(min(1.0, max(0.0, clip / tot)), 4) if tot > 0 else None
+        clipped_share = round(min(1.0, max(0.0, clipped_total / tot)), 4) if tot > 0 else None
     return pa.Table.from_pylist(out), clipped_share

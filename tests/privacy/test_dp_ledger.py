@@ -118,7 +118,7 @@ def test_eight_processes_race_for_the_last_budget(tmp_path: Path) -> None:
     lines = {(b.scope, b.period): b for b in budget(db, catalogue=_load(cat))}
     assert lines[("alpha", "2026-01")].remaining_rho == pytest.approx(0.0)
     assert lines[("global", "2026-01")].spent_rho == pytest.approx(1.0)
-    released = list((tmp_path / "staging" / "buyers" / "alpha" / "spend").iterdir())
+    released = list((tmp_path / "staging" / "alpha" / "spend").iterdir())
     assert len(released) == 2
 
 

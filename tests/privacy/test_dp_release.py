@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from privacy.dp.base import MissingSourceError
+from privacy.dp.base import MissingSourceError, insight_base
 from privacy.dp.bounding import bounded_rows_sql, selection_params
 from privacy.dp.catalogue import Catalogue, parse_catalogue
 from privacy.dp.ledger import LEDGER_TABLE, BudgetExceededError, verify_ledger
@@ -59,6 +59,7 @@ reports:
     min_noisy_users: 5
 """
 CATEGORIES = ("grocery", "fuel", "hotels", "restaurants")
+JANUARY = parse_period("2026-01")
 
 
 def make_warehouse(path: Path, n_tx: int = 4000, n_users: int = 400, heavy: int = 0) -> Path:
@@ -142,8 +143,8 @@ def test_release_covers_every_public_key_and_writes_gate_files(con, cat, tmp_pat
     assert p["rho"] == 0.4 and p["rho_opendp_map"] <= 0.4 and 0 < p["epsilon"] < 10
     assert set(p["noise_scales"]) >= {"payers", "payments", "spend_usd", "ticket_usd_sum"}
     assert rel.manifest["ledger"]["entry_hash"] == rel.entry.entry_hash
-    out = write_release(rel, tmp_path / "staging")
-    assert out == tmp_path / "staging" / "buyers" / "alpha" / "spend" / rel.release_id
+    out = write_release(rel, tmp_path / "staging" / "run-1" / "buyers")
+    assert out == tmp_path / "staging" / "run-1" / "buyers" / "alpha" / "spend" / rel.release_id
     assert {f.name for f in out.iterdir()} == {
         "data.parquet",
         "data.csv",
@@ -209,12 +210,14 @@ def test_quantile_report_is_near_the_true_median(con, cat) -> None:
 
 
 def _cells(con: duckdb.DuckDBPyConnection, cat: Catalogue, key: bytes) -> dict[tuple, tuple]:
-    q = bounded_rows_sql(cat.reports["spend"], cat, parse_period("2026-01"))
-    rows = con.execute(
-        f"SELECT merchant_category, user_city_tier, iso_week, count(*), sum(n_tx), sum(s0) "
-        f"FROM ({q.sql}) GROUP BY ALL",
-        selection_params(key),
-    ).fetchall()
+    report = cat.reports["spend"]
+    with insight_base(con, report.columns, JANUARY) as base:
+        q = bounded_rows_sql(report, cat, JANUARY, base)
+        rows = con.execute(
+            f"SELECT merchant_category, user_city_tier, iso_week, count(*), sum(n_tx), sum(s0) "
+            f"FROM ({q.sql}) GROUP BY ALL",
+            selection_params(key),
+        ).fetchall()
     return {r[:3]: r[3:] for r in rows}
 
 
@@ -231,14 +234,16 @@ def test_a_holder_with_10000_transactions_moves_a_cell_by_at_most_the_bound(tmp_
         assert 0 <= u1 - u0 <= 1 and 0 <= n1 - n0 <= 3 and 0 <= s1 - s0 <= 3 * 50 * 100
     # deterministic under the key, different under another key (for the heavy holder's rows)
     assert _cells(heavy, cat, KEY) == with_heavy
-    q = bounded_rows_sql(cat.reports["tickets"], cat, parse_period("2026-01"))
-    assert q.values_sql is not None
-    picks = {
-        k: heavy.execute(
-            f"SELECT list(v ORDER BY v) FROM ({q.values_sql})", selection_params(k)
-        ).fetchall()[0][0]
-        for k in (KEY, b"another-key-0123456789abcdef")
-    }
+    tickets = cat.reports["tickets"]
+    with insight_base(heavy, tickets.columns, JANUARY) as base:
+        q = bounded_rows_sql(tickets, cat, JANUARY, base)
+        assert q.values_sql is not None
+        picks = {
+            k: heavy.execute(
+                f"SELECT list(v ORDER BY v) FROM ({q.values_sql})", selection_params(k)
+            ).fetchall()[0][0]
+            for k in (KEY, b"another-key-0123456789abcdef")
+        }
     heavy_picks = {k: [v for v in vs if v >= 1000] for k, vs in picks.items()}
     assert [len(v) for v in heavy_picks.values()] == [5, 5]  # the no-dimension report's k
     assert heavy_picks[KEY] != heavy_picks[b"another-key-0123456789abcdef"]
