@@ -1,0 +1,600 @@
+"""Attestation assets: the issuer key, a signed Merkle root per ledger snapshot, and a signed score
+credential per scored application, each staged for the publish gate.
+
+The cryptography is in ``zk/``; these assets read the warehouse, call ``zk``, record what was
+issued in ``attest.*`` and stage the documents (all RFC 8785 bytes, ``zk.envelope``):
+
+- ``issuer/issuer_key.json``                      the issuer public key, the verifiers' trust anchor
+- ``dpo/attestations/snapshot-<id>.json``         the signed snapshot commitment
+- ``subjects/<pseudonym>/credential-<loan>.json``  the score credential
+- ``subjects/<pseudonym>/opening-<loan>.json``     its opening: only ever staged here
+- ``issuer/status_list.json``                      the signed revocation list, republished every run
+
+Invariants: a status-list index is recorded in ``attest.credentials`` (unique) before any document
+carrying it is staged, so an index is never given to two credentials; the issuer secret is a
+named key of the key vault whose key-check value the warehouse records, so a changed or lost
+secret is refused instead of signing under a new key.
+"""
+
+import math
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import rfc8785
+
+from assets.credit import SCORES_KEY
+from assets.ingest import ledger_key
+from assets.resources import DUCKDB_POOL, LedgerHome
+from privacy.keyvault import open_keyvault
+from privacy.publish import pending_runs
+from zk.attestations import file_digest
+from zk.attestations import snapshot_commitment as sign_snapshot_commitment
+from zk.credentials import issue_score_credentials
+from zk.envelope import FormatError, read_document, write_document
+from zk.merkle import encode_row, merkle_root
+from zk.signatures import IssuerKey, write_issuer_public_key
+from zk.statuslist import MIN_ENTRIES, StatusList, status_list_credential
+
+ISSUER_KEY_ASSET = dg.AssetKey(["attest", "issuer_key"])
+SNAPSHOT_COMMITMENT_KEY = dg.AssetKey(["attest", "snapshot_commitment"])
+SCORE_CREDENTIALS_KEY = dg.AssetKey(["attest", "score_credentials"])
+TRANSACTIONS_KEY = ledger_key("transactions")
+
+ISSUER_KEY_NAME = "attest_issuer"
+"""Named key of the key vault holding the 32-byte issuer secret."""
+ISSUER_PARTY = "issuer"
+STATUS_LIST_ID = "urn:ledgerlens:status:scores"
+CREDENTIAL_VALIDITY = timedelta(days=90)
+STATUS_LIST_VALIDITY = timedelta(days=7)
+"""How long a verifier may trust a status list: every run republishes it."""
+SCORE_BITS = 10  # scores are 300-850: they fit in [0, 2^10)
+BATCH_ROWS = 65_536
+
+# What a leaf commits to. Left out: counterparty (a chain address or another user), wallet,
+# device, IP and country, so no leaf holds more about a person than the account token.
+COMMITTED_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("txn_id", "CAST(t.txn_id AS VARCHAR)"),
+    ("occurred_at", "strftime(t.occurred_at, '%Y-%m-%dT%H:%M:%S.%fZ')"),
+    ("user_id", "CAST(t.user_id AS VARCHAR)"),
+    ("tx_type", "CAST(t.tx_type AS VARCHAR)"),
+    ("direction", "CAST(t.direction AS VARCHAR)"),
+    ("asset", "CAST(t.asset AS VARCHAR)"),
+    ("amount", "CAST(t.amount AS DOUBLE)"),
+    ("fee", "CAST(t.fee AS DOUBLE)"),
+    ("merchant_id", "CAST(t.merchant_id AS VARCHAR)"),
+    ("loan_id", "CAST(t.loan_id AS VARCHAR)"),
+)
+_NUMBER_COLUMNS = frozenset({"amount", "fee"})
+_FILE_PART_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$")
+
+_COMMON: dict[str, Any] = {
+    "group_name": "attestations",
+    "owners": ["team:privacy"],
+    "pool": DUCKDB_POOL,
+    "automation_condition": dg.AutomationCondition.eager(),
+}
+
+_TABLES = (
+    """CREATE TABLE IF NOT EXISTS attest.snapshot_roots (
+        snapshot_id VARCHAR PRIMARY KEY, root VARCHAR NOT NULL, rows BIGINT NOT NULL,
+        created_at TIMESTAMP NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS attest.credentials (
+        subject VARCHAR NOT NULL, loan_id VARCHAR NOT NULL, status_index BIGINT NOT NULL UNIQUE,
+        credential_id VARCHAR PRIMARY KEY, issued_at TIMESTAMP NOT NULL, revoked BOOLEAN NOT NULL,
+        model_version VARCHAR NOT NULL, model_hash VARCHAR NOT NULL, snapshot_id VARCHAR NOT NULL,
+        valid_until TIMESTAMP NOT NULL, revoked_at TIMESTAMP)""",
+)
+
+
+def _ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE SCHEMA IF NOT EXISTS attest")
+    for ddl in _TABLES:
+        con.execute(ddl)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _naive(when: datetime) -> datetime:
+    # The warehouse stores naive UTC timestamps.
+    return when.astimezone(UTC).replace(tzinfo=None)
+
+
+def _issuer_key(ledger_home: LedgerHome) -> IssuerKey:
+    """The issuer key from the vault; ``open_keyvault`` verifies every key the warehouse recorded
+    (a changed or missing issuer secret is refused, never regenerated) and records new ones."""
+    with ledger_home.connect() as con:
+        secret = open_keyvault(con, ledger_home.home.keys).key(ISSUER_KEY_NAME)
+    return IssuerKey.from_secret(secret)
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    row = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema, table],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _latest_snapshot(con: duckdb.DuckDBPyConnection) -> tuple[str, datetime] | None:
+    if not _has_table(con, "ledger", "snapshots"):
+        return None
+    row = con.execute(
+        "SELECT snapshot_id, created_at FROM ledger.snapshots "
+        "ORDER BY created_at DESC, snapshot_id DESC LIMIT 1"
+    ).fetchone()
+    return (str(row[0]), row[1]) if row else None
+
+
+def _number_text(value: float | None) -> str | None:
+    """A float as its RFC 8785 number text (ECMAScript shortest round trip), e.g. ``12.5``,
+    ``100``, ``1e-7``: one spelling every producer can derive. ``repr`` has the same digits and
+    differs only in exponent form and a trailing ``.0``, so it is the fast path."""
+    if value is None:
+        return None
+    if value == 0:
+        return "0"  # JCS has no negative zero
+    text = repr(value)
+    if "e" in text or not math.isfinite(value):
+        try:
+            return bytes(rfc8785.dumps(value)).decode()
+        except rfc8785.FloatDomainError:
+            raise ValueError("not a finite number") from None
+    return text[:-2] if text.endswith(".0") else text
+
+
+def _encoded_rows(con: duckdb.DuckDBPyConnection, snapshot_at: datetime) -> Iterator[bytes]:
+    """Encoded transactions of the ledger as of the snapshot taken at ``snapshot_at``, in load
+    order (snapshot, file, row): a later snapshot's tree extends the earlier one's leaves."""
+    select = ", ".join(expr for _, expr in COMMITTED_COLUMNS)
+    sql = f"""
+        WITH snaps AS (
+            SELECT snapshot_id, min(created_at) AS created_at FROM ledger.snapshots
+            WHERE created_at <= ? GROUP BY snapshot_id)
+        SELECT {select} FROM ledger.transactions t JOIN snaps s ON t._snapshot_id = s.snapshot_id
+        ORDER BY s.created_at, s.snapshot_id, t._source_file, t._source_row, t.txn_id"""
+    numbers = [i for i, (name, _) in enumerate(COMMITTED_COLUMNS) if name in _NUMBER_COLUMNS]
+    cur = con.cursor()
+    try:
+        offset = 0
+        for batch in cur.sql(sql, params=[snapshot_at]).to_arrow_reader(BATCH_ROWS):
+            columns: list[list[Any]] = [c.to_pylist() for c in batch.columns]
+            for i in numbers:
+                try:
+                    columns[i] = [_number_text(v) for v in columns[i]]
+                except ValueError:
+                    raise ValueError(
+                        f"ledger.transactions column {COMMITTED_COLUMNS[i][0]}: a value in rows "
+                        f"{offset}-{offset + batch.num_rows - 1} (load order) is not a finite "
+                        "number: fix the landing file and re-ingest"
+                    ) from None
+            for row in zip(*columns, strict=True):
+                yield encode_row("transactions", row)
+            offset += batch.num_rows
+    finally:
+        cur.close()
+
+
+class _Counter:
+    """Counts the leaves on their way into the tree (the stream is read once)."""
+
+    n = 0
+
+    def through(self, items: Iterator[bytes]) -> Iterator[bytes]:
+        for item in items:
+            self.n += 1
+            yield item
+
+
+def _skipped(reason: str, **metadata: Any) -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata={"status": "skipped", "reason": reason, **metadata})
+
+
+@dg.asset(key=ISSUER_KEY_ASSET, kinds={"json"}, **_COMMON)
+def issuer_key(context: dg.AssetExecutionContext, ledger_home: LedgerHome) -> dg.MaterializeResult:
+    """The issuer's BLS public key with its proof of possession: what every verifier trusts."""
+    started = time.perf_counter()
+    key = _issuer_key(ledger_home)
+    write_issuer_public_key(
+        ledger_home.stage(context.run.run_id, ISSUER_PARTY) / "issuer_key.json", key
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "issuer key id": key.key_id,
+            "issuer": key.issuer,
+            "staged for": "out/issuer/issuer_key.json",
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+    )
+
+
+@dg.asset(
+    key=SNAPSHOT_COMMITMENT_KEY,
+    deps=[TRANSACTIONS_KEY, ISSUER_KEY_ASSET],
+    kinds={"duckdb", "json"},
+    **_COMMON,
+)
+def snapshot_commitment(
+    context: dg.AssetExecutionContext, ledger_home: LedgerHome
+) -> dg.MaterializeResult:
+    """Issuer-signed RFC 9162 Merkle root over the ledger's transactions at the latest snapshot."""
+    started = time.perf_counter()
+    key = _issuer_key(ledger_home)
+    with ledger_home.connect() as con:
+        _ensure_tables(con)
+        latest = _latest_snapshot(con)
+        if latest is None:
+            return _skipped("no ledger snapshot has been ingested yet")
+        snapshot_id, snapshot_at = latest
+        recorded = con.execute(
+            "SELECT root, rows, created_at FROM attest.snapshot_roots WHERE snapshot_id = ?",
+            [snapshot_id],
+        ).fetchone()
+        if recorded is None:
+            counted = _Counter()
+            root = merkle_root(counted.through(_encoded_rows(con, snapshot_at))).hex()
+            rows, issued = counted.n, _now()
+            con.execute(
+                "INSERT INTO attest.snapshot_roots VALUES (?, ?, ?, ?)",
+                [snapshot_id, root, rows, _naive(issued)],
+            )
+            status = "committed"
+        else:
+            # Rows can be purged after an erasure: the commitment stays the one made at the time.
+            root, rows, issued = str(recorded[0]), int(recorded[1]), recorded[2].replace(tzinfo=UTC)
+            status = "already committed (document restaged)"
+    doc = sign_snapshot_commitment(
+        issuer=key, snapshot_id=snapshot_id, root=bytes.fromhex(root), size=rows, issued=issued
+    )
+    name = f"snapshot-{snapshot_id}.json"
+    write_document(ledger_home.stage(context.run.run_id, "dpo") / "attestations" / name, doc)
+    return dg.MaterializeResult(
+        metadata={
+            "status": status,
+            "snapshot_id": snapshot_id,
+            "merkle root": root,
+            "rows": rows,
+            "dagster/row_count": rows,
+            "committed columns": ", ".join(n for n, _ in COMMITTED_COLUMNS),
+            "issuer key id": key.key_id,
+            "staged for": f"out/dpo/attestations/{name}",
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class _Held:
+    """A credential recorded in ``attest.credentials`` and not revoked."""
+
+    credential_id: str
+    subject: str
+    loan_id: str
+    model_version: str
+    valid_until: datetime
+
+
+def _scored(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int, str]]:
+    if not _has_table(con, "credit", "scores"):
+        return []
+    rows = con.execute(
+        "SELECT loan_id, subject_id, score, model_version FROM credit.scores "
+        "WHERE score IS NOT NULL ORDER BY loan_id"
+    ).fetchall()
+    return [(str(loan), str(subj), int(score), str(v)) for loan, subj, score, v in rows]
+
+
+def _held(con: duckdb.DuckDBPyConnection) -> dict[str, list[_Held]]:
+    by_loan: dict[str, list[_Held]] = {}
+    for cid, subject, loan, version, until in con.execute(
+        "SELECT credential_id, subject, loan_id, model_version, valid_until "
+        "FROM attest.credentials WHERE NOT revoked"
+    ).fetchall():
+        by_loan.setdefault(loan, []).append(
+            _Held(cid, subject, loan, version, until.replace(tzinfo=UTC))
+        )
+    return by_loan
+
+
+def _credential_path(pseudonym: str, loan_id: str) -> Path:
+    return Path("subjects") / pseudonym / f"credential-{loan_id}.json"
+
+
+def _delivered(ledger_home: LedgerHome, held: _Held) -> bool:
+    """Is the credential published in out/ or waiting in a staging folder? A blocked gate
+    discards staged files, and the opening exists nowhere else: such a credential is re-issued."""
+    home = ledger_home.home
+    rel = _credential_path(held.subject, held.loan_id)
+    for folder in (home.out, *pending_runs(home.staging)):
+        path = folder / rel
+        if path.is_file():
+            try:
+                if read_document(path).get("id") == held.credential_id:
+                    return True
+            except FormatError:
+                continue
+    return False
+
+
+def _check_file_parts(scores: Sequence[tuple[str, str, int, str]]) -> None:
+    for row, (loan, subject, _, version) in enumerate(scores):
+        for column, value in (
+            ("loan_id", loan),
+            ("subject_id", subject),
+            ("model_version", version),
+        ):
+            if not _FILE_PART_RE.match(value):
+                raise dg.Failure(
+                    description=f"credit.scores row {row} (ordered by loan_id), column {column}: "
+                    "not usable as a file or folder name (1-128 characters of [A-Za-z0-9_.-], "
+                    "not starting with '.'): fix the value upstream"
+                )
+
+
+def _model_hash(ledger_home: LedgerHome, version: str) -> str:
+    """SHA-256 of the model's points table, the file the risk team receives with the model."""
+    points = ledger_home.home.models / "credit" / version / "points_table.json"
+    if not points.is_file():
+        raise dg.Failure(
+            description=f"credit.scores names model version {version}, but {points} is missing: "
+            "re-run credit/model (the scores' model must be in the registry to be attested)"
+        )
+    return file_digest(points)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    to_issue: dict[str, list[tuple[str, str, int]]]
+    """model version -> (loan, pseudonym, score) to issue a credential for"""
+    superseded: list[str]
+    """credential ids to revoke: replaced by a new model's, or never delivered"""
+    kept: int
+
+
+def _plan(
+    ledger_home: LedgerHome,
+    scores: Sequence[tuple[str, str, int, str]],
+    held: dict[str, list[_Held]],
+    now: datetime,
+) -> _Plan:
+    """A loan keeps its credential while it is unrevoked, unexpired, of the same subject and
+    model version, and delivered; otherwise a new one is issued and the old ones revoked."""
+    to_issue: dict[str, list[tuple[str, str, int]]] = {}
+    superseded: list[str] = []
+    kept = 0
+    for loan, subject, score, version in scores:
+        mine = [h for h in held.get(loan, []) if h.valid_until > now]
+        keep = next(
+            (
+                h.credential_id
+                for h in mine
+                if h.subject == subject
+                and h.model_version == version
+                and _delivered(ledger_home, h)
+            ),
+            None,
+        )
+        if keep is None:
+            to_issue.setdefault(version, []).append((loan, subject, score))
+        else:
+            kept += 1
+        superseded += [h.credential_id for h in mine if h.credential_id != keep]
+    return _Plan(to_issue, sorted(set(superseded)), kept)
+
+
+@dataclass(frozen=True)
+class _Issued:
+    loan_id: str
+    subject: str
+    model_version: str
+    credential: dict[str, Any]
+    opening: dict[str, Any]
+
+
+def _issue(
+    ledger_home: LedgerHome,
+    to_issue: dict[str, list[tuple[str, str, int]]],
+    key: IssuerKey,
+    hashes: dict[str, str],
+    root: str,
+    now: datetime,
+) -> list[_Issued]:
+    with ledger_home.connect() as con:
+        row = con.execute("SELECT max(status_index) FROM attest.credentials").fetchone()
+    next_index = int(row[0]) + 1 if row and row[0] is not None else 0
+    issued: list[_Issued] = []
+    for version, group in sorted(to_issue.items()):
+        try:
+            result = issue_score_credentials(
+                ((subject, score) for _, subject, score in group),
+                issuer=key,
+                model_version=version,
+                model_hash=hashes[version],
+                snapshot_root=root,
+                valid_from=now,
+                valid_until=now + CREDENTIAL_VALIDITY,
+                status_list_id=STATUS_LIST_ID,
+                status_index_start=next_index,
+                bits=SCORE_BITS,
+            )
+        except ValueError as exc:
+            raise dg.Failure(
+                description=f"credit.scores, model version {version}: {exc} (row numbers count "
+                "the applications of that version, ordered by loan_id)"
+            ) from None
+        next_index += len(group)
+        issued += [
+            _Issued(loan, subject, version, cred, opening)
+            for (loan, subject, _), cred, opening in zip(
+                group, result.credentials, result.openings, strict=True
+            )
+        ]
+    return issued
+
+
+def _record(
+    con: duckdb.DuckDBPyConnection,
+    issued: Sequence[_Issued],
+    superseded: Sequence[str],
+    hashes: dict[str, str],
+    snapshot_id: str,
+    now: datetime,
+) -> None:
+    """Insert the new credentials and revoke the superseded ones in one transaction."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if issued:
+            con.executemany(
+                "INSERT INTO attest.credentials VALUES (?, ?, ?, ?, ?, false, ?, ?, ?, ?, NULL)",
+                [
+                    [
+                        item.subject,
+                        item.loan_id,
+                        int(item.credential["credentialStatus"]["statusListIndex"]),
+                        item.credential["id"],
+                        _naive(now),
+                        item.model_version,
+                        hashes[item.model_version],
+                        snapshot_id,
+                        _naive(now + CREDENTIAL_VALIDITY),
+                    ]
+                    for item in issued
+                ],
+            )
+        if superseded:
+            con.execute(
+                "UPDATE attest.credentials SET revoked = true, revoked_at = ? "
+                "WHERE list_contains(?, credential_id)",
+                [_naive(now), list(superseded)],
+            )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def _status_list_size(highest: int) -> int:
+    size = MIN_ENTRIES
+    while size <= highest:
+        size *= 2
+    return size
+
+
+def _stage_status_list(
+    con: duckdb.DuckDBPyConnection, key: IssuerKey, folder: Path, now: datetime
+) -> tuple[int, int]:
+    """Sign and stage the status list from ``attest.credentials``; (entries, revoked)."""
+    row = con.execute("SELECT max(status_index) FROM attest.credentials").fetchone()
+    highest = int(row[0]) if row and row[0] is not None else -1
+    status = StatusList(_status_list_size(highest))
+    revoked = [
+        int(i)
+        for (i,) in con.execute(
+            "SELECT status_index FROM attest.credentials WHERE revoked"
+        ).fetchall()
+    ]
+    for index in revoked:
+        status.revoke(index)
+    doc = status_list_credential(
+        status,
+        issuer=key,
+        list_id=STATUS_LIST_ID,
+        valid_from=now,
+        valid_until=now + STATUS_LIST_VALIDITY,
+    )
+    write_document(folder / "status_list.json", doc)
+    return status.size, len(revoked)
+
+
+@dg.asset(
+    key=SCORE_CREDENTIALS_KEY,
+    deps=[SCORES_KEY, SNAPSHOT_COMMITMENT_KEY, ISSUER_KEY_ASSET],
+    kinds={"duckdb", "json"},
+    **_COMMON,
+)
+def score_credentials(
+    context: dg.AssetExecutionContext, ledger_home: LedgerHome
+) -> dg.MaterializeResult:
+    """A signed commitment to each applicant's score (opening to the subject only), bound to the
+    model and the snapshot root, revocable through the issuer's status list."""
+    started = time.perf_counter()
+    key = _issuer_key(ledger_home)
+    now = _now()
+    with ledger_home.connect() as con:
+        _ensure_tables(con)
+        scores = _scored(con)
+        latest = _latest_snapshot(con)
+        recorded = (
+            con.execute(
+                "SELECT root FROM attest.snapshot_roots WHERE snapshot_id = ?", [latest[0]]
+            ).fetchone()
+            if latest
+            else None
+        )
+        held = _held(con)
+    if not scores:
+        reason = "credit.scores is empty: no credit model has been trained yet"
+        with ledger_home.connect() as con:
+            has_any = con.execute("SELECT count(*) FROM attest.credentials").fetchone()
+            if has_any and has_any[0]:  # earlier credentials still need a current status list
+                entries, revoked = _stage_status_list(
+                    con, key, ledger_home.stage(context.run.run_id, ISSUER_PARTY), now
+                )
+                return _skipped(reason, **{"status list entries": entries, "revoked": revoked})
+        return _skipped(reason)
+    if latest is None or recorded is None:
+        raise dg.Failure(
+            description="no committed snapshot root for the latest ledger snapshot: materialise "
+            f"{SNAPSHOT_COMMITMENT_KEY.to_user_string()} first"
+        )
+    snapshot_id, root = latest[0], str(recorded[0])
+    _check_file_parts(scores)
+    hashes = {v: _model_hash(ledger_home, v) for v in sorted({s[3] for s in scores})}
+
+    plan = _plan(ledger_home, scores, held, now)
+    issued = _issue(ledger_home, plan.to_issue, key, hashes, root, now)
+    with ledger_home.connect() as con:
+        # Recorded and committed before any file carrying a status index is staged.
+        _record(con, issued, plan.superseded, hashes, snapshot_id, now)
+        entries, revoked = _stage_status_list(
+            con, key, ledger_home.stage(context.run.run_id, ISSUER_PARTY), now
+        )
+        subjects_total = con.execute(
+            "SELECT count(DISTINCT subject) FROM attest.credentials WHERE NOT revoked"
+        ).fetchone()
+    if issued:
+        subjects = ledger_home.stage(context.run.run_id, "subjects")
+        for item in issued:
+            folder = subjects / item.subject
+            folder.mkdir(mode=0o700, exist_ok=True)
+            write_document(folder / f"credential-{item.loan_id}.json", item.credential)
+            write_document(folder / f"opening-{item.loan_id}.json", item.opening)
+    staged = len(issued)
+    return dg.MaterializeResult(
+        metadata={
+            "status": "issued" if staged else "unchanged",
+            "scored applications": len(scores),
+            "credentials issued": staged,
+            "kept (already valid)": plan.kept,
+            "revoked (superseded or undelivered)": len(plan.superseded),
+            "subjects holding a credential": int(subjects_total[0]) if subjects_total else 0,
+            "status list entries": entries,
+            "revoked in status list": revoked,
+            "snapshot_id": snapshot_id,
+            "snapshot root": root,
+            "model hash": dg.MetadataValue.json(hashes),
+            "model hash of": "models/credit/<version>/points_table.json (SHA-256 of the file)",
+            "valid until": (now + CREDENTIAL_VALIDITY).isoformat(),
+            "issuer key id": key.key_id,
+            "staged for": "out/subjects/<pseudonym>/, out/issuer/status_list.json",
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+    )
