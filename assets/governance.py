@@ -216,6 +216,9 @@ RELEASED_PRODUCTS = (
     dg.AssetKey(["credit", "pricing"]),
     dg.AssetKey(["credit", "merchant_pricing"]),
     dg.AssetKey(["credit", "model_card"]),
+    dg.AssetKey(["attest", "issuer_key"]),
+    dg.AssetKey(["attest", "snapshot_commitment"]),
+    dg.AssetKey(["attest", "score_credentials"]),
 )
 """Assets that stage files for a party; the gate publishes what they staged."""
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-PARTIES: tuple[str, ...] = ("risk", "buyers", "dpo", "subjects")
-"""Each party's outputs go to their own folder under ``out/``."""
+PARTIES: tuple[str, ...] = ("risk", "buyers", "dpo", "subjects", "issuer")
+"""Each party's outputs go to their own folder under ``out/`` (``issuer``: the public key and
+status list every verifier reads)."""
 
 
 @dataclass(frozen=True)

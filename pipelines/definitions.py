@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
+from assets import attestations as attestation_assets
 from assets import credit as credit_assets
 from assets import dbt as dbt_assets_module
 from assets import encrypted_scoring as encrypted_scoring_assets
@@ -28,6 +29,7 @@ ASSET_MODULES = [
     dbt_assets_module,
     credit_assets,
     encrypted_scoring_assets,
+    attestation_assets,
 ]
 
 automation_sensor = dg.AutomationConditionSensorDefinition(

@@ -351,6 +351,16 @@ _CARD_IIN = re.compile(
 )
 
 
+# A decimal number with one point: its fractional digits are a measurement, not an identifier
+# (float bounds like 0.4532015112830366 would otherwise pass IIN + Luhn by chance). Identifiers
+# written with dots have several groups (138.1234.5678) and stay visible; so do integer parts.
+_DECIMAL_FRACTION = re.compile(r"(?<![\d.])([-+]?\d+\.)(\d+)(?=(?:[eE][-+]?\d+)?(?![\d.]))")
+
+
+def _mask_fractions(text: str) -> str:
+    return _DECIMAL_FRACTION.sub(lambda m: m.group(1) + "#" * len(m.group(2)), text)
+
+
 def _mask_hexlike(text: str) -> str:
     """``text`` with digest-like tokens blanked out: 16+ hex characters with at least 4 letters
     (a random 32-hex pseudonym has about 12; ``ID`` + digits has one)."""
@@ -387,7 +397,7 @@ def find_identifiers(text: str) -> set[str]:
     found: set[str] = set()
     if not text:
         return found
-    masked = _mask_hexlike(text)
+    masked = _mask_fractions(_mask_hexlike(text))
     if any(ch.isdigit() for ch in masked):
         for m in _EMB_RID.finditer(masked):
             if is_valid_resident_id(_SEPARATORS.sub("", m.group(1)).upper()):
