@@ -49,7 +49,8 @@ DEFAULT_SUITE = SuiteConfig()
 
 @dataclass(frozen=True)
 class Expect:
-    """One declared expectation: GX class name, kwargs, and whether failing it blocks commit."""
+    """One declared expectation: GX expectation class, kwargs, whether failing it blocks the
+    commit, and the label that reports it."""
 
     kind: str
     kwargs: dict[str, Any]
@@ -146,7 +147,7 @@ def declared(
     """The expectations of an entity's batch frame (independent of the routing rules)."""
     out = [
         Expect(
-            "expect_column_sum_to_be_between",
+            "ExpectColumnSumToBeBetween",
             {"column": "rows", "min_value": 1},
             False,
             "batch loaded no rows",
@@ -154,7 +155,7 @@ def declared(
     ]
     out += [
         Expect(
-            "expect_column_values_to_be_between",
+            "ExpectColumnValuesToBeBetween",
             {"column": f"orphan_{col}", "min_value": 0, "max_value": 0},
             True,
             f"{col} references no row of {ref}",
@@ -166,7 +167,7 @@ def declared(
     low, high = config.daily_rows
     out.append(
         Expect(
-            "expect_column_values_to_be_between",
+            "ExpectColumnValuesToBeBetween",
             {"column": "rows", "min_value": low, "max_value": high},
             True,
             f"rows per day outside [{low}, {high}]",
@@ -177,7 +178,7 @@ def declared(
         floor = (now - timedelta(days=config.freshness_days)).date()
         out.append(
             Expect(
-                "expect_column_max_to_be_between",
+                "ExpectColumnMaxToBeBetween",
                 {"column": "day", "min_value": pd.Timestamp(floor)},
                 False,
                 f"newest transaction older than {config.freshness_days} days",
@@ -188,7 +189,7 @@ def declared(
         values = sorted(history)
         out.append(
             Expect(
-                "expect_column_kl_divergence_to_be_less_than",
+                "ExpectColumnKLDivergenceToBeLessThan",
                 {
                     "column": "tx_type",
                     "partition_object": {
@@ -220,7 +221,7 @@ def validate(
     )
     suite = gx.ExpectationSuite(name=f"ledger_{entity}")
     for e in expectations:
-        cls = getattr(gx.expectations, "".join(p.capitalize() for p in e.kind.split("_")))
+        cls = getattr(gx.expectations, e.kind)
         suite.add_expectation(cls(**e.kwargs, meta={"label": e.label}))
     suite = context.suites.add(suite)
     result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(suite)
@@ -235,7 +236,7 @@ def validate(
         shown = f"{label} (observed {_number(observed)})" if observed is not None else label
         unexpected = (r.result or {}).get("unexpected_count")
         if unexpected:
-            shown = f"{label} ({unexpected} of {len(frame)} batch rows)"
+            shown = f"{label} (on {unexpected} day(s))" if entity == "transactions" else label
         target = outcome.blocking_failures if by_label[label].blocking else outcome.warnings
         target.append(shown)
     return outcome

@@ -411,45 +411,60 @@ def _stage_text(
 ) -> None:
     """Parse one CSV/JSONL file into ``canon_<entity>`` and its parser rejects, atomically."""
     con, name = batch.con, f"src_{entity.name}_{order}"
-    canon = ", ".join(n for n, _ in canonical_schema(entity))
+    canon = f"canon_{entity.name}"
+    con.execute("BEGIN TRANSACTION")
     try:
         if lf.fmt == "csv":
-            read, extra, rejects = read_csv(
-                con, lf.relpath, data, entity, name, batch.folder / f"{order}.csv"
-            )
-            select = f"SELECT {canon}, ?, {order}, _ll_row, NULL, NULL FROM {name}"
-        else:
-            texts, raws, lines = jsonl_lines(data)
-            con.register(
-                f"{name}_lines",
-                pa.table(
-                    {
-                        "_text": pa.array(texts, pa.string()),
-                        "_raw_text": pa.array(raws, pa.string()),
-                        "_line": pa.array(lines, pa.int64()),
-                        "_row": pa.array(range(len(lines)), pa.int64()),
-                    }
-                ),
-            )
-            con.execute(f"CREATE TEMP TABLE {name} AS {jsonl_parse_sql(entity, name + '_lines')}")
-            con.unregister(f"{name}_lines")
-            read, extra, rejects = len(lines), [], []
-            select = (
-                f"SELECT {jsonl_canonical_sql(entity)}, ?, {order}, _row, _line, _raw_text "
-                f"FROM {name} WHERE _parse_rule IS NULL"
-            )
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.execute(f"INSERT INTO canon_{entity.name} {select}", [lf.relpath])
+            # The relative path only ever appears as an escaped string literal, never as a path.
+            lineage = f"{_sql_text(lf.relpath)}, {order}, _ll_row, NULL, NULL"
+            copy = batch.folder / f"{order}.csv"
+            read, extra, rejects = read_csv(con, lf.relpath, data, entity, canon, copy, lineage)
             _stage_rejects(con, lf, name, order, rejects)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+        else:
+            read, extra = _stage_jsonl(con, entity, lf, name, order, data)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
     finally:
         con.execute(f"DROP TABLE IF EXISTS {name}")
     outcome.rows_read = read
     _note_extra(outcome, extra)
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _stage_jsonl(
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    lf: LandingFile,
+    name: str,
+    order: int,
+    data: bytes,
+) -> tuple[int, list[str]]:
+    texts, raws, lines = jsonl_lines(data)
+    table = pa.table(
+        {
+            "_text": pa.array(texts, pa.string()),
+            "_raw_text": pa.array(raws, pa.string()),
+            "_line": pa.array(lines, pa.int64()),
+            "_row": pa.array(range(len(lines)), pa.int64()),
+        }
+    )
+    con.register(f"{name}_lines", table)
+    try:
+        con.execute(f"CREATE TEMP TABLE {name} AS {jsonl_parse_sql(entity, name + '_lines')}")
+    finally:
+        con.unregister(f"{name}_lines")
+    con.execute(
+        f"INSERT INTO canon_{entity.name} SELECT {jsonl_canonical_sql(entity)}, ?, {order}, "
+        f"_row, _line, _raw_text FROM {name} WHERE _parse_rule IS NULL",
+        [lf.relpath],
+    )
+    _stage_rejects(con, lf, name, order, [])
+    return len(lines), []
 
 
 def _stage_rejects(
@@ -615,16 +630,8 @@ def _blocking_checks(
         if unbalanced or stray:
             detail = "; ".join(unbalanced + [f"rows written for unstaged file {f}" for f in stray])
             failures.append(CheckFailure("rows_reconcile", name, detail))
-        key = _key(ENTITIES[name].key)
-        twice = con.execute(
-            f"""SELECT _source_file, _source_row FROM ledger.{name}
-            WHERE {key} IN (SELECT {key} FROM ledger.{name} WHERE _snapshot_id = $s)
-            QUALIFY count(*) OVER (PARTITION BY {key}) > 1
-            ORDER BY _source_file, _source_row LIMIT 6""",
-            {"s": snapshot},
-        ).fetchall()
-        if twice:
-            rows = ", ".join(f"{f} row {r}" for f, r in twice)
+        if _keys_twice(con, name, snapshot):
+            rows = ", ".join(f"{f} row {r}" for f, r in _rows_with_twice_keys(con, name, snapshot))
             failures.append(CheckFailure("unique_keys", name, f"key loaded twice at {rows}"))
         orphans = con.execute(
             "SELECT count(*) FROM ledger.quarantine WHERE snapshot_id = ? AND entity = ? "
@@ -638,6 +645,38 @@ def _blocking_checks(
                 )
             )
     return failures
+
+
+def _keys_twice(con: duckdb.DuckDBPyConnection, name: str, snapshot: str) -> bool:
+    """Whether a key of the batch is now in the table twice. The table had unique keys at the
+    last commit, so only the batch's keys need looking at: unique among themselves and absent
+    from the rows before it."""
+    key = _key(ENTITIES[name].key)
+    found = con.execute(
+        f"""SELECT count(*) <> count(DISTINCT {key}) OR EXISTS (
+            SELECT 1 FROM ledger.{name} o
+            WHERE o._snapshot_id IS DISTINCT FROM $s
+              AND o.{key} IN (SELECT {key} FROM ledger.{name} WHERE _snapshot_id = $s))
+        FROM ledger.{name} WHERE _snapshot_id = $s""",
+        {"s": snapshot},
+    ).fetchall()
+    return bool(found[0][0])
+
+
+def _rows_with_twice_keys(
+    con: duckdb.DuckDBPyConnection, name: str, snapshot: str
+) -> list[tuple[str, int]]:
+    key = _key(ENTITIES[name].key)
+    return [
+        (str(f), int(r))
+        for f, r in con.execute(
+            f"""SELECT _source_file, _source_row FROM ledger.{name}
+            WHERE {key} IN (SELECT {key} FROM ledger.{name} WHERE _snapshot_id = $s)
+            QUALIFY count(*) OVER (PARTITION BY {key}) > 1
+            ORDER BY _source_file, _source_row LIMIT 6""",
+            {"s": snapshot},
+        ).fetchall()
+    ]
 
 
 def _snapshot_id(
@@ -709,7 +748,7 @@ class _State:
 
     loaded: dict[str, str]  # sha -> first path loaded with it
     loaded_paths: dict[str, tuple[str, str]]  # path -> (sha, entity) of its latest load
-    rejected: dict[tuple[str, str], tuple[str, str | None]]  # (path, sha) -> (version, error)
+    rejected: dict[tuple[str, str], tuple[str, str | None, str]]  # -> (version, error, entity)
     missing: set[str]
 
     @classmethod
@@ -724,7 +763,7 @@ class _State:
                 state.loaded.setdefault(sha, path)
                 state.loaded_paths[path] = (sha, entity)
             elif status == "rejected":
-                state.rejected[(path, sha)] = (version, error)
+                state.rejected[(path, sha)] = (version, error, entity)
             elif status == "missing":
                 state.missing.add(path)
         return state
@@ -818,6 +857,9 @@ def ingest(
     version = contract_version(limits)
     decided, todo = _triage(files, state, version)
     report = IngestReport(snapshot_id=None)
+    # A rejected file that is gone leaves nothing to fix: its rejection is cleared.
+    on_disk = {f.relpath for f in files if f.path.exists()}
+    gone = [p for (p, _), (_, _, e) in state.rejected.items() if e in scope and p not in on_disk]
     with tempfile.TemporaryDirectory(prefix="ledgerlens-ingest-") as folder:
         if not _SAFE_PATH.fullmatch(folder):
             raise IngestError(
@@ -826,7 +868,7 @@ def ingest(
             )
         batch = _Batch(con, Path(folder), limits)
         try:
-            _run(batch, report, decided, todo, version, suite)
+            _run(batch, report, decided, todo, version, suite, gone if only is None else [])
         finally:
             batch.drop()
             if previous_limit:
@@ -842,6 +884,7 @@ def _run(
     todo: list[tuple[LandingFile, FileOutcome]],
     version: str,
     suite: SuiteConfig | None,
+    gone: list[str],
 ) -> None:
     con = batch.con
     con.execute(
@@ -863,12 +906,14 @@ def _run(
     snapshot, root, n_files = _snapshot_id(con, loaded)
     con.execute("BEGIN TRANSACTION")
     try:
+        # Without a loaded file nothing is written, and the snapshot id is the previous one.
+        staged = {k: v for k, v in batch.staged.items() if v} if loaded else {}
         for name in INGEST_ORDER:
-            if name in batch.staged:
+            if name in staged:
                 _route(batch, ENTITIES[name], snapshot, report)
-        failures = _blocking_checks(con, batch.staged, snapshot)
+        failures = _blocking_checks(con, staged, snapshot)
         if suite is not None and loaded:
-            report.suite = run_suite(con, sorted(batch.staged), snapshot, suite)
+            report.suite = run_suite(con, sorted(staged), snapshot, suite)
             failures += [
                 CheckFailure("gx_suite", s.entity, "; ".join(s.blocking_failures))
                 for s in report.suite
@@ -877,6 +922,11 @@ def _run(
         if failures:
             raise BlockingCheckFailed(failures)
         _record(con, [*decided, *outcomes], snapshot, version)
+        if gone:
+            con.execute(
+                "DELETE FROM ledger.files WHERE status = 'rejected' AND list_contains(?, file_path)",
+                [gone],
+            )
         if loaded:
             con.execute(
                 "INSERT INTO ledger.snapshots VALUES (?, timezone('UTC', now()), ?, ?)",

@@ -223,9 +223,11 @@ def read_csv(
     entity: Entity,
     table: str,
     copy: Path,
+    lineage: str,
 ) -> tuple[int, list[str], list[ParserReject]]:
-    """Parse CSV bytes with DuckDB (rejects table on) from a private copy at ``copy`` into temp
-    table ``table`` (canonical text columns plus ``_ll_row``).
+    """Parse CSV bytes with DuckDB (rejects table on) from a private copy at ``copy`` straight
+    into ``table`` (canonical text columns, then the ``lineage`` expressions, which may use
+    ``_ll_row``).
 
     Returns (records read, unknown columns, parser rejects).
     """
@@ -241,13 +243,15 @@ def read_csv(
         value = f"c{position[source]}" if source is not None else "NULL"
         select.append(f"CAST({value} AS {kind}) AS {name}")
     rejects, scan = f"{table}_rejects", f"{table}_rejects_scan"
+    before = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
     con.execute(
-        f"""CREATE TEMP TABLE {table} AS
-        SELECT {", ".join(select)}, CAST(row_number() OVER () - 1 AS BIGINT) AS _ll_row
+        f"""INSERT INTO {table}
+        SELECT {", ".join(select)}, {lineage} FROM (
+        SELECT *, CAST(row_number() OVER () - 1 AS BIGINT) AS _ll_row
         FROM read_csv('{copy}', header = true, auto_detect = false, columns = {{{columns}}},
             delim = {_DELIM_SQL[delim]}, quote = '"', escape = '"', encoding = '{encoding}',
             strict_mode = true, store_rejects = true, rejects_table = '{rejects}',
-            rejects_scan = '{scan}')"""
+            rejects_scan = '{scan}'))"""
     )
     try:
         found = con.execute(
@@ -257,12 +261,12 @@ def read_csv(
     finally:
         con.execute(f"DROP TABLE IF EXISTS {rejects}")
         con.execute(f"DROP TABLE IF EXISTS {scan}")
-    parsed = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0]
+    parsed = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0] - before
     out: list[ParserReject] = []
     for line, kind, raw in found:
         rule, why = CSV_REJECTS.get(kind, CSV_OTHER_REJECT)
         out.append((int(line), rule, f"line {line}: {why}", raw))
-    return (parsed[0] if parsed else 0) + len(out), extra, out
+    return int(parsed) + len(out), extra, out
 
 
 # -- JSON Lines -------------------------------------------------------------------------------
