@@ -32,6 +32,7 @@ __all__ = [
     "base_sql",
     "check_sources",
     "insight_base",
+    "latest_period",
     "snapshot_of",
 ]
 
@@ -283,6 +284,16 @@ def check_sources(con: duckdb.DuckDBPyConnection, columns: Iterable[str]) -> Non
             f"the insights-purpose data lacks {names}; build the minimised insights tables "
             "(privacy.minimise for purpose insights_sale) or change the report"
         )
+
+
+def latest_period(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The calendar month (``YYYY-MM``) of the latest insights-purpose transaction, the default
+    dataset period of a release; None when there is none."""
+    try:
+        row = con.execute(f"SELECT max(occurred_date) FROM {SCHEMA}.{T}").fetchall()
+    except duckdb.CatalogException:
+        return None
+    return None if not row or row[0][0] is None else row[0][0].strftime("%Y-%m")
 
 
 def snapshot_of(con: duckdb.DuckDBPyConnection) -> str:
