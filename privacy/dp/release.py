@@ -72,7 +72,7 @@ INTERVAL_METHOD = (
     "95% interval of the noise actually added (OpenDP accuracy of the discrete Gaussian at "
     "alpha=0.05); means: noisy sum / noisy count with the 97.5% intervals of both joined "
     "(Bonferroni), clipped to the measure's bounds. Intervals exclude the bias from clipping "
-    "amounts and from the contribution bounds."
+    "amounts, capping a holder's subtotal per cell and the contribution bounds."
 )
 
 
@@ -349,6 +349,21 @@ def release_report(
                 "max_transactions_per_cell": report.bounds.max_transactions_per_cell,
                 "max_cells_per_user": report.bounds.max_cells_per_user,
                 "selection": "keyed HMAC-SHA256 per holder (deterministic, unpredictable)",
+                "max_sum_per_cell": {
+                    m.name: cell_cap(report, m.bounds[1], m.max_sum_per_cell)
+                    for m in report.measures
+                    if m.kind in ("sum", "mean") and m.bounds is not None
+                },
+                "bias": "public bounds near the 99th percentile of holder activity: transactions "
+                "and cells beyond them, and amounts beyond the clipping bounds and caps, are not "
+                "counted; intervals exclude this bias",
+            },
+            "rho_split_weights": {
+                "holders": WEIGHTS["users"],
+                "transactions": WEIGHTS["n_tx"],
+                "each sum": WEIGHTS["sum"],
+                "each quantile": WEIGHTS["quantile"],
+                "clipped total": WEIGHTS["clipped"],
             },
             "clipped_share": clipped_share,
         },

@@ -70,6 +70,8 @@ def test_spec_hash_changes_with_period_and_rho() -> None:
         ("values: [1, 2]", "values: [a, b]", 15, "wrong type"),
         ("kind: distinct_users", "kind: count", 18, "distinct_users"),
         ("version: 1", "version: 2", 1, "unsupported version"),
+        ("bounds: [0, 100]}", "bounds: [10, 100], max_sum_per_cell: 5}", 19, "must exceed"),
+        ("bounds: [0, 100]}", "bounds: [0, 100], max_sum_per_cell: -1}", 19, "must be > 0"),
     ],
 )
 def test_bad_specs_name_file_and_line(old: str, new: str, line: int, message: str) -> None:

@@ -247,3 +247,25 @@ def test_a_holder_with_10000_transactions_moves_a_cell_by_at_most_the_bound(tmp_
     heavy_picks = {k: [v for v in vs if v >= 1000] for k, vs in picks.items()}
     assert [len(v) for v in heavy_picks.values()] == [5, 5]  # the no-dimension report's k
     assert heavy_picks[KEY] != heavy_picks[b"another-key-0123456789abcdef"]
+
+
+def test_a_holder_cell_subtotal_never_exceeds_the_declared_cap(tmp_path, cat) -> None:
+    capped = parse_catalogue(
+        CATALOGUE.replace(
+            "{name: spend_usd, kind: sum, column: amount_base, bounds: [0, 50]}",
+            "{name: spend_usd, kind: sum, column: amount_base, bounds: [0, 50], "
+            "max_sum_per_cell: 60}",
+        ),
+        "capped.yaml",
+    )
+    heavy = duckdb.connect(str(make_warehouse(tmp_path / "h.duckdb", heavy=10_000)))
+    report = capped.reports["spend"]
+    with insight_base(heavy, report.columns, JANUARY) as base:
+        q = bounded_rows_sql(report, capped, JANUARY, base)
+        rows = heavy.execute(
+            f"SELECT max(s0), max(n_tx), count(*) FILTER (WHERE s0 = 6000) FROM ({q.sql})",
+            selection_params(KEY),
+        ).fetchall()[0]
+    # the mean keeps its own sum, capped at the default k * upper bound (3 * 50 USD)
+    assert [s.cap_int for s in q.sums] == [6000, 15000]
+    assert rows[0] == 6000 and rows[1] <= 3 and rows[2] >= 1
