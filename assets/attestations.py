@@ -29,7 +29,7 @@ import dagster as dg
 import duckdb
 import rfc8785
 
-from assets.credit import SCORES_KEY
+from assets.credit import SCORES_KEY, model_registry
 from assets.ingest import ledger_key
 from assets.resources import DUCKDB_POOL, LedgerHome
 from privacy.keyvault import open_keyvault
@@ -341,7 +341,7 @@ def _check_file_parts(scores: Sequence[tuple[str, str, int, str]]) -> None:
 
 def _model_hash(ledger_home: LedgerHome, version: str) -> str:
     """SHA-256 of the model's points table, the file the risk team receives with the model."""
-    points = ledger_home.home.models / "credit" / version / "points_table.json"
+    points = model_registry(ledger_home).card_path(version).parent / "points_table.json"
     if not points.is_file():
         raise dg.Failure(
             description=f"credit.scores names model version {version}, but {points} is missing: "
@@ -591,7 +591,7 @@ def score_credentials(
             "snapshot_id": snapshot_id,
             "snapshot root": root,
             "model hash": dg.MetadataValue.json(hashes),
-            "model hash of": "models/credit/<version>/points_table.json (SHA-256 of the file)",
+            "model hash of": "models/credit/candidates/<version>/points_table.json (SHA-256)",
             "valid until": (now + CREDENTIAL_VALIDITY).isoformat(),
             "issuer key id": key.key_id,
             "staged for": "out/subjects/<pseudonym>/, out/issuer/status_list.json",

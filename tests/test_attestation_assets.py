@@ -95,7 +95,7 @@ def _build(root: Path, scores: list[tuple[str, str, int, str]]) -> Home:
 
 
 def _write_points(home: Home, version: str) -> Path:
-    folder = home.models / "credit" / version
+    folder = home.models / "credit" / "candidates" / version  # the registry's layout
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "points_table.json").write_text(json.dumps({"version": version, "points": {}}))
     return folder / "points_table.json"
@@ -164,7 +164,7 @@ def test_every_scored_application_gets_a_credential_that_verifies_offline(
     ]
     assert sorted(r[2] for r in rows) == [0, 1, 2]
     root = merkle_root(EXPECTED_LEAVES).hex()
-    points = home.models / "credit" / V1 / "points_table.json"
+    points = home.models / "credit" / "candidates" / V1 / "points_table.json"
     for loan, subject, score, _ in SCORES:
         report = verify_file(_credential(home, subject, loan), home=home.root)
         assert report.valid, report.summary()
