@@ -219,6 +219,7 @@ RELEASED_PRODUCTS = (
     dg.AssetKey(["attest", "issuer_key"]),
     dg.AssetKey(["attest", "snapshot_commitment"]),
     dg.AssetKey(["attest", "score_credentials"]),
+    dg.AssetKey(["insights", "releases"]),
 )
 """Assets that stage files for a party; the gate publishes what they staged."""
 

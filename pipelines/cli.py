@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ledger.home import Home
+from pipelines.cli_insights import insights_app
 from pipelines.settings import Settings
 
 if TYPE_CHECKING:
@@ -443,6 +444,8 @@ def credit_score(
         raise _fail(f"{table}: {exc}") from exc
     console.print(f"scored {len(scored):,} rows into {out}")
 
+
+app.add_typer(insights_app, name="insights")
 
 he_app = typer.Typer(
     help="Encrypted scoring: an outside scorer computes scores on the holder's ciphertexts.",

@@ -16,6 +16,7 @@ from assets import dbt as dbt_assets_module
 from assets import encrypted_scoring as encrypted_scoring_assets
 from assets import governance as governance_assets
 from assets import ingest as ingest_assets
+from assets import insights as insights_assets
 from assets.dbt_project import dbt_project
 from assets.resources import ledger_home_resource
 from pipelines.jobs import JOBS
@@ -30,6 +31,7 @@ ASSET_MODULES = [
     credit_assets,
     encrypted_scoring_assets,
     attestation_assets,
+    insights_assets,
 ]
 
 automation_sensor = dg.AutomationConditionSensorDefinition(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.ingest import ledger_key
+from assets.insights import RELEASES_KEY, insights_release_job
 from ledger.contract import REFERENCE_ENTITIES
 
 TRANSACTIONS_KEY = ledger_key("transactions")
@@ -22,11 +23,12 @@ ingest_reference_job = dg.define_asset_job(
 )
 ledgerlens_job = dg.define_asset_job(
     "ledgerlens",
-    selection=dg.AssetSelection.all(),
+    # A DP release is a sale: it runs only when asked for (its job takes report, buyer, period).
+    selection=dg.AssetSelection.all() - dg.AssetSelection.assets(RELEASES_KEY),
     description=(
         "Every asset in dependency order: ingest every landed file (one single-run backfill of the "
         "day partitions), govern, model, score, price and publish through the gate."
     ),
 )
 
-JOBS = (ingest_transactions_job, ingest_reference_job, ledgerlens_job)
+JOBS = (ingest_transactions_job, ingest_reference_job, ledgerlens_job, insights_release_job)
