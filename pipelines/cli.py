@@ -312,39 +312,61 @@ def forget(
     reason: Annotated[
         str, typer.Option(help="Recorded with the request.")
     ] = "data subject request (PIPL Art. 47 / GDPR Art. 17)",
+    force: Annotated[
+        bool, typer.Option(help="Record the request even for an id the warehouse does not know.")
+    ] = False,
+    wait: Annotated[
+        float, typer.Option(help="Seconds to wait for a running pipeline to release the lock.")
+    ] = 0.0,
 ) -> None:
-    """Erase a data subject: crypto-shred their data key and record the request.
-
-    The next `ledgerlens run` removes their pseudonymous rows from every minimised table and mart;
-    re-landing old files does not bring them back.
-    """
-    import duckdb
-
-    from privacy.erasure import forget as erase
+    """Erase a data subject everywhere: shred their data key, remove or null their rows in the
+    ledger, quarantine, minimised tables, marts and credit tables, staged and published files;
+    revoke their credentials; record a keyed hash of the request. Counts what it did per place."""
+    from privacy.erasure import (
+        UnknownSubjectError,
+        WarehouseBusyError,
+        connect_with_wait,
+        forget_completely,
+    )
 
     home = Settings.from_env().home.ensure()
     if not home.warehouse.exists():
         raise _fail(f"no warehouse at {home.warehouse}: nothing to erase yet")
-    con = duckdb.connect(str(home.warehouse))
+    try:
+        con = connect_with_wait(home.warehouse, wait)
+    except WarehouseBusyError as exc:
+        raise _fail(str(exc)) from exc
     try:
         keyvault = _keyvault(con, home)
-        known = con.execute(
-            "SELECT count(*) FROM vault.subjects WHERE subject_id = ?", [subject_id]
+        receipt = forget_completely(
+            con,
+            keyvault,
+            subject_id,
+            reason=reason,
+            actor="ledgerlens forget",
+            force=force,
+            home=home.root,
         )
-        in_vault = bool(known.fetchone()[0])  # type: ignore[index]
-        receipt = erase(con, keyvault, subject_id, reason=reason, actor="ledgerlens forget")
+    except UnknownSubjectError as exc:
+        raise _fail(str(exc)) from exc
     finally:
         con.close()
-    if receipt.already_erased:
-        console.print("this subject was already erased; the request is recorded again")
-    elif not in_vault:
-        console.print("[yellow]warning:[/] no such subject in the vault; the request is recorded")
     console.print(
-        f"erased: data key shredded={receipt.data_key_shredded}, ledger rows deleted="
-        f"{receipt.ledger_rows_deleted:,}, request {receipt.subject_hash[:12]}… recorded at "
-        f"{receipt.requested_at:%Y-%m-%d %H:%M:%S} UTC. Run `ledgerlens run` to rebuild the "
-        "minimised tables and marts without them."
+        f"erased: request {receipt.subject_hash[:12]}… recorded at "
+        f"{receipt.requested_at:%Y-%m-%d %H:%M:%S} UTC"
     )
+    if receipt.already_erased:
+        console.print("repeat request (already in the register)")
+    if not receipt.counts:
+        console.print("nothing of this subject was stored (request recorded)")
+    for place, count in sorted(receipt.counts.items()):
+        console.print(f"  {place:<45} {count:>8,}")
+    for path in receipt.unresolved_files:
+        console.print(
+            f"[yellow]warning:[/] {path} still contains the subject; remove it "
+            "(the next run replaces it)"
+        )
+    console.print("Run `ledgerlens run` to restage the status list and rebuild the marts.")
 
 
 credit_app = typer.Typer(
