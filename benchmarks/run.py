@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, results as JSON in benchmarks/results and a table in BENCHMARKS.md.
 
-``--quick`` skips the 5M-transaction ingest; ``--only=privacy,credit`` runs only those sections and
+``--quick`` runs each section at its small sizes (no 5M ingest, no 262k HE batch, …); ``--only=privacy,credit`` runs only those sections and
 reuses the others' last results JSON for BENCHMARKS.md.
 
 Each figure is measured beside the anchor the issue names, in the same run, and reported as a
@@ -52,17 +52,24 @@ def _previous(name: str) -> list[Row]:
 
 def main(argv: list[str]) -> None:
     from benchmarks.bench_credit import AUC_BENCHMARK, auc_table, bench_credit
+    from benchmarks.bench_dp import bench_dp
+    from benchmarks.bench_he import bench_he
     from benchmarks.bench_ingest import bench_ingest
+    from benchmarks.bench_leakguard import bench_leakguard
     from benchmarks.bench_privacy import bench_privacy
+    from benchmarks.bench_zk import bench_zk
 
     WORK.mkdir(parents=True, exist_ok=True)
     quick = "--quick" in argv
     only = next((a.split("=", 1)[1].split(",") for a in argv if a.startswith("--only=")), None)
-    sizes = {"1M": (5000, 180)} if quick else {"1M": (5000, 180), "5M": (25000, 180)}
     runners: dict[str, Callable[[], list[Row]]] = {
-        "ingest": lambda: bench_ingest(WORK / "ingest", sizes),
+        "ingest": lambda: bench_ingest(WORK / "ingest", quick),
         "privacy": lambda: bench_privacy(WORK / "privacy"),
-        "credit": lambda: bench_credit(WORK / "credit"),
+        "leakguard": lambda: bench_leakguard(WORK / "leakguard", quick),
+        "credit": lambda: bench_credit(WORK / "credit", quick),
+        "he": lambda: bench_he(WORK / "he", quick),
+        "dp": lambda: bench_dp(WORK / "dp", quick),
+        "zk": lambda: bench_zk(WORK / "zk", quick),
     }
     sections: dict[str, list[Row]] = {}
     for name, run in runners.items():
