@@ -129,11 +129,17 @@ def summary(home: Home) -> dict[str, Any]:
             outputs.append((name, int(count[0]) if count else 0))
     finally:
         con.close()
-    outputs += [
-        (str(p.relative_to(home.root)), p.stat().st_size)
-        for p in sorted(home.out.rglob("*"))
-        if p.is_file()
-    ]
+    subjects: list[int] = []
+    for p in sorted(home.out.rglob("*")):
+        if not p.is_file():
+            continue
+        rel = p.relative_to(home.root)
+        if rel.parts[:2] == ("out", "subjects"):
+            subjects.append(p.stat().st_size)  # one folder per subject: counted, not listed
+        else:
+            outputs.append((str(rel), p.stat().st_size))
+    if subjects:
+        outputs.append((f"out/subjects/ ({len(subjects):,} files, bytes)", sum(subjects)))
     return {
         "files": [
             tuple(int(v) if v is not None and i > 1 else v for i, v in enumerate(row))
