@@ -52,7 +52,6 @@ from ledger.readers import (
 )
 from ledger.rules import DEFAULT_LIMITS, Limits, Rule, rules_for
 
-LINEAGE_COLUMNS = ("_source_file", "_source_row", "_snapshot_id")
 INGEST_ORDER: tuple[str, ...] = (*REFERENCE_ENTITIES, "transactions")
 DEFAULT_MEMORY_LIMIT = "1GB"
 FORMAT_ALIASES = {"ndjson": "jsonl"}

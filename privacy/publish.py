@@ -59,7 +59,8 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path`` (0600), then rename it into place."""
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.chmod(0o600)
@@ -99,12 +100,12 @@ def publish(staging: Path, out: Path, *, snapshot_id: str | None) -> PublishRece
             receipt.bytes += size
         receipt.runs.append(run.name)
         shutil.rmtree(run)
-    for rel in list(entries):
-        if not (out / rel).is_file():
-            del entries[rel]  # removed by hand or by erasure: the manifest says what is there
+    for listed in list(entries):
+        if not (out / listed).is_file():
+            del entries[listed]  # removed by hand or by erasure: the manifest says what is there
     ordered = [entries[k] for k in sorted(entries)]
-    _atomic_write(out / MANIFEST_JSON, json.dumps({"files": ordered}, indent=1) + "\n")
-    _atomic_write(
+    atomic_write(out / MANIFEST_JSON, json.dumps({"files": ordered}, indent=1) + "\n")
+    atomic_write(
         out / MANIFEST_TXT,
         "".join(f"{e['sha256']}  {e['bytes']:>12}  {e['run_id']}  {e['path']}\n" for e in ordered),
     )

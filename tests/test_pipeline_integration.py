@@ -117,7 +117,9 @@ def test_marts_are_built_from_the_ledger(built_home: Home) -> None:
     }
     assert not cols & {"full_name", "mobile", "email", "resident_id", "ip_address"}
     # The credit events carry a device column for the features: credit-purpose pseudonyms only.
-    raw_devices = {d for (d,) in _q(built_home, "SELECT DISTINCT device_id FROM ledger.transactions")}
+    raw_devices = {
+        d for (d,) in _q(built_home, "SELECT DISTINCT device_id FROM ledger.transactions")
+    }
     mart_devices = {
         d for (d,) in _q(built_home, "SELECT DISTINCT device_id FROM marts.credit_events")
     }
