@@ -7,7 +7,6 @@ ETH 2000/2100/2200/2300/2400 on those days; PTS has no price, so one reward is u
 from __future__ import annotations
 
 import json
-
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,8 +18,8 @@ import duckdb
 import pytest
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 
-from ledger.contract import ENTITIES
 from assets.dbt_project import DBT_PROJECT_DIR
+from ledger.contract import ENTITIES
 
 D1, D2, D3, D4, D5 = (
     date(2026, 1, 1),

@@ -17,18 +17,18 @@ import pyarrow.parquet as pq
 import pytest
 
 from ledger import contract as schema
+from ledger.identifiers import (
+    eip55_checksum_status,
+    is_valid_bech32_address,
+    is_valid_resident_id,
+    is_valid_tron_address,
+)
 from ledger.synthetic import (
     DIRTY_KINDS,
     MCC_RISK_LEVELS,
     GeneratorConfig,
     generate,
     transactions_file_format,
-)
-from ledger.identifiers import (
-    eip55_checksum_status,
-    is_valid_bech32_address,
-    is_valid_resident_id,
-    is_valid_tron_address,
 )
 
 DIGESTS = Path(__file__).parent / "fixtures" / "generator_digests.json"

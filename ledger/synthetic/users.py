@@ -18,12 +18,12 @@ import numpy as np
 import pyarrow as pa
 from faker import Faker
 
+from ledger.identifiers import resident_id_check_digit
 from ledger.synthetic.arrays import Bools, Floats, Ints, Objects
 from ledger.synthetic.config import GeneratorConfig
 from ledger.synthetic.latent import sigmoid
 from ledger.synthetic.network import ip_strings, uuid4_strings
 from ledger.synthetic.reference import CN_CITIES, FOREIGN_CITIES
-from ledger.identifiers import resident_id_check_digit
 
 _CN_EMAIL_DOMAINS = ("163.com", "126.com", "qq.com", "sina.com", "foxmail.com", "aliyun.com")
 _EN_EMAIL_DOMAINS = (

@@ -14,11 +14,11 @@ import numpy as np
 import pyarrow as pa
 
 from ledger import contract
+from ledger.identifiers import bech32_encode, to_eip55, tron_address_from_bytes
 from ledger.synthetic.arrays import Bools, Ints
 from ledger.synthetic.config import GeneratorConfig
 from ledger.synthetic.reference import CH_ETH, CH_TRON
 from ledger.synthetic.users import Users
-from ledger.identifiers import bech32_encode, to_eip55, tron_address_from_bytes
 
 EXTERNAL_PER_CHAIN = 400
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import duckdb
 from faker import Faker
 
+from ledger.identifiers import luhn_check_digit, resident_id_check_digit, to_eip55
 from ledger.ingest import ingest
 from ledger.synthetic import GeneratorConfig, generate
-from ledger.identifiers import luhn_check_digit, resident_id_check_digit, to_eip55
 
 # Ground truth of the ledger's columns (the landing contract + ingest lineage).
 LEDGER_TRUTH: dict[tuple[str, str], str] = {
