@@ -41,7 +41,7 @@ telemetry:
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}")
+    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -468,6 +468,33 @@ def credit_score(
 
 
 app.add_typer(insights_app, name="insights")
+
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit log's hash chain; exit 1 naming the first event that does not chain
+    (an edit, a deletion or a reordering)."""
+    from privacy.audit import verify_chain
+    from privacy.erasure import WarehouseBusyError, connect_with_wait
+
+    home = Settings.from_env().home
+    if not home.warehouse.exists():
+        raise _fail(f"no warehouse at {home.warehouse}: no audit log yet", code=2)
+    try:
+        con = connect_with_wait(home.warehouse, 30.0)
+    except WarehouseBusyError as exc:
+        raise _fail(str(exc)) from exc
+    try:
+        status = verify_chain(con)
+    finally:
+        con.close()
+    if not status.ok:
+        raise _fail(f"audit log broken: {status.message} ({status.events:,} events)")
+    console.print(f"audit log intact: {status.events:,} events, head {status.head[:16]}…")
+
 
 he_app = typer.Typer(
     help="Encrypted scoring: an outside scorer computes scores on the holder's ciphertexts.",
