@@ -1,0 +1,137 @@
+"""What the DPO report states about the warehouse: counts and tamper-evidence, never values.
+
+Every reader tolerates a missing table (a stage that has not run yet) and says so: a missing
+audit log or privacy ledger is reported as absent, never created by the DPO view.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from privacy.audit import AUDIT_TABLE, verify_chain
+from privacy.dp.ledger import LEDGER_TABLE, verify_ledger
+from privacy.publish import MANIFEST_JSON
+from privacy.register import ERASURE_TABLE
+
+__all__ = ["BuyerLoss", "DpoStatus", "read_status"]
+
+CREDENTIALS_TABLE = "attest.credentials"
+
+
+@dataclass(frozen=True)
+class BuyerLoss:
+    buyer: str
+    period: str
+    releases: int
+    rho: float
+    epsilon: float
+    budget_rho: float | None
+    remaining_rho: float | None
+
+
+@dataclass
+class DpoStatus:
+    audit: dict[str, Any]
+    privacy_ledger: dict[str, Any]
+    privacy_loss: list[BuyerLoss] = field(default_factory=list)
+    erasure: dict[str, int] = field(default_factory=dict)
+    attestations: dict[str, int] = field(default_factory=dict)
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+def _exists(con: duckdb.DuckDBPyConnection, fq: str) -> bool:
+    schema, name = fq.split(".", 1)
+    row = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema, name],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    row = con.execute(sql).fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def read_status(
+    con: duckdb.DuckDBPyConnection,
+    out: Path | None = None,
+    budgets: dict[str, float] | None = None,
+) -> DpoStatus:
+    """Counts and chain checks from the warehouse; ``budgets``: buyer -> rho per period."""
+    if _exists(con, AUDIT_TABLE):
+        chain = verify_chain(con)
+        audit = {
+            "present": True,
+            "ok": chain.ok,
+            "events": chain.events,
+            "first_bad_seq": chain.first_bad_seq,
+            "message": chain.message,
+        }
+    else:
+        audit = {"present": False, "ok": None, "events": 0, "message": "no audit log yet"}
+    losses: list[BuyerLoss] = []
+    if _exists(con, LEDGER_TABLE):
+        st = verify_ledger(con)
+        ledger = {
+            "present": True,
+            "ok": st.ok,
+            "entries": st.entries,
+            "first_bad_seq": st.first_bad_seq,
+            "message": st.reason or "chain intact",
+        }
+        for buyer, period, n, rho, eps in con.execute(
+            f"SELECT buyer, period, count(*), sum(rho), sum(epsilon) FROM {LEDGER_TABLE} "
+            "GROUP BY buyer, period ORDER BY period, buyer"
+        ).fetchall():
+            budget = (budgets or {}).get(str(buyer))
+            losses.append(
+                BuyerLoss(
+                    str(buyer),
+                    str(period),
+                    int(n),
+                    float(rho),
+                    float(eps),
+                    budget,
+                    None if budget is None else max(0.0, budget - float(rho)),
+                )
+            )
+    else:
+        ledger = {"present": False, "ok": None, "entries": 0, "message": "no DP release yet"}
+    erasure: dict[str, int] = {}
+    if _exists(con, ERASURE_TABLE):
+        erasure = {
+            "requests": _count(con, f"SELECT count(*) FROM {ERASURE_TABLE}"),
+            "data key shredded": _count(
+                con, f"SELECT count(*) FROM {ERASURE_TABLE} WHERE data_key_shredded"
+            ),
+            "pending": _count(
+                con, f"SELECT count(*) FROM {ERASURE_TABLE} WHERE NOT data_key_shredded"
+            ),
+        }
+    attest: dict[str, int] = {}
+    if _exists(con, CREDENTIALS_TABLE):
+        attest = {
+            "issued": _count(con, f"SELECT count(*) FROM {CREDENTIALS_TABLE}"),
+            "revoked": _count(con, f"SELECT count(*) FROM {CREDENTIALS_TABLE} WHERE revoked"),
+        }
+    manifest: dict[str, Any] = {}
+    if out is not None and (out / MANIFEST_JSON).is_file():
+        files = json.loads((out / MANIFEST_JSON).read_text(encoding="utf-8"))["files"]
+        by_party: dict[str, int] = {}
+        for f in files:
+            party = str(f["path"]).split("/", 1)[0]
+            by_party[party] = by_party.get(party, 0) + 1
+        manifest = {
+            "files": len(files),
+            "by_party": by_party,
+            "runs": sorted({str(f["run_id"]) for f in files}),
+            "snapshots": sorted({str(f["snapshot_id"]) for f in files if f.get("snapshot_id")}),
+            "last_published_at": max((str(f["published_at"]) for f in files), default=""),
+        }
+    return DpoStatus(audit, ledger, losses, erasure, attest, manifest)
