@@ -220,6 +220,7 @@ RELEASED_PRODUCTS = (
     dg.AssetKey(["attest", "snapshot_commitment"]),
     dg.AssetKey(["attest", "score_credentials"]),
     dg.AssetKey(["insights", "releases"]),
+    dg.AssetKey(["dpo", "records"]),
 )
 """Assets that stage files for a party; the gate publishes what they staged."""
 

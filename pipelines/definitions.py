@@ -13,6 +13,7 @@ from dagster_dbt import DbtCliResource
 from assets import attestations as attestation_assets
 from assets import credit as credit_assets
 from assets import dbt as dbt_assets_module
+from assets import dpo as dpo_assets
 from assets import encrypted_scoring as encrypted_scoring_assets
 from assets import governance as governance_assets
 from assets import ingest as ingest_assets
@@ -32,6 +33,7 @@ ASSET_MODULES = [
     encrypted_scoring_assets,
     attestation_assets,
     insights_assets,
+    dpo_assets,
 ]
 
 automation_sensor = dg.AutomationConditionSensorDefinition(
