@@ -129,17 +129,18 @@ def summary(home: Home) -> dict[str, Any]:
             outputs.append((name, int(count[0]) if count else 0))
     finally:
         con.close()
-    subjects: list[int] = []
+    # Folders with many files (a folder per subject, one OpenLineage event per job) are counted.
+    by_folder: dict[str, list[tuple[str, int]]] = {}
     for p in sorted(home.out.rglob("*")):
-        if not p.is_file():
-            continue
-        rel = p.relative_to(home.root)
-        if rel.parts[:2] == ("out", "subjects"):
-            subjects.append(p.stat().st_size)  # one folder per subject: counted, not listed
+        if p.is_file():
+            rel = p.relative_to(home.root)
+            folder = "/".join(rel.parts[:3]) if len(rel.parts) > 3 else str(rel.parent)
+            by_folder.setdefault(folder, []).append((str(rel), p.stat().st_size))
+    for folder, files in by_folder.items():
+        if len(files) > 8:
+            outputs.append((f"{folder}/ ({len(files):,} files, bytes)", sum(b for _, b in files)))
         else:
-            outputs.append((str(rel), p.stat().st_size))
-    if subjects:
-        outputs.append((f"out/subjects/ ({len(subjects):,} files, bytes)", sum(subjects)))
+            outputs += files
     return {
         "files": [
             tuple(int(v) if v is not None and i > 1 else v for i, v in enumerate(row))

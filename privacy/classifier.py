@@ -261,7 +261,11 @@ def classify_column(
     if not texts:
         evidence.append(f"all {len(values)} sampled values are null or empty")
         if sig:
-            evidence.append(f"name suggests {sig[0]} (not used without values)")
+            # Nothing to check against, and nothing to leak: an absent optional column (or an
+            # entity a ledger does not send) keeps its contract meaning, so minimisation treats it
+            # as what it would hold and the downstream models keep their columns (all NULL).
+            evidence.append(f"no values to check: classified by its name as {sig[0]}")
+            return _row(table, column, dtype, sig[0], 0.5, evidence, len(values), len(non_null))
         return _row(table, column, dtype, "unknown", 1.0, evidence, len(values), len(non_null))
 
     hits = run_detectors(texts)

@@ -96,6 +96,14 @@ def test_all_null_column_is_unknown_and_reported() -> None:
     assert "null" in row.evidence
 
 
+def test_an_all_null_column_with_a_telling_name_keeps_that_meaning_at_low_confidence() -> None:
+    # A ledger that sends no phone numbers still has the contract's mobile column (all NULL):
+    # it is minimised as a phone column would be (dropped for credit), never kept by mistake.
+    row = classify_column("users", "mobile", "VARCHAR", [None] * 50)
+    assert row.entity_type == "mobile_number" and row.confidence == 0.5
+    assert "classified by its name" in row.evidence
+
+
 def test_checksum_beats_misleading_name() -> None:
     cols, _ = faker_table(200)
     row = classify_column("t", "customer_ref", "VARCHAR", cols["id_card_no"])
