@@ -84,6 +84,14 @@ def main(argv: list[str]) -> None:
         "Produced by `make bench` (benchmarks/run.py); raw results in "
         "`benchmarks/results/*.json`. Ratios are to the anchor measured in the same run.",
         "",
+        "Last run: "
+        + (
+            "`--quick` (small sizes of every section; no 5M ingest, no 262k HE batch)"
+            if quick
+            else "full sizes"
+        )
+        + ", on a shared 2-core machine while other work ran: absolute times are noisy.",
+        "",
     ]
     for name, rows in sections.items():
         timed = [r for r in rows if r.benchmark != AUC_BENCHMARK]
