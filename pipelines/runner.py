@@ -136,11 +136,11 @@ def summary(home: Home) -> dict[str, Any]:
             rel = p.relative_to(home.root)
             folder = "/".join(rel.parts[:3]) if len(rel.parts) > 3 else str(rel.parent)
             by_folder.setdefault(folder, []).append((str(rel), p.stat().st_size))
-    for folder, files in by_folder.items():
-        if len(files) > 8:
-            outputs.append((f"{folder}/ ({len(files):,} files, bytes)", sum(b for _, b in files)))
+    for folder, listed in by_folder.items():
+        if len(listed) > 8:
+            outputs.append((f"{folder}/ ({len(listed):,} files, bytes)", sum(b for _, b in listed)))
         else:
-            outputs += files
+            outputs += listed
     return {
         "files": [
             tuple(int(v) if v is not None and i > 1 else v for i, v in enumerate(row))

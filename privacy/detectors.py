@@ -361,6 +361,18 @@ def _mask_fractions(text: str) -> str:
     return _DECIMAL_FRACTION.sub(lambda m: m.group(1) + "#" * len(m.group(2)), text)
 
 
+# A UUID is random hex in 8-4-4-4-12 groups: its digit groups joined across the dashes can look
+# like a dashed phone or card number (one credential id in a few hundred did).
+_UUID = re.compile(
+    r"(?<![0-9A-Za-z])[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"(?![0-9A-Za-z])"
+)
+
+
+def _mask_uuids(text: str) -> str:
+    return _UUID.sub(lambda m: "#" * len(m.group()), text)
+
+
 def _mask_hexlike(text: str) -> str:
     """``text`` with digest-like tokens blanked out: 16+ hex characters with at least 4 letters
     (a random 32-hex pseudonym has about 12; ``ID`` + digits has one)."""
@@ -397,7 +409,7 @@ def find_identifiers(text: str) -> set[str]:
     found: set[str] = set()
     if not text:
         return found
-    masked = _mask_fractions(_mask_hexlike(text))
+    masked = _mask_fractions(_mask_hexlike(_mask_uuids(text)))
     if any(ch.isdigit() for ch in masked):
         for m in _EMB_RID.finditer(masked):
             if is_valid_resident_id(_SEPARATORS.sub("", m.group(1)).upper()):

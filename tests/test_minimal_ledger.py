@@ -51,7 +51,7 @@ def test_a_ledger_without_optional_data_runs_and_says_what_it_skipped(
     minimal: tuple[Home, RunOutcome],
 ) -> None:
     home, outcome = minimal
-    assert outcome.ok, outcome.failures
+    assert outcome.ok, "\n".join(outcome.failures)
     skipped = " ".join(outcome.skipped)
     assert "credit/model" in skipped and "observed outcome" in skipped
     assert "credit/scores" in skipped and "credit/model_card" in skipped

@@ -28,7 +28,7 @@ def _run(home: Home) -> RunOutcome:
 
 def materialise_all(home: Home) -> RunOutcome:
     outcome = _run(home)
-    assert outcome.ok, outcome.failures
+    assert outcome.ok, "\n".join(outcome.failures)
     return outcome
 
 
@@ -179,10 +179,12 @@ def test_sensor_registers_new_day_files_as_partitions(built_home: Home) -> None:
     from assets.resources import ledger_home_resource
     from pipelines.sensors import landing_sensor
 
-    with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(
+    with (
+        dg.instance_for_test() as instance,
+        dg.build_sensor_context(
             instance=instance, resources={"ledger_home": ledger_home_resource(built_home)}
-        )
+        ) as context,
+    ):
         result = landing_sensor(context)
         days = sorted(p.name for p in (built_home.landing / "transactions").iterdir())
         assert [r.partition_key for r in result.run_requests if r.partition_key] == days
@@ -225,7 +227,7 @@ def test_the_gate_blocks_a_staged_identifier_and_leaves_out_unchanged(built_home
 
 def test_forgotten_subject_leaves_minimised_tables_and_marts_for_good(built_home: Home) -> None:
     from privacy.erasure import forget
-    from privacy.keyvault import LocalFileKeyVault
+    from privacy.keyvault import open_keyvault
 
     [(subject,)] = _q(
         built_home,
@@ -234,11 +236,12 @@ def test_forgotten_subject_leaves_minimised_tables_and_marts_for_good(built_home
     before = _q(built_home, "SELECT count(*) FROM marts.accounts")[0][0]
     con = duckdb.connect(str(built_home.warehouse))
     try:
-        forget(con, LocalFileKeyVault(built_home.keys), subject, reason="test")
-        # Re-landing old files must not bring the subject back: forget the file hashes.
-        con.execute("DELETE FROM ledger.files")
+        forget(con, open_keyvault(con, built_home.keys), subject, reason="test")
     finally:
         con.close()
+    # Re-landing must not bring the subject back: the users file lands again under a new name.
+    users = sorted((built_home.landing / "users").iterdir())[0]
+    (built_home.landing / "users" / f"relanded{users.suffix}").write_bytes(users.read_bytes())
     materialise_all(built_home)
     assert _q(built_home, "SELECT count(*) FROM marts.accounts")[0][0] == before - 1
     # ... re-ingested into the raw ledger, yet kept out of every purpose and of the vault.
@@ -311,13 +314,15 @@ def test_a_new_day_file_flows_through_sensor_and_automation_to_fresh_scores(
     with dg.DagsterInstance.get() as instance:
         before = instance.get_latest_materialization_event(scores)
         assert before is not None
-        quiet = landing_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        with dg.build_sensor_context(instance=instance, resources=resources) as context:
+            quiet = landing_sensor(context)
         assert quiet.run_requests == []  # nothing landed since the last run: nothing requested
         tick = dg.evaluate_automation_conditions(defs=defs, instance=instance)
         name = _land_next_day(built_home)
-        sensed = landing_sensor(
-            dg.build_sensor_context(instance=instance, resources=resources, cursor=quiet.cursor)
-        )
+        with dg.build_sensor_context(
+            instance=instance, resources=resources, cursor=quiet.cursor
+        ) as context:
+            sensed = landing_sensor(context)
         assert [r.partition_key for r in sensed.run_requests] == [name]
         instance.add_dynamic_partitions("landing_files", [name])
         ingest = defs.resolve_job_def("ingest_transactions")

@@ -271,3 +271,16 @@ def test_scan_release_needs_a_staging_dir_and_reports_its_files(tmp_path: Path) 
         ("risk/scores.csv", "loan", "mobile_number")
     ]
     assert report.bytes_scanned > 0
+
+
+def test_uuids_and_float_fractions_are_not_read_as_phones_or_cards() -> None:
+    """Credential ids (urn:uuid) and float bin bounds in published model files blocked releases:
+    random hex groups joined across dashes looked like a dashed phone, fractional digits like a
+    Luhn-valid card. A dashed phone or a card with its integer digits is still flagged."""
+    from privacy.detectors import find_identifiers
+
+    card = "451234567890123" + luhn_check_digit("451234567890123")
+    assert find_identifiers("urn:uuid:8a934b19-1381-2345-6789-d2f94fec8b3c") == set()
+    assert find_identifiers(f"0.{card}") == set()
+    assert find_identifiers("138-1234-5678") == {"mobile_number"}
+    assert find_identifiers(f"{card}.0") == {"bank_card"}
