@@ -239,9 +239,13 @@ def test_forgotten_subject_leaves_minimised_tables_and_marts_for_good(built_home
         forget(con, open_keyvault(con, built_home.keys), subject, reason="test")
     finally:
         con.close()
-    # Re-landing must not bring the subject back: the users file lands again under a new name.
-    users = sorted((built_home.landing / "users").iterdir())[0]
-    (built_home.landing / "users" / f"relanded{users.suffix}").write_bytes(users.read_bytes())
+    # Re-landing must not bring the subject back: their user row lands again, in a new file.
+    import pyarrow.compute as pc
+
+    users = pq.read_table(sorted((built_home.landing / "users").glob("*.parquet"))[0])
+    again = users.filter(pc.equal(users["user_id"], subject))
+    assert again.num_rows == 1
+    pq.write_table(again, built_home.landing / "users" / "relanded.parquet")
     materialise_all(built_home)
     assert _q(built_home, "SELECT count(*) FROM marts.accounts")[0][0] == before - 1
     # ... re-ingested into the raw ledger, yet kept out of every purpose and of the vault.
