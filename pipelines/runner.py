@@ -134,7 +134,8 @@ def summary(home: Home) -> dict[str, Any]:
     for p in sorted(home.out.rglob("*")):
         if p.is_file():
             rel = p.relative_to(home.root)
-            folder = "/".join(rel.parts[:3]) if len(rel.parts) > 3 else str(rel.parent)
+            depth = 2 if rel.parts[1:2] == ("subjects",) else 3
+            folder = "/".join(rel.parts[:depth]) if len(rel.parts) > depth else str(rel.parent)
             by_folder.setdefault(folder, []).append((str(rel), p.stat().st_size))
     for folder, listed in by_folder.items():
         if len(listed) > 8:

@@ -511,7 +511,17 @@ class LocalFileKeyVault(KeyVault):
             return parse_master_key(env), f"${self._env_var}"
         path = self.keys_dir / "master.key"
         if path.exists():
-            return parse_master_key(path.read_text()), "file"
+            try:
+                return parse_master_key(path.read_text()), "file"
+            except MasterKeyError:
+                # A damaged key file is a changed key, named as such (never a hint to set the
+                # environment variable the file did not come from).
+                raise MasterKeyChangedError(
+                    MASTER,
+                    path,
+                    f"{path} is not a readable master key (damaged or edited): restore it from "
+                    f"your backup, or set {self._env_var} to the original key; nothing was written",
+                ) from None
         return None, "none"
 
     def _read_kcv(self) -> str | None:

@@ -256,3 +256,15 @@ def test_the_register_refuses_to_recreate_its_key_when_it_holds_requests(home: P
         erased_values_sql(con, kv, "SELECT 'U0000009'")
     assert not (home / "keys" / f"purposes/{ERASURE_PURPOSE}.hmac.key").exists()
     con.close()
+
+
+def test_a_master_key_file_that_is_no_longer_a_key_is_refused_as_changed(home: Path) -> None:
+    """A flipped bit can turn a hex digit into a non-hex character: still a changed key, named by
+    its file, never a hint to fix an environment variable the key did not come from."""
+    path = home / "keys" / "master.key"
+    path.write_text("z" * 64 + "\n")
+    before = _state(home)
+    with pytest.raises(MasterKeyChangedError) as err:
+        _open(home)
+    assert str(path) in str(err.value) and "LEDGERLENS_MASTER_KEY is neither" not in str(err.value)
+    assert _state(home) == before
