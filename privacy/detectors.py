@@ -45,7 +45,8 @@ _EMAIL = re.compile(
     r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}$"
 )
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_UUID_BODY = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_UUID = re.compile(rf"^{_UUID_BODY}$")
 _HEX16 = re.compile(r"^[0-9a-f]{16}$")
 _IMEI = re.compile(r"^\d{15}$")
 _CARD = re.compile(r"^\d{13,19}$")
@@ -363,14 +364,11 @@ def _mask_fractions(text: str) -> str:
 
 # A UUID is random hex in 8-4-4-4-12 groups: its digit groups joined across the dashes can look
 # like a dashed phone or card number (one credential id in a few hundred did).
-_UUID = re.compile(
-    r"(?<![0-9A-Za-z])[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-    r"(?![0-9A-Za-z])"
-)
+_UUID_EMBEDDED = re.compile(rf"(?<![0-9A-Za-z]){_UUID_BODY}(?![0-9A-Za-z])")
 
 
 def _mask_uuids(text: str) -> str:
-    return _UUID.sub(lambda m: "#" * len(m.group()), text)
+    return _UUID_EMBEDDED.sub(lambda m: "#" * len(m.group()), text)
 
 
 def _mask_hexlike(text: str) -> str:
