@@ -1,7 +1,7 @@
-"""Column-level lineage of personal data: ledger column -> minimised column per purpose -> models
--> assets -> published files.
+"""Column-level lineage of personal data: ledger column -> minimised column per purpose -> model
+columns -> assets -> published files.
 
-Three layers, each from the pipeline's own metadata:
+Four layers, each from the pipeline's own metadata:
 
 1. **Columns** (:func:`column_flows`): every inventory column under every purpose of the policy,
    with the action the policy decides and the minimised column it becomes (or ``None`` when it is
@@ -10,14 +10,19 @@ Three layers, each from the pipeline's own metadata:
 2. **Datasets** (:func:`dbt_edges`, ``asset_deps``): model-level dependencies from dbt's
    ``manifest.json`` (``depends_on.nodes``; sources resolved to the relation they read, e.g.
    ``minimised.credit_users``) and the Python assets' dependencies (from the asset graph).
-3. **Files**: the ``out/`` files each dataset is published as (``products``), optionally
+3. **Model columns** (``model_columns``, from :mod:`privacy.dpo.column_lineage`): each dbt
+   model column -> the parent columns its values are computed from (value lineage from the
+   compiled SQL), and the models whose column lineage is unknown, with why (``column_gaps``).
+4. **Files**: the ``out/`` files each dataset is published as (``products``), optionally
    narrowed to the files the publish gate's manifest lists.
 
 Invariants: every inventory column appears in :attr:`Lineage.flows` once per purpose (a personal
-column is never silently absent); below the minimised layer lineage is dataset-level, so
-:func:`downstream_of` over-approximates (everything a table with a derived column feeds) and
-:func:`upstream_personal_columns` never misses a personal column that reached an output. No
-values are read: only names, types and decisions.
+column is never silently absent). Two readings of the same graph: :func:`downstream_of` /
+:func:`upstream_personal_columns` are dataset-level and over-approximate (everything a table
+with a derived column feeds: also filters, joins and counts), so they never miss a personal
+column that reached an output; :func:`column_downstream_of` / :func:`column_sources` follow
+values column by column through minimisation and the models, and say nothing about a model in
+``column_gaps``. No values are read: only names, types and decisions.
 """
 
 from __future__ import annotations
@@ -32,11 +37,14 @@ from privacy.generalisers import GENERALISERS
 from privacy.policy import Policy
 
 __all__ = [
+    "ColumnEdge",
     "ColumnFlow",
     "DatasetEdge",
     "Lineage",
     "build_lineage",
+    "column_downstream_of",
     "column_flows",
+    "column_sources",
     "dbt_edges",
     "downstream_of",
     "lineage_json",
@@ -90,11 +98,24 @@ class DatasetEdge:
     via: str  # minimise | dbt | asset | publish
 
 
+@dataclass(frozen=True)
+class ColumnEdge:
+    """``target_dataset.target_column`` is computed from ``source_dataset.source_column``."""
+
+    source_dataset: str
+    source_column: str
+    target_dataset: str
+    target_column: str
+    via: str  # dbt
+
+
 @dataclass
 class Lineage:
     flows: list[ColumnFlow]
     edges: list[DatasetEdge]
     files: dict[str, list[str]] = field(default_factory=dict)  # dataset -> out/ paths
+    column_edges: list[ColumnEdge] = field(default_factory=list)
+    column_gaps: dict[str, str] = field(default_factory=dict)  # model -> why lineage is unknown
 
     def datasets(self) -> list[str]:
         names = {e.source for e in self.edges} | {e.target for e in self.edges}
@@ -186,8 +207,12 @@ def build_lineage(
     asset_deps: Mapping[str, Iterable[str]] | None = None,
     products: Mapping[str, Iterable[str]] | None = None,
     published_files: Iterable[str] | None = None,
+    model_columns: Mapping[str, Mapping[str, Iterable[tuple[str, str]]]] | None = None,
+    column_gaps: Mapping[str, str] | None = None,
 ) -> Lineage:
     """The whole lineage. ``asset_deps``: dataset -> its upstream datasets (Python assets).
+    ``model_columns``: model -> column -> the ``(dataset, column)`` it is computed from;
+    ``column_gaps``: model -> why its column lineage is unknown.
     ``products``: dataset -> the ``out/`` paths (a path ending in ``/`` is a folder) it is
     published as; with ``published_files`` (paths relative to ``out/``) folders expand to the
     files actually published and declared files that were not published are left out."""
@@ -216,7 +241,16 @@ def build_lineage(
             files[dataset] = sorted(set(found))
             edges.update(DatasetEdge(dataset, OUT_PREFIX + f, "publish") for f in found)
     ordered = sorted(edges, key=lambda e: (e.via, e.source, e.target))
-    return Lineage(flows, ordered, files)
+    columns = sorted(
+        {
+            ColumnEdge(src, src_col, model, col, "dbt")
+            for model, by_column in (model_columns or {}).items()
+            for col, deps in by_column.items()
+            for src, src_col in deps
+        },
+        key=lambda e: (e.target_dataset, e.target_column, e.source_dataset, e.source_column),
+    )
+    return Lineage(flows, ordered, files, columns, dict(sorted((column_gaps or {}).items())))
 
 
 def _children(lineage: Lineage) -> dict[str, set[str]]:
@@ -262,10 +296,51 @@ def upstream_personal_columns(lineage: Lineage, node: str) -> list[ColumnFlow]:
     ]
 
 
+def _column_children(lineage: Lineage) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for e in lineage.column_edges:
+        out.setdefault(f"{e.source_dataset}.{e.source_column}", set()).add(
+            f"{e.target_dataset}.{e.target_column}"
+        )
+    return out
+
+
+def column_downstream_of(lineage: Lineage, dataset: str, column: str) -> set[str]:
+    """Every ``dataset.column`` whose values are computed from ``dataset.column``: the minimised
+    columns it becomes (any purpose), then the model columns computed from those."""
+    first = {
+        f"{f.target_dataset}.{f.target_column}"
+        for f in lineage.flows
+        if f.source_dataset == dataset and f.source_column == column and f.target_dataset
+    }
+    start = first or {f"{dataset}.{column}"}
+    return first | _reach(start, _column_children(lineage))
+
+
+def column_sources(lineage: Lineage, dataset: str, column: str) -> list[ColumnFlow]:
+    """The inventory columns (with the purpose and action that carried them) whose values
+    ``dataset.column`` is computed from, through the models and minimisation."""
+    parents: dict[str, set[str]] = {}
+    for e in lineage.column_edges:
+        parents.setdefault(f"{e.target_dataset}.{e.target_column}", set()).add(
+            f"{e.source_dataset}.{e.source_column}"
+        )
+    name = f"{dataset}.{column}"
+    ancestors = _reach([name], parents) | {name}
+    return [
+        f
+        for f in lineage.flows
+        if f.target_dataset is not None and f"{f.target_dataset}.{f.target_column}" in ancestors
+    ]
+
+
 def lineage_json(lineage: Lineage) -> dict[str, Any]:
     """The JSON document ``dpo/lineage.json``: each source column with, per purpose, its action,
-    its minimised column and every dataset or file it may reach; the dataset edges; the files."""
+    its minimised column, the model columns computed from it (``columns``) and every dataset or
+    file it may reach (``reaches``); the dataset and column edges; the files; the models whose
+    column lineage is unknown."""
     children = _children(lineage)
+    column_children = _column_children(lineage)
     columns: dict[str, dict[str, Any]] = {}
     for f in lineage.flows:
         entry = columns.setdefault(
@@ -286,12 +361,17 @@ def lineage_json(lineage: Lineage) -> dict[str, Any]:
             "generaliser": f.generaliser,
             "default_deny": f.default_deny,
             "target": f"{target}.{f.target_column}" if target is not None else None,
+            "columns": sorted(_reach([f"{target}.{f.target_column}"], column_children))
+            if target
+            else [],
             "reaches": sorted({target} | _reach([target], children)) if target else [],
         }
     return {
-        "format": "ledgerlens.dpo.lineage/1",
+        "format": "ledgerlens.dpo.lineage/2",
         "columns": list(columns.values()),
         "edges": [asdict(e) for e in lineage.edges],
+        "column_edges": [asdict(e) for e in lineage.column_edges],
+        "column_lineage_unknown": lineage.column_gaps,
         "files": lineage.files,
         "datasets": lineage.datasets(),
     }

@@ -8,13 +8,15 @@ columns, categories and counts only, so they pass the publish gate's leak guard.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
+from privacy.audit import AuditKey, Checkpoint
 from privacy.classifier import read_inventory
+from privacy.dpo.column_lineage import ModelColumns
 from privacy.dpo.lineage import build_lineage, lineage_json
 from privacy.dpo.openlineage_export import openlineage_events, write_events
 from privacy.dpo.report import render_report
@@ -43,6 +45,10 @@ class DpoSummary:
     personal_columns: int
     sensitive_columns: int
     lineage_edges: int
+    column_edges: int
+    models_without_column_lineage: int
+    audit_ok: bool | None
+    audit_message: str
     openlineage_events: int
     recipients: int
     files: tuple[str, ...]
@@ -97,8 +103,15 @@ def write_dpo_products(
     asset_deps: Mapping[str, Iterable[str]] | None = None,
     products: Mapping[str, Iterable[str]] | None = None,
     budgets: dict[str, float] | None = None,
+    dbt_columns: Sequence[ModelColumns] | None = None,
+    audit_key: AuditKey | None = None,
+    witnesses: Sequence[Checkpoint] = (),
 ) -> DpoSummary:
-    """Write every DPO product into ``folder``; returns what was written, with counts."""
+    """Write every DPO product into ``folder``; returns what was written, with counts.
+
+    ``dbt_columns``: the column lineage of the dbt models (models with a ``problem`` are listed
+    as unknown); ``audit_key`` / ``witnesses``: what the audit log's checkpoints are verified
+    against (see :func:`privacy.audit.verify_audit`)."""
     inventory = read_inventory(con)
     published = None
     if out is not None and (out / MANIFEST_JSON).is_file():
@@ -111,7 +124,13 @@ def write_dpo_products(
         asset_deps=asset_deps,
         products=products,
         published_files=published,
+        model_columns={m.relation: m.columns for m in dbt_columns or () if m.problem is None},
+        column_gaps={m.relation: m.problem for m in dbt_columns or () if m.problem is not None},
     )
+    lin = lineage_json(lineage)
+    flows = {
+        f"{c['dataset'].split('.', 1)[-1]}.{c['column']}": c["purposes"] for c in lin["columns"]
+    }
     ropa = records_of_processing(
         inventory,
         policy,
@@ -120,9 +139,9 @@ def write_dpo_products(
         DEFAULT_SECURITY_MEASURES,
         controller=controller,
         generated_at=now,
+        flows=flows,
     )
-    lin = lineage_json(lineage)
-    status = read_status(con, out, budgets)
+    status = read_status(con, out, budgets, audit_key, witnesses)
     columns: dict[str, list[tuple[str, str]]] = {}
     for r in inventory:
         columns.setdefault(f"ledger.{r.table}", []).append((r.column, r.dtype))
@@ -142,6 +161,10 @@ def write_dpo_products(
         personal_columns=sum(1 for r in inventory if r.personal),
         sensitive_columns=sum(1 for r in inventory if r.pipl_sensitive),
         lineage_edges=len(lineage.edges),
+        column_edges=len(lineage.column_edges),
+        models_without_column_lineage=len(lineage.column_gaps),
+        audit_ok=status.audit.get("ok"),
+        audit_message=str(status.audit.get("message", "")),
         openlineage_events=len(events),
         recipients=len(recipients),
         files=tuple(names),

@@ -1,10 +1,13 @@
 """The self-contained DPO report ``dpo/report.html``: one file, inline CSS and SVG, no scripts and
 no network references, so it opens offline and makes no request.
 
-Sections (:data:`SECTIONS`, each an ``<h2>`` with that title and id): the personal-data inventory
-by GB/T 43697 grade, the lineage of every personal column, the purpose x recipient matrix, the
+Sections (:data:`SECTIONS`, each an ``<h2>`` with that title and id): the controller and DPO
+(a field that is not configured is marked so, never filled in), the personal-data inventory by
+GB/T 43697 grade, the lineage of every personal column (down to the model columns computed from
+it, and the models whose column lineage is unknown), the purpose x recipient matrix, the
 privacy loss per buyer with remaining budgets, erasure requests (counts), attestations issued and
-revoked (counts), tamper evidence of the audit log and the privacy ledger, and the publish gate's
+revoked (counts), tamper evidence of the audit log (chain and signed checkpoints) and the privacy
+ledger, and the publish gate's
 last manifest. Every value is escaped; the report holds names, categories and counts only.
 """
 
@@ -19,6 +22,7 @@ from privacy.dpo.status import DpoStatus
 __all__ = ["SECTIONS", "render_report"]
 
 SECTIONS: dict[str, str] = {
+    "controller": "Controller and DPO (Art. 30(1)(a))",
     "inventory": "Personal-data inventory by grade",
     "lineage": "Lineage of personal data",
     "matrix": "Purpose x recipient matrix",
@@ -34,7 +38,7 @@ body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:70em;color:#1
 h1{font-size:1.6em}h2{border-bottom:1px solid #ccd;padding-bottom:.2em;margin-top:2em}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccd;padding:.25em .6em;
 text-align:left;vertical-align:top}th{background:#eef1f7}.ok{color:#176b2c;font-weight:600}
-.bad{color:#a4161a;font-weight:600}.muted{color:#667}ul.tree{list-style:none;padding-left:1em}
+.bad{color:#a4161a;font-weight:600}.warn{color:#8a5a00;font-weight:600}.muted{color:#667}ul.tree{list-style:none;padding-left:1em}
 ul.tree li{margin:.15em 0}code{background:#f3f4f8;padding:0 .2em}
 """
 
@@ -106,6 +110,30 @@ def render_report(
         rows,
     )
 
+    a = ropa["a_controller"]
+    missing = set(a.get("missing", []))
+    labels = {"name": "controller", "contact": "controller contact", "dpo_contact": "DPO contact"}
+    controller = "".join(
+        [
+            "<table><tbody>",
+            *(
+                f"<tr><th>{escape(label)}</th><td>"
+                + (
+                    '<span class="warn">not configured</span>'
+                    if field in missing
+                    else escape(str(a.get(field, "")))
+                )
+                + "</td></tr>"
+                for field, label in labels.items()
+            ),
+            f"<tr><th>jurisdiction</th><td>{escape(str(a.get('jurisdiction', '')))}</td></tr>",
+            "</tbody></table>",
+            '<p class="warn">Art. 30(1)(a) is incomplete: set the missing deployment settings.</p>'
+            if missing
+            else "",
+        ]
+    )
+
     tree = ['<ul class="tree">']
     for c in personal:
         tree.append(f"<li><code>{escape(c['dataset'])}.{escape(c['column'])}</code><ul>")
@@ -115,12 +143,25 @@ def render_report(
                 tree.append(f"<li>{escape(purpose)}: {escape(how)}</li>")
                 continue
             reach = ", ".join(escape(r) for r in p["reaches"])
+            cols = "".join(f"<li><code>{escape(c)}</code></li>" for c in p.get("columns", []))
             tree.append(
                 f"<li>{escape(purpose)}: {escape(how)} &rarr; <code>{escape(p['target'])}</code>"
-                f' <span class="muted">reaches {reach}</span></li>'
+                + (f"<ul>{cols}</ul>" if cols else "")
+                + f' <span class="muted">reaches {reach}</span></li>'
             )
         tree.append("</ul></li>")
     tree.append("</ul>")
+    gaps = lineage.get("column_lineage_unknown", {})
+    tree.append(
+        "<p>Column lineage of the dbt models: "
+        f"{len(lineage.get('column_edges', []))} column edges (values only: a column used in a "
+        "filter, join or count is followed by the dataset-level <em>reaches</em> above).</p>"
+    )
+    if gaps:
+        tree.append(
+            '<p class="warn">Column lineage unknown (dataset level only) for:</p>'
+            + _table(["model", "why"], sorted(gaps.items()))
+        )
 
     purposes = [p["purpose"] for p in ropa["b_purposes"]]
     recipients = ropa["d_recipients"]
@@ -144,15 +185,31 @@ def render_report(
             for b in status.privacy_loss
         ],
     )
+    au = status.audit
+    last = au.get("last_checkpoint")
+    signed = (
+        f"{au.get('checkpoints', 0)} signed checkpoints; last: events up to seq "
+        f"{last['event_seq']} at {last['created_at']}, key {last['key_id']}; "
+        f"{au.get('unsigned_events', 0)} events since"
+        if last
+        else "no signed checkpoint yet"
+    )
     tamper = _table(
         ["log", "status", "entries", "first bad entry", "detail"],
         [
             [
                 "audit.events",
                 "",
-                status.audit.get("events", 0),
-                status.audit.get("first_bad_seq") or "",
-                status.audit.get("message", ""),
+                au.get("events", 0),
+                au.get("first_bad_seq") or "",
+                au.get("message", ""),
+            ],
+            [
+                "audit.checkpoints",
+                "",
+                au.get("checkpoints", 0),
+                au.get("first_bad_checkpoint") or "",
+                signed if au.get("present") else "no audit log yet",
             ],
             [
                 "insights.privacy_ledger",
@@ -164,8 +221,16 @@ def render_report(
         ],
     )
     # The status cell holds markup: put it in after escaping the rest.
-    for log in (status.audit, status.privacy_ledger):
-        tamper = tamper.replace("<td></td>", f"<td>{_status(log.get('ok'))}</td>", 1)
+    # The checkpoints fail on their own (a bad checkpoint, a cut tail, a missing key) or not at
+    # all: a chain broken before any checkpoint is the events row's failure.
+    checkpoint_state: object = None
+    if au.get("present"):
+        if au.get("first_bad_checkpoint") is not None or (au["chain_ok"] and not au["ok"]):
+            checkpoint_state = False
+        elif au.get("checkpoints"):
+            checkpoint_state = True
+    for state in (au.get("chain_ok"), checkpoint_state, status.privacy_ledger.get("ok")):
+        tamper = tamper.replace("<td></td>", f"<td>{_status(state)}</td>", 1)
     m = status.manifest
     publish = (
         _table(
@@ -185,6 +250,7 @@ def render_report(
     )
     body = "".join(
         [
+            _section("controller", controller),
             _section("inventory", inventory),
             _section("lineage", "".join(tree)),
             _section("matrix", matrix),

@@ -23,6 +23,7 @@ __all__ = [
     "ART30_ITEMS",
     "DEFAULT_LEGAL_BASES",
     "DEFAULT_SECURITY_MEASURES",
+    "NOT_CONFIGURED",
     "Controller",
     "Recipient",
     "SecurityMeasure",
@@ -83,12 +84,36 @@ class InventoryRow(Protocol):
     def direct_identifier(self) -> bool: ...
 
 
+NOT_CONFIGURED = "not configured"
+
+
 @dataclass(frozen=True)
 class Controller:
-    name: str
-    contact: str
-    dpo_contact: str
-    jurisdiction: str
+    """Who is responsible (Art. 30(1)(a)): deployment settings, never invented. A field left
+    ``None`` is recorded as :data:`NOT_CONFIGURED` and listed in ``missing``."""
+
+    name: str | None = None
+    contact: str | None = None
+    dpo_contact: str | None = None
+    jurisdiction: str = "CN"
+
+    def missing(self) -> list[str]:
+        return [
+            f for f in ("name", "contact", "dpo_contact") if not (getattr(self, f) or "").strip()
+        ]
+
+    def record(self) -> dict[str, Any]:
+        """Art. 30(1)(a) as recorded: each field or :data:`NOT_CONFIGURED`, and what is missing."""
+        missing = self.missing()
+        out: dict[str, Any] = {
+            f: NOT_CONFIGURED if f in missing else getattr(self, f)
+            for f in ("name", "contact", "dpo_contact")
+        }
+        return out | {
+            "jurisdiction": self.jurisdiction,
+            "configured": not missing,
+            "missing": missing,
+        }
 
 
 @dataclass(frozen=True)
@@ -178,8 +203,13 @@ def records_of_processing(
     controller: Controller,
     legal_bases: Mapping[str, str] | None = None,
     generated_at: str = "",
+    flows: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """The record of processing as a JSON-ready dict.
+
+    ``flows``: ``table.column`` -> purpose -> ``{action, target, columns}`` (the minimised
+    column and the model columns computed from it, from ``lineage.json``); recorded for every
+    personal column under ``c_categories.personal_data_flows``.
 
     ``retention``: retention of stores beyond the inventory's per-entity periods (e.g. the audit
     log, published files), store -> statement. A purpose without a legal basis in ``legal_bases``
@@ -279,13 +309,30 @@ def records_of_processing(
         "format": "ledgerlens.dpo.ropa/1",
         "generated_at": generated_at,
         "policy": policy.source,
-        "a_controller": asdict(controller),
+        "a_controller": controller.record(),
         "b_purposes": purposes,
         "c_categories": {
             "data_subjects": [
                 {"category": k, "columns": _columns(v)} for k, v in sorted(subjects.items())
             ],
             "personal_data": data_categories,
+            "personal_data_flows": [
+                {
+                    "column": f"{r.table}.{r.column}",
+                    "entity_type": r.entity_type,
+                    "per_purpose": {
+                        purpose: {
+                            "action": f.get("action"),
+                            "minimised_column": f.get("target"),
+                            "model_columns": list(f.get("columns", [])),
+                        }
+                        for purpose, f in sorted(
+                            (flows or {}).get(f"{r.table}.{r.column}", {}).items()
+                        )
+                    },
+                }
+                for r in sorted(personal, key=lambda r: (r.table, r.column))
+            ],
         },
         "d_recipients": [asdict(x) | {"purposes": list(x.purposes)} for x in recipients],
         "e_transfers": {

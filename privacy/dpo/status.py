@@ -7,13 +7,14 @@ audit log or privacy ledger is reported as absent, never created by the DPO view
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from privacy.audit import AUDIT_TABLE, verify_chain
+from privacy.audit import AUDIT_TABLE, AuditKey, Checkpoint, verify_audit
 from privacy.dp.ledger import LEDGER_TABLE, verify_ledger
 from privacy.publish import MANIFEST_JSON
 from privacy.register import ERASURE_TABLE
@@ -62,19 +63,43 @@ def read_status(
     con: duckdb.DuckDBPyConnection,
     out: Path | None = None,
     budgets: dict[str, float] | None = None,
+    audit_key: AuditKey | None = None,
+    witnesses: Sequence[Checkpoint] = (),
 ) -> DpoStatus:
-    """Counts and chain checks from the warehouse; ``budgets``: buyer -> rho per period."""
+    """Counts and chain checks from the warehouse; ``budgets``: buyer -> rho per period;
+    ``audit_key``: the trusted checkpoint key (None: the key vault has none); ``witnesses``:
+    audit checkpoints kept outside the warehouse (the last published one)."""
     if _exists(con, AUDIT_TABLE):
-        chain = verify_chain(con)
+        au = verify_audit(con, audit_key, witnesses)
+        last = au.last_checkpoint
         audit = {
             "present": True,
-            "ok": chain.ok,
-            "events": chain.events,
-            "first_bad_seq": chain.first_bad_seq,
-            "message": chain.message,
+            "ok": au.ok,
+            "chain_ok": au.chain.ok,
+            "events": au.chain.events,
+            "first_bad_seq": au.first_bad_seq,
+            "first_bad_checkpoint": au.first_bad_checkpoint,
+            "message": au.message,
+            "checkpoints": au.checkpoints,
+            "unsigned_events": au.unsigned_events,
+            "key_id": au.key_id,
+            "last_checkpoint": None
+            if last is None
+            else {
+                "checkpoint_seq": last.checkpoint_seq,
+                "event_seq": last.event_seq,
+                "created_at": last.created_at,
+                "key_id": last.key_id,
+            },
         }
     else:
-        audit = {"present": False, "ok": None, "events": 0, "message": "no audit log yet"}
+        audit = {
+            "present": False,
+            "ok": None,
+            "chain_ok": None,
+            "events": 0,
+            "message": "no audit log yet",
+        }
     losses: list[BuyerLoss] = []
     if _exists(con, LEDGER_TABLE):
         st = verify_ledger(con)
