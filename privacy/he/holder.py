@@ -1,12 +1,15 @@
 """The holder (the wallet): encodes, encrypts under its own secret key, decrypts and releases.
 
 Invariants:
-- column packing: for a batch of up to ``scheme.slots`` applicants, ciphertext k holds indicator
-  k of every applicant of the batch (slot i = applicant i); unused slots hold 0;
+- column packing: for a batch of up to ``batch_size`` applicants, ciphertext k holds indicator k
+  of every applicant of the batch; BFV slot i carries applicants digits*i .. digits*i+digits-1 as
+  base-2^bits digits (``privacy.he.packing``), CKKS slot i applicant i; unused slots hold 0;
 - encryption is symmetric (seeded ciphertexts: half the bytes of a public-key encryption);
 - ``release`` returns clipped integer scores only, and only after every decrypted slot of the batch
-  passed the checks: BFV, inside the model's declared raw range; CKKS, within ``INTEGRALITY`` of
-  an integer and (rounded) inside that range. A failing batch raises; nothing is released.
+  passed the checks: BFV, every digit of every slot inside the model's declared raw range and no
+  bit set above the digits (``Packing.unpack``, in ``decrypt_batch``); CKKS, within
+  ``INTEGRALITY`` of an integer and (rounded) inside that range. A failing batch raises; nothing
+  is released.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ from __future__ import annotations
 import numpy as np
 import tenseal.sealapi as sa
 
-from privacy.he.encoding import PublicEncoding, indicator_matrix
+from privacy.he.encoding import PublicEncoding
 from privacy.he.errors import HEError
 from privacy.he.keys import HolderKey
+from privacy.he.packing import packing_for
 from privacy.he.wire import seal_bytes, seal_load
 
 INTEGRALITY = 1e-3  # CKKS: farther than this from an integer means crafted weights or noise abuse
@@ -25,13 +29,10 @@ INTEGRALITY = 1e-3  # CKKS: farther than this from an integer means crafted weig
 class Holder:
     def __init__(self, key: HolderKey, encoding: PublicEncoding) -> None:
         s = key.scheme
-        if max(abs(encoding.raw_min), abs(encoding.raw_max)) > s.max_abs_score:
-            raise HEError(
-                f"model {encoding.model_hash}",
-                f"raw scores span [{encoding.raw_min}, {encoding.raw_max}], beyond the "
-                f"{s.name} bound |score| <= {s.max_abs_score}",
-                "rescale the scorecard's points or use a scheme with a larger plaintext space",
-            )
+        self.packing = packing_for(
+            s, encoding.raw_min, encoding.raw_max, f"model {encoding.model_hash}"
+        )
+        self.batch_size = s.slots * self.packing.digits
         self.key = key
         self.encoding = encoding
         self._ctx = key.context.seal_context().data
@@ -44,11 +45,11 @@ class Holder:
 
     def encrypt_batch(self, cols: np.ndarray) -> list[bytes]:
         """One serialised ciphertext per indicator column for ``cols`` (applicants x features)."""
-        if cols.shape[0] > self.key.scheme.slots:
-            raise ValueError(f"a batch holds at most {self.key.scheme.slots} applicants")
-        x = indicator_matrix(cols, self.encoding.columns)
+        if cols.shape[0] > self.batch_size:
+            raise ValueError(f"a batch holds at most {self.batch_size} applicants")
+        slots = self.packing.pack(cols, self.encoding.columns)
         out = []
-        for row in x:
+        for row in slots:
             plain = sa.Plaintext()
             if self._bfv:
                 self._encoder.encode(row.tolist(), plain)
@@ -58,7 +59,8 @@ class Holder:
         return out
 
     def decrypt_batch(self, blob: bytes, applicants: int, where: str) -> np.ndarray:
-        """The first ``applicants`` decrypted slots (int64 for BFV, float64 for CKKS)."""
+        """Raw scores of the batch's ``applicants`` (BFV: int64, unpacked and range-checked, so
+        a wrong key or a tampered result raises here; CKKS: float64, checked by ``release``)."""
         ct = sa.Ciphertext()
         try:
             seal_load(ct, self._ctx, blob)
@@ -71,7 +73,8 @@ class Holder:
         plain = sa.Plaintext()
         self._decryptor.decrypt(ct, plain)
         if self._bfv:
-            return np.asarray(self._encoder.decode_int64(plain)[:applicants], dtype=np.int64)
+            slots = np.asarray(self._encoder.decode_uint64(plain), dtype=np.uint64)
+            return self.packing.unpack(slots, applicants, where)
         return np.asarray(self._encoder.decode_double(plain)[:applicants], dtype=np.float64)
 
     def release(self, values: np.ndarray, where: str) -> np.ndarray:

@@ -3,6 +3,15 @@
 Invariants:
 - both parameter sets are at 128-bit classical security by the HomomorphicEncryption.org standard
   table (N=4096 allows 109 bits of coefficient modulus, N=8192 allows 218; BFV uses 109, CKKS 160);
+  SEAL refuses a context above the table, so a change here that breaks this fails at key creation;
+- BFV: N=4096 is the smallest degree that works. Ciphertexts live at the first data level, so
+  what an applicant costs is the data prime's 64-bit word over the applicants a slot carries.
+  N=2048 allows 54 bits in all, and TenSEAL needs two primes (one is SEAL's special prime, unused
+  here), leaving ~27 data bits: too few for a useful plain modulus. N=4096 allows 109: a 60-bit
+  data prime (SEAL's largest) and a 49-bit special prime; the plain modulus t, a 37-bit batching
+  prime (t = 1 mod 2N), leaves 18 bits of fresh noise budget, so weights with sum |w| <= 2^13
+  keep >= 5 bits (worst case; ~8 measured) and every slot carries floor(36 / b) applicants whose
+  raw scores span b bits (``privacy.he.packing``);
 - a context built here is symmetric (the holder encrypts under its secret key): no public key,
   no Galois keys, no relinearisation keys ever exist, so none can be sent;
 - ``params_hash`` covers the protocol version and every parameter, so a message produced under
@@ -19,23 +28,25 @@ from typing import Any, Literal
 import rfc8785
 import tenseal as ts
 
-PROTOCOL = "ledgerlens-he/1"
+PROTOCOL = "ledgerlens-he/2"
 SchemeName = Literal["bfv", "ckks"]
 SCHEME_NAMES: tuple[SchemeName, ...] = ("bfv", "ckks")
-# BFV by measurement (benchmarks/bench_he.py): ~4x the end-to-end throughput of CKKS at a quarter
-# of the upload, exact by construction, and no approximate-decryption key-recovery surface.
+# BFV by measurement (benchmarks/bench_he.py): several times the end-to-end throughput of CKKS at a
+# fraction of the upload (integer slots pack several applicants each), exact by construction, and
+# no approximate-decryption key-recovery surface.
 DEFAULT_SCHEME: SchemeName = "bfv"
 
 
 @dataclass(frozen=True)
 class Scheme:
-    """One parameter set. ``slots`` applicants share a ciphertext (a slot row).
+    """One parameter set: ``slots`` slots per ciphertext (a slot row).
 
-    ``max_abs_score`` is the largest |raw score| a decryption represents exactly: BFV decodes
-    centred residues mod t, so |s| <= (t-1)/2; CKKS holds s * 2^scale_bits below half the last
-    data prime (60 bits), so |s| < 2^(60-40-1). ``max_weight_l1`` bounds sum |w_k| (each plaintext
-    multiplication scales the noise by |w_k|): far inside the fresh noise budget (~33 bits for
-    BFV here, ~20 bits of CKKS precision), measured by the tests.
+    ``plain_bits`` (BFV) is how many bits of a slot hold packed scores exactly: values in
+    [0, 2^plain_bits) are below t, so they decrypt as themselves. ``max_abs_score`` (CKKS) is the
+    largest |raw score| it represents exactly: s * 2^scale_bits must stay below half the first
+    (60-bit) prime, so |s| < 2^(60-40-1). ``max_weight_l1`` bounds sum |w_k| (each plaintext
+    multiplication scales the noise by |w_k|): inside the fresh noise budget (18 bits for BFV here,
+    ~20 bits of CKKS precision), measured by the tests.
     """
 
     name: SchemeName
@@ -51,9 +62,12 @@ class Scheme:
         return n if self.name == "bfv" else n // 2
 
     @property
+    def plain_bits(self) -> int:
+        assert self.plain_modulus is not None
+        return self.plain_modulus.bit_length() - 1
+
+    @property
     def max_abs_score(self) -> int:
-        if self.plain_modulus is not None:
-            return (self.plain_modulus - 1) // 2
         assert self.scale_bits is not None
         return int(2 ** (self.coeff_mod_bit_sizes[0] - self.scale_bits - 1)) - 1
 
@@ -73,7 +87,7 @@ class Scheme:
         return hashlib.sha256(rfc8785.dumps(self.describe())).hexdigest()[:32]
 
 
-BFV = Scheme("bfv", 4096, (54, 55), 65537, None, max_weight_l1=2**16)
+BFV = Scheme("bfv", 4096, (60, 49), 137_438_822_401, None, max_weight_l1=2**13)
 CKKS = Scheme("ckks", 8192, (60, 40, 60), None, 40, max_weight_l1=2**16)
 SCHEMES: dict[str, Scheme] = {"bfv": BFV, "ckks": CKKS}
 

@@ -4,14 +4,15 @@ Directory steps (each side runs only its own):
 - holder ``encrypt_applicants`` -> out dir with ``context.bin`` (public), ``manifest.json`` and
   ``batch_XXXXX.llhe``; the holder's round record goes to ``<holder_dir>/rounds/<round_id>.json``;
 - scorer ``score_round`` -> out dir with ``manifest.json`` and ``result_XXXXX.llhe``; it refuses a
-  private context, and an in/out directory that holds a holder key file;
+  private context and an in/out directory that holds a holder key file, verifies every batch
+  file, then charges the holder's query budget (``privacy.he.budget``) before scoring any;
 - holder ``decrypt_round`` -> one Parquet/CSV file of ``row`` (position in the applicants file),
   the id column if one was named, and ``score``; written only if every batch passed release.
 
-``run_round`` does the same in memory for a frame (the Dagster asset, ``he bench``): phases
-encrypt -> score -> decrypt, each spread over ``workers`` processes by batch (SEAL calls hold the
-GIL, so threads would not help). The platform plays both roles there; scorer workers are still
-built from the public context only.
+``run_round`` does the same in memory for a frame (the Dagster asset, ``he bench``): batches flow
+encrypt -> score -> decrypt through two pools of ``workers`` processes (SEAL calls hold the GIL,
+so threads would not help). The platform plays both roles there, on its own population, so no
+query budget applies; scorer workers are still built from the public context only.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -30,8 +31,10 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
+import rfc8785
 
 from credit.scorecard import PointsTable
+from privacy.he.budget import QueryBudget, charge
 from privacy.he.encoding import (
     PublicEncoding,
     SecretWeights,
@@ -42,6 +45,7 @@ from privacy.he.encoding import (
 from privacy.he.errors import HEError
 from privacy.he.holder import Holder
 from privacy.he.keys import HolderKey, generate_key, load_key
+from privacy.he.packing import Packing, packing_for
 from privacy.he.params import DEFAULT_SCHEME, Scheme, scheme_named
 from privacy.he.scorer import Scorer
 from privacy.he.wire import (
@@ -72,30 +76,34 @@ def _init_holder(secret: bytes, scheme: str, key_id: str, encoding: dict[str, An
     _HOLDER = Holder(key, PublicEncoding.from_dict(encoding))
 
 
-def _init_scorer(context: bytes, scheme: str, weights: tuple[tuple[int, ...], int, str]) -> None:
+def _init_scorer(
+    context: bytes,
+    scheme: str,
+    weights: tuple[tuple[int, ...], int, str],
+    packing: tuple[int, int, int, int],
+) -> None:
     global _SCORER
-    _SCORER = Scorer(context, scheme_named(scheme), SecretWeights(*weights))
+    _SCORER = Scorer(context, scheme_named(scheme), SecretWeights(*weights), Packing(*packing))
 
 
-def _encrypt(cols: np.ndarray) -> list[bytes]:
+def _encrypt(chunk: pd.DataFrame) -> tuple[list[bytes], float]:
+    """Bin, pack and encrypt one batch of applicants (the frame slice travels, not indicators)."""
     assert _HOLDER is not None
-    return _HOLDER.encrypt_batch(cols)
+    started = time.perf_counter()
+    cols = column_indices(_HOLDER.encoding, chunk, "scoring frame")
+    return _HOLDER.encrypt_batch(cols), time.perf_counter() - started
 
 
-def _score(blobs: list[bytes]) -> tuple[bytes, float]:
+def _score(blobs: list[bytes]) -> tuple[bytes, float, float]:
     assert _SCORER is not None
-    return _SCORER.score_batch(blobs, "batch")
-
-
-def _decrypt(item: tuple[bytes, int]) -> np.ndarray:
-    assert _HOLDER is not None
-    values = _HOLDER.decrypt_batch(item[0], item[1], "result")
-    return values
+    started = time.perf_counter()
+    blob, compute = _SCORER.score_batch(blobs, "batch")
+    return blob, compute, time.perf_counter() - started
 
 
 @dataclass
 class _Pool:
-    """``map`` over a process pool, or inline when one worker is asked for."""
+    """``submit`` to a process pool, or run inline when one worker is asked for."""
 
     workers: int
     init: Callable[..., None]
@@ -114,10 +122,15 @@ class _Pool:
         else:
             self.init(*self.args)
 
-    def map(self, fn: Callable[[Any], T], items: Sequence[Any]) -> list[T]:
-        if self._ex is None:
-            return [fn(i) for i in items]
-        return list(self._ex.map(fn, items))
+    def submit(self, fn: Callable[[Any], T], item: Any) -> Future[T]:
+        if self._ex is not None:
+            return self._ex.submit(fn, item)
+        done: Future[T] = Future()
+        try:
+            done.set_result(fn(item))
+        except Exception as e:  # re-raised by .result(), as a pool would
+            done.set_exception(e)
+        return done
 
     def pids(self) -> list[int]:
         procs = {} if self._ex is None else self._ex._processes
@@ -125,7 +138,7 @@ class _Pool:
 
     def close(self) -> None:
         if self._ex is not None:
-            self._ex.shutdown()
+            self._ex.shutdown(cancel_futures=True)
 
 
 @dataclass
@@ -137,15 +150,22 @@ class RoundResult:
 
 
 class RoundRunner:
-    """Pools started once, then any number of in-memory rounds for one model and key."""
+    """Pools started once, then any number of in-memory rounds for one model and key.
+
+    A round is a pipeline over batches, not three phases: a batch goes to a scorer worker as soon
+    as a holder worker has encrypted it, and its result is decrypted here as soon as it is scored,
+    so both cores stay busy until the last batch. Only the model's columns of each frame slice
+    are pickled to the holder workers; the binning runs there too.
+    """
 
     def __init__(self, points: PointsTable, key: HolderKey, workers: int = 2) -> None:
         self.points = points
         self.key = key
         self.encoding, self.weights = split_model(points)
         self.holder = Holder(key, self.encoding)
+        p = self.holder.packing
         # the scorer refuses here, before any work, if the model overflows the parameters
-        Scorer(key.public_context, key.scheme, self.weights)
+        Scorer(key.public_context, key.scheme, self.weights, p)
         self.workers = max(1, workers)
         w = self.weights
         self._hold = _Pool(
@@ -156,7 +176,12 @@ class RoundRunner:
         self._scor = _Pool(
             self.workers,
             _init_scorer,
-            (key.public_context, key.scheme.name, (w.weights, w.offset, w.model_hash)),
+            (
+                key.public_context,
+                key.scheme.name,
+                (w.weights, w.offset, w.model_hash),
+                (p.digits, p.bits, p.raw_min, p.raw_max),
+            ),
         )
 
     def worker_pids(self) -> list[int]:
@@ -170,25 +195,45 @@ class RoundRunner:
     def run(self, frame: pd.DataFrame, where: str = "scoring frame") -> RoundResult:
         s = self.key.scheme
         t0 = time.perf_counter()
-        cols = column_indices(self.encoding, frame, where)
-        chunks = [cols[a : a + s.slots] for a in range(0, len(cols), s.slots)]
-        t1 = time.perf_counter()
-        batches = self._hold.map(_encrypt, chunks)
-        t2 = time.perf_counter()
-        scored = self._scor.map(_score, batches)
-        t3 = time.perf_counter()
-        values = self._hold.map(
-            _decrypt, [(r, len(c)) for (r, _), c in zip(scored, chunks, strict=True)]
-        )
+        column_indices(self.encoding, frame.head(0), where)  # names missing columns up front
+        model_frame = frame[self.encoding.features]
+        size = self.holder.batch_size
+        chunks = [model_frame.iloc[a : a + size] for a in range(0, len(frame), size)]
+        encrypting: dict[Future[Any], int] = {
+            self._hold.submit(_encrypt, c): i for i, c in enumerate(chunks)
+        }
+        scoring: dict[Future[Any], int] = {}
+        values: list[np.ndarray] = [np.empty(0)] * len(chunks)
+        upload = len(self.key.public_context)
+        download = 0
+        holder_seconds = score_seconds = compute = decrypt_seconds = 0.0
+        while encrypting or scoring:
+            ready, _ = wait([*encrypting, *scoring], return_when=FIRST_COMPLETED)
+            for fut in ready:
+                if fut in encrypting:
+                    i = encrypting.pop(fut)
+                    blobs, sec = fut.result()
+                    holder_seconds += sec
+                    upload += sum(len(b) for b in blobs)
+                    scoring[self._scor.submit(_score, blobs)] = i
+                else:
+                    i = scoring.pop(fut)
+                    blob, comp, sec = fut.result()
+                    compute += comp
+                    score_seconds += sec
+                    download += len(blob)
+                    started = time.perf_counter()
+                    values[i] = self.holder.decrypt_batch(blob, len(chunks[i]), f"result {i}")
+                    decrypt_seconds += time.perf_counter() - started
+        started = time.perf_counter()
         released = [self.holder.release(v, f"result batch {i}") for i, v in enumerate(values)]
         scores = np.concatenate(released) if released else np.empty(0, np.int64)
-        t4 = time.perf_counter()
+        t1 = time.perf_counter()
+        decrypt_seconds += t1 - started
         n = len(frame)
-        upload = len(self.key.public_context) + sum(len(b) for bs in batches for b in bs)
         plain = self.points.score(frame)
         raw = np.concatenate(values) if values else np.empty(0)
         plain_raw = self.points.raw_points(frame)
-        compute = sum(sec for _, sec in scored)
         busy = min(self.workers, len(chunks)) or 1
         meta = {
             "scheme": s.name,
@@ -199,16 +244,18 @@ class RoundRunner:
             "columns": self.encoding.columns,
             "batches": len(chunks),
             "slots": s.slots,
+            "applicants_per_slot": self.holder.packing.digits,
+            "batch_size": size,
             "workers": self.workers,
             "upload_bytes": upload,
             "upload_bytes_per_applicant": upload / n if n else 0.0,
-            "download_bytes": sum(len(r) for r, _ in scored),
-            "seconds_encode": t1 - t0,
-            "seconds_encrypt": t2 - t1,
-            "seconds_score": t3 - t2,
+            "download_bytes": download,
+            # busy seconds per stage over its workers (stages overlap in time)
+            "seconds_encrypt": holder_seconds / busy,
+            "seconds_score": score_seconds / busy,
             "seconds_score_compute": compute / busy,
-            "seconds_decrypt_release": t4 - t3,
-            "seconds": t4 - t0,
+            "seconds_decrypt_release": decrypt_seconds,
+            "seconds": t1 - t0,
             "exact": int((scores == plain).sum()),
             "equal_to_plaintext": bool(np.array_equal(scores, plain)),
             "max_abs_error": float(np.abs(raw - plain_raw).max()) if n else 0.0,
@@ -275,8 +322,11 @@ def _refuse_key_files(directory: Path) -> None:
         )
 
 
+_BINDING = ("scheme", "params_hash", "model_hash", "key_id", "round_id", "packing")
+
+
 def _binding(m: dict[str, Any]) -> dict[str, Any]:
-    return {k: m[k] for k in ("scheme", "params_hash", "model_hash", "key_id", "round_id")}
+    return {k: m.get(k) for k in _BINDING}
 
 
 def encrypt_applicants(
@@ -310,12 +360,13 @@ def encrypt_applicants(
         "model_hash": encoding.model_hash,
         "key_id": key.key_id,
         "round_id": round_id,
+        "packing": holder.packing.describe(),
     }
     ctx = key.public_context
     (out / CONTEXT).write_bytes(ctx)
     listed = []
-    for b, a in enumerate(range(0, len(cols), s.slots)):
-        chunk = cols[a : a + s.slots]
+    for b, a in enumerate(range(0, len(cols), holder.batch_size)):
+        chunk = cols[a : a + holder.batch_size]
         msg = encode_message(
             dict(binding, kind="holder-batch", batch=b, applicants=len(chunk)),
             holder.encrypt_batch(chunk),
@@ -331,6 +382,7 @@ def encrypt_applicants(
         columns=encoding.columns,
         context={"file": CONTEXT, "sha256": sha256(ctx)},
         batches=listed,
+        batch_size=holder.batch_size,
     )
     rounds = holder_dir / "rounds"
     rounds.mkdir(exist_ok=True, mode=0o700)
@@ -348,16 +400,28 @@ def write_manifest_file(path: Path, record: dict[str, Any]) -> None:
         json.dump(record, f, indent=1, sort_keys=True)
 
 
-def score_round(points: Path, in_dir: Path, out: Path) -> Path:
-    """Scorer: score every batch in ``in_dir`` with ``points`` into ``out``; returns its manifest."""
+def input_digest(manifest: dict[str, Any]) -> str:
+    """SHA-256 naming exactly the ciphertexts of a holder manifest (context and every batch)."""
+    listed = {"context": manifest["context"]["sha256"], "batches": manifest["batches"]}
+    return sha256(rfc8785.dumps(dict(_binding(manifest), **listed)))
+
+
+def score_round(points: Path, in_dir: Path, out: Path, *, budget: QueryBudget) -> Path:
+    """Scorer: score every batch in ``in_dir`` with ``points`` into ``out``; returns its manifest.
+
+    Every input is checked first (manifest, model, context, each batch file against its hash);
+    then ``budget`` is charged the round's capacity (batches x slots x applicants per slot);
+    only then is anything scored. ``BudgetExceededError`` leaves ``out`` untouched.
+    """
     points, in_dir, out = Path(points), Path(in_dir), Path(out)
     _refuse_key_files(in_dir)
     m = read_manifest(in_dir, "holder-batch")
+    where = str(in_dir / "manifest.json")
     pt, _ = load_points_table(points)
-    _, weights = split_model(pt, where=str(points))
+    encoding, weights = split_model(pt, where=str(points))
     if weights.model_hash != m["model_hash"]:
         raise HEError(
-            str(in_dir / "manifest.json"),
+            where,
             f"batches were encrypted for model {m['model_hash']}, {points} is model "
             f"{weights.model_hash}",
             "score with the points the batches were encrypted for, or ask the holder to "
@@ -365,12 +429,33 @@ def score_round(points: Path, in_dir: Path, out: Path) -> Path:
         )
     scheme = scheme_named(m["scheme"])
     if m["params_hash"] != scheme.params_hash:
-        raise HEError(str(in_dir / "manifest.json"), "unknown parameters", "upgrade ledgerlens")
+        raise HEError(where, "unknown parameters", "upgrade ledgerlens")
+    packing = packing_for(scheme, encoding.raw_min, encoding.raw_max, str(points))
+    if m.get("packing") != packing.describe():
+        raise HEError(
+            where,
+            f"packing is {m.get('packing')!r}, this model and scheme pack {packing.describe()!r}",
+            "ask the holder to re-encrypt with this ledgerlens version",
+        )
+    capacity = scheme.slots * packing.digits
+    counts = [int(e["applicants"]) for e in m["batches"]]
+    if any(not 0 < c <= capacity for c in counts) or sum(counts) != m["applicants"]:
+        raise HEError(where, "batch applicant counts do not add up", "ask the holder to resend")
     ctx_path = in_dir / m["context"]["file"]
-    scorer = Scorer(read_checked(ctx_path, m["context"]["sha256"]), scheme, weights, str(ctx_path))
+    scorer = Scorer(
+        read_checked(ctx_path, m["context"]["sha256"]), scheme, weights, packing, str(ctx_path)
+    )
+    binding = _binding(m)
+    for b, entry in enumerate(m["batches"]):
+        path = in_dir / entry["file"]
+        decode_message(
+            read_checked(path, entry["sha256"]),
+            str(path),
+            dict(binding, kind="holder-batch", batch=b, applicants=entry["applicants"]),
+        )
+    charged = charge(budget, capacity * len(counts), binding, input_digest(m))
     out.mkdir(parents=True, exist_ok=True)
     _refuse_key_files(out)
-    binding = _binding(m)
     results = []
     for b, entry in enumerate(m["batches"]):
         path = in_dir / entry["file"]
@@ -390,8 +475,17 @@ def score_round(points: Path, in_dir: Path, out: Path) -> Path:
                 "input_sha256": entry["sha256"],
             }
         )
+    e = charged.entry
+    receipt = {k: e[k] for k in ("holder", "period", "limit", "charged", "spent_after", "hash")}
     return write_manifest(
-        out, dict(binding, kind="scorer-result", applicants=m["applicants"], results=results)
+        out,
+        dict(
+            binding,
+            kind="scorer-result",
+            applicants=m["applicants"],
+            results=results,
+            budget=dict(receipt, repeat=charged.repeat),
+        ),
     )
 
 
@@ -465,4 +559,5 @@ def bench(
         "max_abs_error": meta["max_abs_error"],
         "exact": meta["exact"],
         "workers": meta["workers"],
+        "applicants_per_slot": meta["applicants_per_slot"],
     }

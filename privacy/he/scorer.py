@@ -1,10 +1,16 @@
-"""The scorer (the risk team): sum_k w_k * ct_k + offset, with plaintext integers only.
+"""The scorer (the risk team): sum_k w_k * ct_k + c, with plaintext integers only.
 
 Invariants: a ``Scorer`` is built from serialised context bytes and refuses any context that
 ``is_private()`` (holds a secret key) or whose parameters differ from the declared scheme; it has
 no decryptor and no key of its own. Each plaintext weight is a constant polynomial (one non-zero
 coefficient), so SEAL's multiply_plain costs one pass over the ciphertext; CKKS weights are
-encoded at scale 1, so the product keeps the ciphertext's scale and needs no rescale.
+encoded at scale 1, so the product keeps the ciphertext's scale and needs no rescale. The
+constant c is the offset laid out by the packing (``Packing.constant``): the scorer derives the
+packing from its own model's raw range, never from the holder's message.
+
+BFV weights are applied as |w|, and the negative ones subtracted: SEAL multiplies a ciphertext by
+a constant plaintext's residue in [0, t) as is when every prime exceeds t, so -5 would act as
+t - 5 and scale the noise by t (the whole budget) instead of by 5.
 """
 
 from __future__ import annotations
@@ -17,13 +23,19 @@ import tenseal.sealapi as sa
 
 from privacy.he.encoding import SecretWeights
 from privacy.he.errors import HEError
+from privacy.he.packing import Packing
 from privacy.he.params import Scheme, context_matches
 from privacy.he.wire import seal_bytes, seal_load
 
 
 class Scorer:
     def __init__(
-        self, context: bytes, scheme: Scheme, weights: SecretWeights, where: str = "context"
+        self,
+        context: bytes,
+        scheme: Scheme,
+        weights: SecretWeights,
+        packing: Packing,
+        where: str = "context",
     ) -> None:
         try:
             ctx = ts.context_from(context)
@@ -49,11 +61,14 @@ class Scorer:
             )
         self.scheme = scheme
         self.weights = weights
+        self.packing = packing
         self._ctx = ctx.seal_context().data
         self._eval = sa.Evaluator(self._ctx)
         self._bfv = scheme.name == "bfv"
-        self._wplain = [self._constant(w, unit=True) for w in weights.weights]
-        self._offset = self._constant(weights.offset, unit=False)
+        signed = not self._bfv  # CKKS encodes a negative weight as itself
+        self._wplain = [self._constant(w if signed else abs(w), unit=True) for w in weights.weights]
+        self._negative = [w < 0 and not signed for w in weights.weights]
+        self._offset = self._constant(packing.constant(weights.offset), unit=False)
 
     def _constant(self, value: int, unit: bool) -> sa.Plaintext:
         plain = sa.Plaintext()
@@ -85,11 +100,20 @@ class Scorer:
                 ) from e
             cts.append(ct)
         started = time.perf_counter()
-        acc = cts[0]
-        self._eval.multiply_plain_inplace(acc, self._wplain[0])
-        for ct, w in zip(cts[1:], self._wplain[1:], strict=True):
+        sums: dict[bool, sa.Ciphertext] = {}
+        for ct, w, negative in zip(cts, self._wplain, self._negative, strict=True):
             self._eval.multiply_plain_inplace(ct, w)
-            self._eval.add_inplace(acc, ct)
+            if negative in sums:
+                self._eval.add_inplace(sums[negative], ct)
+            else:
+                sums[negative] = ct
+        if False in sums:
+            acc = sums[False]
+            if True in sums:
+                self._eval.sub_inplace(acc, sums[True])
+        else:
+            acc = sums[True]
+            self._eval.negate_inplace(acc)
         self._eval.add_plain_inplace(acc, self._offset)
         seconds = time.perf_counter() - started
         return seal_bytes(acc), seconds

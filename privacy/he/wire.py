@@ -15,9 +15,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import struct
 import tempfile
+import threading
 from collections.abc import Sequence
+from multiprocessing.util import Finalize
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,33 +32,49 @@ from privacy.he.params import PROTOCOL
 MAGIC = b"LLHE\x01"
 MANIFEST = "manifest.json"
 CONTEXT = "context.bin"
-# SEAL objects serialise only to a path here; tmpfs keeps that a memory copy.
+# SEAL objects serialise only to a path in this binding; tmpfs keeps that a memory copy. Each
+# process makes one private directory (0700, removed at exit) and each thread reuses one file in
+# it, which saves a create and an unlink per ciphertext over a fresh temporary file each time.
+# A multiprocessing finaliser (not atexit) removes it: pool workers leave through os._exit.
 _SCRATCH = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
+_scratch: tuple[int, str] | None = None
+_scratch_lock = threading.Lock()
+_thread_file = threading.local()
 
 
 class _Saveable(Protocol):
     def save(self, path: str) -> None: ...
 
 
+def _scratch_file() -> str:
+    pid = os.getpid()
+    cached: tuple[int, str] | None = getattr(_thread_file, "path", None)
+    if cached is not None and cached[0] == pid:
+        return cached[1]
+    global _scratch
+    with _scratch_lock:
+        if _scratch is None or _scratch[0] != pid:
+            d = tempfile.mkdtemp(dir=_SCRATCH, prefix="ledgerlens-he-")
+            Finalize(None, shutil.rmtree, args=(d, True), exitpriority=0)
+            _scratch = (pid, d)
+        name = os.path.join(_scratch[1], f"obj-{threading.get_ident()}")
+    _thread_file.path = (pid, name)
+    return name
+
+
 def seal_bytes(obj: _Saveable) -> bytes:
-    fd, name = tempfile.mkstemp(dir=_SCRATCH, prefix="ledgerlens-he-")
-    os.close(fd)
-    try:
-        obj.save(name)
-        return Path(name).read_bytes()
-    finally:
-        os.unlink(name)
+    name = _scratch_file()
+    obj.save(name)
+    with open(name, "rb") as f:
+        return f.read()
 
 
 def seal_load(obj: Any, context: Any, data: bytes) -> None:
     """``obj.load(context, path)`` from bytes (SEAL validates the ciphertext against ``context``)."""
-    fd, name = tempfile.mkstemp(dir=_SCRATCH, prefix="ledgerlens-he-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        obj.load(context, name)
-    finally:
-        os.unlink(name)
+    name = _scratch_file()
+    with open(name, "wb") as f:
+        f.write(data)
+    obj.load(context, name)
 
 
 def sha256(data: bytes) -> str:

@@ -14,10 +14,22 @@ import pandas as pd
 import pytest
 
 from credit.scorecard import PointsTable
+from privacy.he.budget import QueryBudget
+from privacy.he.encoding import split_model
 from privacy.he.errors import HEError
 from privacy.he.keys import keygen, load_key
+from privacy.he.packing import packing_for
+from privacy.he.params import BFV
 from privacy.he.rounds import decrypt_round, encrypt_applicants, score_round
 from privacy.he.synthetic import synthetic_applicants, synthetic_points_table
+
+
+def _budget(root: Path) -> QueryBudget:
+    return QueryBudget(root / "scorer" / "query_budget.jsonl", "wallet-a", limit=10**7)
+
+
+def _score(points: Path, sent: Path, out: Path) -> Path:
+    return score_round(points, sent, out, budget=_budget(sent.parent))
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +39,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     model = root / "model"
     points.save(model)
     (model / "metadata.json").write_text(json.dumps({"model_version": "v-test"}))
-    frame = synthetic_applicants(points, 5000, seed=2)
+    enc = split_model(points)[0]
+    batch = BFV.slots * packing_for(BFV, enc.raw_min, enc.raw_max, "model").digits
+    frame = synthetic_applicants(points, batch + 904, seed=2)  # two batches, the second part-full
     frame.insert(0, "applicant", [f"A{i:05d}" for i in range(len(frame))])
     frame["unused_extra_column"] = 1.0
     applicants = root / "applicants.parquet"
@@ -37,7 +51,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     sent = root / "sent"
     encrypt_applicants(applicants, model, sent, holder, id_column="applicant")
     scored = root / "scored"
-    score_round(model / "points_table.json", sent, scored)
+    _score(model / "points_table.json", sent, scored)
     return {
         "root": root,
         "model": model,
@@ -71,9 +85,12 @@ def test_the_sent_directory_holds_no_key_and_no_applicant_values(world: dict[str
     blob = b"".join(p.read_bytes() for p in world["sent"].iterdir())
     assert b"A00001" not in blob and b"A04999" not in blob
     manifest = json.loads((world["sent"] / "manifest.json").read_text())
-    assert manifest["model_version"] == "v-test" and manifest["applicants"] == 5000
+    n = len(pd.read_parquet(world["applicants"]))
+    assert manifest["model_version"] == "v-test" and manifest["applicants"] == n
+    assert manifest["packing"]["digits"] == 4  # 3 features of <= 60 points: 8-bit raw span
     size = sum(p.stat().st_size for p in world["sent"].iterdir())
-    assert size < 2 * 12 * 32_000 + 4_000  # 2 batches x 12 seeded ciphertexts of ~31 KB
+    assert size < 2 * 12 * 33_200 + 4_000  # 2 batches x 12 seeded ciphertexts of ~33 KB
+    assert size / n < 50  # bytes per applicant: 4 applicants share each slot
 
 
 def test_key_files_are_private_to_the_holder(world: dict[str, Path]) -> None:
@@ -96,7 +113,7 @@ def test_the_scorer_refuses_a_directory_holding_a_secret_key(world: dict[str, Pa
     sent = _copy(world["sent"], world["root"] / "sent-with-key")
     shutil.copy(world["holder"] / "bfv.secret-context", sent)
     with pytest.raises(HEError, match="secret key sits in a scorer directory"):
-        score_round(world["model"], sent, world["root"] / "never")
+        _score(world["model"], sent, world["root"] / "never")
 
 
 def test_the_scorer_refuses_a_private_context_even_under_the_context_name(
@@ -111,7 +128,7 @@ def test_the_scorer_refuses_a_private_context_even_under_the_context_name(
     m["context"]["sha256"] = sha256(secret)  # a careless holder that re-hashed it
     (sent / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(HEError, match=r"context\.bin: holds a secret key"):
-        score_round(world["model"], sent, world["root"] / "never2")
+        _score(world["model"], sent, world["root"] / "never2")
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate"])
@@ -127,7 +144,7 @@ def test_a_tampered_or_truncated_batch_is_refused_naming_it(
         del data[-1000:]
     batch.write_bytes(bytes(data))
     with pytest.raises(HEError, match=r"batch_00001\.llhe: does not match the SHA-256"):
-        score_round(world["model"], sent, world["root"] / f"never-{damage}")
+        _score(world["model"], sent, world["root"] / f"never-{damage}")
 
 
 def test_a_re_hashed_tampered_batch_is_still_refused_by_its_own_header(
@@ -144,14 +161,14 @@ def test_a_re_hashed_tampered_batch_is_still_refused_by_its_own_header(
     m["batches"][0]["sha256"] = sha256(bytes(data))
     (sent / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(HEError, match=r"batch_00000\.llhe: ciphertext bytes do not match"):
-        score_round(world["model"], sent, world["root"] / "never-rehashed")
+        _score(world["model"], sent, world["root"] / "never-rehashed")
 
 
 def test_scoring_with_another_model_is_refused(world: dict[str, Path]) -> None:
     other = world["root"] / "other-model"
     synthetic_points_table(12, seed=99).save(other)
     with pytest.raises(HEError, match="batches were encrypted for model"):
-        score_round(other / "points_table.json", world["sent"], world["root"] / "never3")
+        _score(other / "points_table.json", world["sent"], world["root"] / "never3")
 
 
 def test_non_integer_points_are_refused_naming_the_bin(world: dict[str, Path]) -> None:
@@ -160,13 +177,13 @@ def test_non_integer_points_are_refused_naming_the_bin(world: dict[str, Path]) -
     bad = world["root"] / "bad_points.json"
     bad.write_text(json.dumps(d))
     with pytest.raises(HEError, match=r"bad_points\.json: bin 3 .* non-integer points"):
-        score_round(bad, world["sent"], world["root"] / "never4")
+        _score(bad, world["sent"], world["root"] / "never4")
 
 
 def test_points_that_overflow_the_parameters_are_refused(world: dict[str, Path]) -> None:
     d = json.loads((world["model"] / "points_table.json").read_text())
     for b in d["bins"]:
-        b["points"] *= 5000
+        b["points"] *= 2**31
     model = world["root"] / "huge"
     model.mkdir()
     (model / "points_table.json").write_text(json.dumps(d))
@@ -209,7 +226,7 @@ def test_results_forged_to_name_another_key_fail_the_range_check(
     fsent = world["root"] / "forged-sent"
     encrypt_applicants(world["applicants"], world["model"], fsent, other)
     fscored = world["root"] / "forged-scored"
-    score_round(world["model"], fsent, fscored)
+    _score(world["model"], fsent, fscored)
     target = json.loads((world["scored"] / "manifest.json").read_text())
     forged = _copy(world["scored"], world["root"] / "forged")
     for entry in target["results"]:

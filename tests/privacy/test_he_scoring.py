@@ -14,10 +14,13 @@ from privacy.he.encoding import column_indices, split_model
 from privacy.he.errors import HEError
 from privacy.he.holder import Holder
 from privacy.he.keys import HolderKey, generate_key
+from privacy.he.packing import packing_for
 from privacy.he.params import BFV, CKKS, public_context_bytes
 from privacy.he.rounds import run_round
 from privacy.he.scorer import Scorer
 from privacy.he.synthetic import synthetic_applicants, synthetic_points_table
+
+_BFV_KEY = generate_key("bfv")
 
 
 @pytest.fixture(scope="module")
@@ -33,11 +36,11 @@ def key(request: pytest.FixtureRequest) -> HolderKey:
 def _score(points: PointsTable, key: HolderKey, frame: pd.DataFrame) -> np.ndarray:
     enc, weights = split_model(points)
     holder = Holder(key, enc)
-    scorer = Scorer(key.public_context, key.scheme, weights)
+    scorer = Scorer(key.public_context, key.scheme, weights, holder.packing)
     cols = column_indices(enc, frame, "frame")
     out = []
-    for a in range(0, len(cols), key.scheme.slots):
-        chunk = cols[a : a + key.scheme.slots]
+    for a in range(0, len(cols), holder.batch_size):
+        chunk = cols[a : a + holder.batch_size]
         blob, _ = scorer.score_batch(holder.encrypt_batch(chunk), "batch")
         out.append(holder.release(holder.decrypt_batch(blob, len(chunk), "r"), "r"))
     return np.concatenate(out)
@@ -49,7 +52,9 @@ def test_ten_thousand_encrypted_scores_equal_the_plaintext_scorecard(
     frame = synthetic_applicants(points, 10_000, seed=1)
     result = run_round(points, frame, key=key, workers=1)
     expected = points.score(frame)
-    assert result.metadata["batches"] == -(-10_000 // key.scheme.slots)  # not a multiple
+    per_slot = 3 if key.scheme.name == "bfv" else 1  # this model's raw scores span 10 bits
+    assert result.metadata["applicants_per_slot"] == per_slot
+    assert result.metadata["batches"] == -(-10_000 // (key.scheme.slots * per_slot))
     np.testing.assert_array_equal(result.scores, expected)
     assert result.metadata["exact"] == 10_000
     # the clip is exercised: some raw scores fall outside [300, 850]
@@ -58,11 +63,15 @@ def test_ten_thousand_encrypted_scores_equal_the_plaintext_scorecard(
     assert result.metadata["max_abs_error"] < (1e-3 if key.scheme.name == "ckks" else 1e-12)
 
 
-@pytest.mark.parametrize("n", [1, 4095, 4097])
-def test_batch_sizes_off_the_slot_count_score_exactly(points: PointsTable, n: int) -> None:
-    key = generate_key("bfv")
-    frame = synthetic_applicants(points, n, seed=n)
-    np.testing.assert_array_equal(_score(points, key, frame), points.score(frame))
+def test_batch_sizes_off_the_slot_count_score_exactly() -> None:
+    """One applicant, a part-filled slot, one short of a batch, one into a second batch."""
+    small = synthetic_points_table(12, seed=8)
+    holder = Holder(_BFV_KEY, split_model(small)[0])
+    size = holder.batch_size
+    assert size == _BFV_KEY.scheme.slots * holder.packing.digits and holder.packing.digits == 4
+    for n in (1, 2, size - 1, size + 1):
+        frame = synthetic_applicants(small, n, seed=n)
+        np.testing.assert_array_equal(_score(small, _BFV_KEY, frame), small.score(frame))
 
 
 def test_applicants_with_missing_and_unknown_values_land_in_the_missing_bin(
@@ -92,15 +101,17 @@ def test_the_scorer_refuses_a_context_holding_the_secret_key(
     points: PointsTable, key: HolderKey
 ) -> None:
     _, weights = split_model(points)
+    enc, weights = split_model(points)
+    packing = Holder(key, enc).packing
     with pytest.raises(HEError, match="holds a secret key"):
-        Scorer(key.secret_bytes(), key.scheme, weights, "context.bin")
+        Scorer(key.secret_bytes(), key.scheme, weights, packing, "context.bin")
 
 
 def test_the_scorer_refuses_a_context_of_other_parameters(points: PointsTable) -> None:
-    _, weights = split_model(points)
-    bfv = generate_key("bfv")
+    enc, weights = split_model(points)
+    packing = packing_for(CKKS, enc.raw_min, enc.raw_max, "model")
     with pytest.raises(HEError, match="does not carry the ckks parameters"):
-        Scorer(bfv.public_context, CKKS, weights)
+        Scorer(_BFV_KEY.public_context, CKKS, weights, packing)
 
 
 def test_the_encoding_sent_to_the_holder_carries_no_points(points: PointsTable) -> None:
@@ -113,11 +124,12 @@ def test_the_encoding_sent_to_the_holder_carries_no_points(points: PointsTable) 
 
 def test_a_decryption_under_another_key_is_refused_not_released(points: PointsTable) -> None:
     enc, weights = split_model(points)
-    a, b = generate_key("bfv"), generate_key("bfv")
+    a, b = _BFV_KEY, generate_key("bfv")
     frame = synthetic_applicants(points, 500)
     cols = column_indices(enc, frame, "frame")
-    blob, _ = Scorer(a.public_context, BFV, weights).score_batch(
-        Holder(a, enc).encrypt_batch(cols), "batch"
+    holder = Holder(a, enc)
+    blob, _ = Scorer(a.public_context, BFV, weights, holder.packing).score_batch(
+        holder.encrypt_batch(cols), "batch"
     )
     other = Holder(b, enc)
     with pytest.raises(HEError, match="outside the model's declared range"):
@@ -137,35 +149,78 @@ def test_ckks_release_refuses_non_integer_decryptions(points: PointsTable) -> No
 def test_points_beyond_the_plaintext_modulus_are_refused() -> None:
     d = synthetic_points_table(8).to_dict()
     for b in d["bins"]:
-        b["points"] *= 2000  # raw range now far above (t-1)/2 = 32768
+        b["points"] *= 2**31  # raw scores now span more than 2^36 values: not one digit of a slot
     enc, _ = split_model(PointsTable.from_dict(d))
-    with pytest.raises(HEError, match=r"beyond the bfv bound \|score\| <= 32768"):
-        Holder(generate_key("bfv"), enc)
+    with pytest.raises(HEError, match=r"beyond the bfv bound of 2\^36 distinct raw scores"):
+        Holder(_BFV_KEY, enc)
+    with pytest.raises(HEError, match=r"beyond the ckks bound \|score\| <= 524287"):
+        Holder(generate_key("ckks"), enc)
+
+
+def test_weights_beyond_the_noise_budget_are_refused_by_the_scorer() -> None:
+    d = synthetic_points_table(16).to_dict()
+    for b in d["bins"]:
+        b["points"] *= 40  # span still packs, but sum |w| passes 2^13
+    enc, weights = split_model(PointsTable.from_dict(d))
+    assert weights.weight_l1 > BFV.max_weight_l1
+    packing = packing_for(BFV, enc.raw_min, enc.raw_max, "model")
+    with pytest.raises(HEError, match="exceeds 8192"):
+        Scorer(_BFV_KEY.public_context, BFV, weights, packing)
 
 
 def test_noise_budget_survives_the_largest_admitted_weights() -> None:
     import tenseal.sealapi as sa
 
-    key = generate_key("bfv")
+    key = _BFV_KEY
     ctx = key.context.seal_context().data
     dec = sa.Decryptor(ctx, key.context.secret_key().data)
     d = synthetic_points_table(16).to_dict()
+    l1 = split_model(PointsTable.from_dict(d))[1].weight_l1
     for b in d["bins"]:
-        b["points"] = b["points"] * 30  # sum |w| close to the 2^16 bound
+        b["points"] = b["points"] * (BFV.max_weight_l1 // l1)  # sum |w| close to the 2^13 bound
     points = PointsTable.from_dict(d)
     enc, weights = split_model(points)
-    assert weights.weight_l1 <= BFV.max_weight_l1
+    assert BFV.max_weight_l1 // 2 < weights.weight_l1 <= BFV.max_weight_l1
+    assert min(weights.weights) < 0 < max(weights.weights)  # both signs of weight
     frame = synthetic_applicants(points, 200)
     cols = column_indices(enc, frame, "frame")
     holder = Holder(key, enc)
-    blob, _ = Scorer(key.public_context, BFV, weights).score_batch(holder.encrypt_batch(cols), "b")
+    scorer = Scorer(key.public_context, BFV, weights, holder.packing)
+    blob, _ = scorer.score_batch(holder.encrypt_batch(cols), "b")
     from privacy.he.wire import seal_load
 
     ct = sa.Ciphertext()
     seal_load(ct, ctx, blob)
-    assert dec.invariant_noise_budget(ct) >= 8
+    # worst case: 18 fresh bits - log2(8192) = 5; independent noises usually leave ~8
+    assert dec.invariant_noise_budget(ct) >= 4
     np.testing.assert_array_equal(
         holder.release(holder.decrypt_batch(blob, 200, "r"), "r"), points.score(frame)
+    )
+
+
+def test_negative_weights_cost_their_size_in_noise_not_the_plain_modulus() -> None:
+    """All weights negative (the baseline bin earns most): SEAL would scale the noise by t."""
+    import tenseal.sealapi as sa
+
+    d = synthetic_points_table(8).to_dict()
+    for b in d["bins"]:
+        b["points"] = -int(b["points"]) if b["bin_index"] else 100
+    points = PointsTable.from_dict(d)
+    enc, weights = split_model(points)
+    assert max(weights.weights) < 0
+    holder = Holder(_BFV_KEY, enc)
+    frame = synthetic_applicants(points, 300, seed=4)
+    blob, _ = Scorer(_BFV_KEY.public_context, BFV, weights, holder.packing).score_batch(
+        holder.encrypt_batch(column_indices(enc, frame, "frame")), "b"
+    )
+    from privacy.he.wire import seal_load
+
+    ctx = _BFV_KEY.context.seal_context().data
+    ct = sa.Ciphertext()
+    seal_load(ct, ctx, blob)
+    assert sa.Decryptor(ctx, _BFV_KEY.context.secret_key().data).invariant_noise_budget(ct) >= 8
+    np.testing.assert_array_equal(
+        holder.release(holder.decrypt_batch(blob, 300, "r"), "r"), points.score(frame)
     )
 
 
@@ -216,9 +271,6 @@ def test_any_integer_scorecard_scores_exactly_under_bfv(
     np.testing.assert_array_equal(_score(points, _BFV_KEY, frame), points.score(frame))
 
 
-_BFV_KEY = generate_key("bfv")
-
-
 def test_a_model_without_any_indicator_column_is_refused() -> None:
     d = synthetic_points_table(4).to_dict()
     for b in d["bins"]:
@@ -229,3 +281,46 @@ def test_a_model_without_any_indicator_column_is_refused() -> None:
 
 def test_public_context_bytes_are_the_same_for_every_key_of_a_scheme() -> None:
     assert public_context_bytes(generate_key("bfv").context) == generate_key("bfv").public_context
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    columns=st.integers(1, 24),
+    seed=st.integers(0, 2**16),
+    n=st.integers(1, 60),
+    scale=st.sampled_from([1, 7, 300]),
+)
+def test_packing_and_the_scorers_constant_decode_to_the_raw_scores_exactly(
+    columns: int, seed: int, n: int, scale: int
+) -> None:
+    """The packing arithmetic alone, mod t as SEAL computes it: pack, weigh, add, unpack."""
+    d = synthetic_points_table(columns, seed=seed).to_dict()
+    for b in d["bins"]:
+        b["points"] = b["points"] * scale - 40 * scale  # negative and positive points
+    points = PointsTable.from_dict(d)
+    enc, weights = split_model(points)
+    packing = packing_for(BFV, enc.raw_min, enc.raw_max, "model")
+    assert packing.bits * packing.digits <= BFV.plain_bits
+    frame = synthetic_applicants(points, n, seed=seed)
+    slots = packing.pack(column_indices(enc, frame, "frame"), enc.columns).astype(object)
+    t = BFV.plain_modulus
+    assert t is not None
+    result = (
+        sum(w * row for w, row in zip(weights.weights, slots, strict=True))
+        + packing.constant(weights.offset)
+    ) % t
+    full = np.full(BFV.slots, packing.constant(weights.offset) % t, dtype=np.uint64)
+    full[: len(result)] = np.asarray(result, dtype=np.uint64)
+    np.testing.assert_array_equal(packing.unpack(full, n, "r"), points.raw_points(frame))
+
+
+@settings(max_examples=25, deadline=None)
+@given(span=st.integers(0, 2**20), raw_min=st.integers(-(10**6), 10**6), seed=st.integers(0, 99))
+def test_uniform_residues_as_a_wrong_key_decrypts_them_are_never_released(
+    span: int, raw_min: int, seed: int
+) -> None:
+    packing = packing_for(BFV, raw_min, raw_min + span, "model")
+    assert BFV.plain_modulus is not None
+    noise = np.random.default_rng(seed).integers(0, BFV.plain_modulus, BFV.slots, dtype=np.uint64)
+    with pytest.raises(HEError, match="outside the model's declared range"):
+        packing.unpack(noise, 10, "result_00000.llhe")
