@@ -16,7 +16,7 @@ named key of the key vault whose key-check value the warehouse records, so a cha
 secret is refused instead of signing under a new key.
 """
 
-import math
+import os
 import re
 import time
 from collections.abc import Iterator, Sequence
@@ -27,18 +27,19 @@ from typing import Any
 
 import dagster as dg
 import duckdb
-import rfc8785
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from assets.credit import SCORES_KEY, model_registry
 from assets.ingest import ledger_key
 from assets.resources import DUCKDB_POOL, LedgerHome
 from privacy.keyvault import open_keyvault
 from privacy.publish import pending_runs
-from zk.attestations import file_digest
+from zk.attestations import file_digest, snapshot_inclusion
 from zk.attestations import snapshot_commitment as sign_snapshot_commitment
 from zk.credentials import issue_score_credentials
 from zk.envelope import FormatError, read_document, write_document
-from zk.merkle import encode_row, merkle_root
+from zk.merkle import MerkleTree, encode_row, merkle_root_packed, number_text
 from zk.signatures import IssuerKey, write_issuer_public_key
 from zk.statuslist import MIN_ENTRIES, StatusList, status_list_credential
 
@@ -46,6 +47,7 @@ ISSUER_KEY_ASSET = dg.AssetKey(["attest", "issuer_key"])
 SNAPSHOT_COMMITMENT_KEY = dg.AssetKey(["attest", "snapshot_commitment"])
 SCORE_CREDENTIALS_KEY = dg.AssetKey(["attest", "score_credentials"])
 TRANSACTIONS_KEY = ledger_key("transactions")
+HOLDERS_KEY = dg.AssetKey(["minimised", "credit_transactions"])
 
 ISSUER_KEY_NAME = "attest_issuer"
 """Named key of the key vault holding the 32-byte issuer secret."""
@@ -57,12 +59,14 @@ STATUS_LIST_VALIDITY = timedelta(days=7)
 SCORE_BITS = 10  # scores are 300-850: they fit in [0, 2^10)
 BATCH_ROWS = 65_536
 
-# What a leaf commits to. Left out: counterparty (a chain address or another user), wallet,
-# device, IP and country, so no leaf holds more about a person than the account token.
+# What a leaf commits to, in this order. The holder is the credit-purpose pseudonym (the name the
+# subject's credentials and folder carry), never the ledger's user id: a subject receives their own
+# leaves, and a raw id in them would leave around the publish gate. Left out: counterparty (a chain
+# address or another user), wallet, device, IP and country.
 COMMITTED_COLUMNS: tuple[tuple[str, str], ...] = (
     ("txn_id", "CAST(t.txn_id AS VARCHAR)"),
     ("occurred_at", "strftime(t.occurred_at, '%Y-%m-%dT%H:%M:%S.%fZ')"),
-    ("user_id", "CAST(t.user_id AS VARCHAR)"),
+    ("holder", "CAST(m.user_id AS VARCHAR)"),
     ("tx_type", "CAST(t.tx_type AS VARCHAR)"),
     ("direction", "CAST(t.direction AS VARCHAR)"),
     ("asset", "CAST(t.asset AS VARCHAR)"),
@@ -71,7 +75,10 @@ COMMITTED_COLUMNS: tuple[tuple[str, str], ...] = (
     ("merchant_id", "CAST(t.merchant_id AS VARCHAR)"),
     ("loan_id", "CAST(t.loan_id AS VARCHAR)"),
 )
-_NUMBER_COLUMNS = frozenset({"amount", "fee"})
+HOLDERS_TABLE = "minimised.credit_transactions"
+"""Where a ledger row's credit-purpose holder pseudonym comes from (joined on txn_id)."""
+MERKLE_WORKERS = max(1, min(2, len(os.sched_getaffinity(0))))
+"""Worker processes hashing the snapshot tree (the machine this is sized for has 2 cores)."""
 _FILE_PART_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$")
 
 _COMMON: dict[str, Any] = {
@@ -134,64 +141,131 @@ def _latest_snapshot(con: duckdb.DuckDBPyConnection) -> tuple[str, datetime] | N
     return (str(row[0]), row[1]) if row else None
 
 
-def _number_text(value: float | None) -> str | None:
-    """A float as its RFC 8785 number text (ECMAScript shortest round trip), e.g. ``12.5``,
-    ``100``, ``1e-7``: one spelling every producer can derive. ``repr`` has the same digits and
-    differs only in exponent form and a trailing ``.0``, so it is the fast path."""
-    if value is None:
-        return None
-    if value == 0:
-        return "0"  # JCS has no negative zero
-    text = repr(value)
-    if "e" in text or not math.isfinite(value):
-        try:
-            return bytes(rfc8785.dumps(value)).decode()
-        except rfc8785.FloatDomainError:
-            raise ValueError("not a finite number") from None
-    return text[:-2] if text.endswith(".0") else text
+_ESCAPES = {chr(c): f"\\u{c:04x}" for c in range(32)} | {
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\f": "\\f",
+    "\r": "\\r",
+}
+"""RFC 8785 (ECMAScript) escapes of the control characters; '"' and '\\' are done first."""
 
 
-def _encoded_rows(con: duckdb.DuckDBPyConnection, snapshot_at: datetime) -> Iterator[bytes]:
-    """Encoded transactions of the ledger as of the snapshot taken at ``snapshot_at``, in load
-    order (snapshot, file, row): a later snapshot's tree extends the earlier one's leaves."""
-    select = ", ".join(expr for _, expr in COMMITTED_COLUMNS)
-    sql = f"""
-        WITH snaps AS (
-            SELECT snapshot_id, min(created_at) AS created_at FROM ledger.snapshots
-            WHERE created_at <= ? GROUP BY snapshot_id)
-        SELECT {select} FROM ledger.transactions t JOIN snaps s ON t._snapshot_id = s.snapshot_id
-        ORDER BY s.created_at, s.snapshot_id, t._source_file, t._source_row, t.txn_id"""
-    numbers = [i for i, (name, _) in enumerate(COMMITTED_COLUMNS) if name in _NUMBER_COLUMNS]
+def _json_strings(text: pa.Array) -> pa.Array:
+    """Each value as an RFC 8785 JSON string; null as ``null``."""
+    out = pc.replace_substring(pc.replace_substring(text, "\\", "\\\\"), '"', '\\"')
+    if pc.any(pc.match_substring_regex(out, "[\\x00-\\x1f]")).as_py():
+        for char, escape in _ESCAPES.items():  # rare: one pass per control character
+            out = pc.replace_substring(out, char, escape)
+    return pc.fill_null(pc.binary_join_element_wise('"', out, '"', ""), "null")
+
+
+def _number_strings(values: pa.Array, column: str, first_row: int) -> pa.Array:
+    """Each float as its RFC 8785 number text (:func:`zk.merkle.number_text`), as a string.
+
+    Arrow's shortest round-trip text equals it outside exponent form, except for -0; exponent
+    forms (and NaN, inf) take the Python path, value by value."""
+    text = pc.if_else(pc.equal(values, 0.0), "0", pc.cast(values, pa.string()))
+    odd = pc.fill_null(pc.or_(pc.match_substring(text, "e"), pc.match_substring(text, "n")), False)
+    odd_rows = pc.indices_nonzero(odd).to_pylist()
+    if odd_rows:
+        fixed = []
+        for i in odd_rows:
+            try:
+                fixed.append(number_text(values[i].as_py()))
+            except ValueError:
+                raise ValueError(
+                    f"ledger.transactions column {column}: the value in row {first_row + i} "
+                    "(load order) is not a finite number: fix the landing file and re-ingest"
+                ) from None
+        text = pc.replace_with_mask(text, odd, pa.array(fixed, pa.string()))
+    return text
+
+
+def encode_rows(table: str, batch: pa.RecordBatch, first_row: int = 0) -> pa.Array:
+    """:func:`zk.merkle.encode_row` of every row of ``batch`` at once (Arrow kernels, a few passes
+    per column): text as JSON strings, floats as their number text in a JSON string, nulls as
+    ``null``. ``first_row`` numbers the rows in error messages."""
+    prefix = encode_row(table, [])[:-1].decode()  # '["<table>"'
+    cells = []
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        if pa.types.is_floating(column.type):
+            column = _number_strings(column, name, first_row)
+        elif not pa.types.is_string(column.type):
+            raise TypeError(f"column {name} is {column.type}: select it as VARCHAR or DOUBLE")
+        cells.append(_json_strings(column))
+    return pc.binary_join_element_wise(pc.binary_join_element_wise(prefix, *cells, ","), "]", "")
+
+
+def _packed(encoded: pa.Array) -> tuple[memoryview, memoryview]:
+    """The (data, offsets) buffers of a string array, without a copy (:data:`zk.merkle.Segment`)."""
+    _, offsets, data = encoded.buffers()
+    start = encoded.offset
+    return (
+        memoryview(data) if data is not None else memoryview(b""),
+        memoryview(offsets).cast("i")[start : start + len(encoded) + 1],
+    )
+
+
+_SNAPSHOT_ROWS = """
+    WITH snaps AS (
+        SELECT snapshot_id, min(created_at) AS created_at FROM ledger.snapshots
+        WHERE created_at <= ? GROUP BY snapshot_id)
+    SELECT {select} FROM ledger.transactions t JOIN snaps s ON t._snapshot_id = s.snapshot_id
+    LEFT JOIN {holders} m ON m.txn_id = t.txn_id
+    ORDER BY s.created_at, s.snapshot_id, t._source_file, t._source_row, t.txn_id"""
+
+
+def _encoded_batches(
+    con: duckdb.DuckDBPyConnection, snapshot_at: datetime
+) -> Iterator[tuple[pa.Array, pa.Array]]:
+    """(encoded rows, holder pseudonyms) of the ledger's transactions as of the snapshot taken at
+    ``snapshot_at``, in load order (snapshot, file, row): a later snapshot's tree extends the
+    earlier one's leaves. A row whose holder is not in :data:`HOLDERS_TABLE` (e.g. erased)
+    commits to a null holder."""
+    select = ", ".join(f"{expr} AS {name}" for name, expr in COMMITTED_COLUMNS)
+    sql = _SNAPSHOT_ROWS.format(select=select, holders=HOLDERS_TABLE)
     cur = con.cursor()
     try:
         offset = 0
         for batch in cur.sql(sql, params=[snapshot_at]).to_arrow_reader(BATCH_ROWS):
-            columns: list[list[Any]] = [c.to_pylist() for c in batch.columns]
-            for i in numbers:
-                try:
-                    columns[i] = [_number_text(v) for v in columns[i]]
-                except ValueError:
-                    raise ValueError(
-                        f"ledger.transactions column {COMMITTED_COLUMNS[i][0]}: a value in rows "
-                        f"{offset}-{offset + batch.num_rows - 1} (load order) is not a finite "
-                        "number: fix the landing file and re-ingest"
-                    ) from None
-            for row in zip(*columns, strict=True):
-                yield encode_row("transactions", row)
+            yield encode_rows("transactions", batch, offset), batch.column("holder")
             offset += batch.num_rows
     finally:
         cur.close()
 
 
-class _Counter:
-    """Counts the leaves on their way into the tree (the stream is read once)."""
+def snapshot_root(con: duckdb.DuckDBPyConnection, snapshot_at: datetime) -> tuple[bytes, int]:
+    """(RFC 9162 root, rows) of the ledger as of ``snapshot_at``, hashed by
+    :data:`MERKLE_WORKERS` processes."""
+    counted = [0]
 
-    n = 0
+    def segments() -> Iterator[tuple[memoryview, memoryview]]:
+        for encoded, _ in _encoded_batches(con, snapshot_at):
+            counted[0] += len(encoded)
+            yield _packed(encoded)
 
-    def through(self, items: Iterator[bytes]) -> Iterator[bytes]:
-        for item in items:
-            self.n += 1
-            yield item
+    return merkle_root_packed(segments(), workers=MERKLE_WORKERS), counted[0]
+
+
+def _subject_tree(
+    con: duckdb.DuckDBPyConnection, snapshot_at: datetime, subjects: Sequence[str]
+) -> tuple[MerkleTree, dict[str, list[tuple[int, bytes]]]]:
+    """The whole tree of the snapshot and, per subject, ``(index, encoded row)`` of their rows."""
+    wanted = pa.array(sorted(set(subjects)), pa.string())
+    rows: dict[str, list[tuple[int, bytes]]] = {}
+    start = [0]
+
+    def segments() -> Iterator[tuple[memoryview, memoryview]]:
+        for encoded, holders in _encoded_batches(con, snapshot_at):
+            for i in pc.indices_nonzero(pc.is_in(holders, value_set=wanted)).to_pylist():
+                leaf = encoded[i].as_py().encode("utf-8")
+                rows.setdefault(holders[i].as_py(), []).append((start[0] + i, leaf))
+            start[0] += len(encoded)
+            yield _packed(encoded)
+
+    tree = MerkleTree.from_packed(segments(), workers=MERKLE_WORKERS)
+    return tree, rows
 
 
 def _skipped(reason: str, **metadata: Any) -> dg.MaterializeResult:
@@ -218,7 +292,7 @@ def issuer_key(context: dg.AssetExecutionContext, ledger_home: LedgerHome) -> dg
 
 @dg.asset(
     key=SNAPSHOT_COMMITMENT_KEY,
-    deps=[TRANSACTIONS_KEY, ISSUER_KEY_ASSET],
+    deps=[TRANSACTIONS_KEY, HOLDERS_KEY, ISSUER_KEY_ASSET],
     kinds={"duckdb", "json"},
     **_COMMON,
 )
@@ -239,9 +313,10 @@ def snapshot_commitment(
             [snapshot_id],
         ).fetchone()
         if recorded is None:
-            counted = _Counter()
-            root = merkle_root(counted.through(_encoded_rows(con, snapshot_at))).hex()
-            rows, issued = counted.n, _now()
+            if not _has_table(con, *HOLDERS_TABLE.split(".")):
+                return _skipped(f"{HOLDERS_TABLE} is not built yet: the leaves name the holder")
+            digest, rows = snapshot_root(con, snapshot_at)
+            root, issued = digest.hex(), _now()
             con.execute(
                 "INSERT INTO attest.snapshot_roots VALUES (?, ?, ?, ?)",
                 [snapshot_id, root, rows, _naive(issued)],
@@ -264,6 +339,7 @@ def snapshot_commitment(
             "rows": rows,
             "dagster/row_count": rows,
             "committed columns": ", ".join(n for n, _ in COMMITTED_COLUMNS),
+            "merkle workers": MERKLE_WORKERS,
             "issuer key id": key.key_id,
             "staged for": f"out/dpo/attestations/{name}",
             "seconds": round(time.perf_counter() - started, 3),
@@ -514,6 +590,59 @@ def _stage_status_list(
     return status.size, len(revoked)
 
 
+@dataclass(frozen=True)
+class _Committed:
+    """A snapshot root as recorded in ``attest.snapshot_roots``."""
+
+    snapshot_id: str
+    snapshot_at: datetime
+    root: bytes
+    rows: int
+    issued: datetime  # naive UTC, as stored
+
+
+def _stage_inclusions(
+    ledger_home: LedgerHome,
+    key: IssuerKey,
+    committed: _Committed,
+    subjects: Sequence[str],
+    folder: Path,
+) -> tuple[int, str]:
+    """Stage ``<subject>/inclusion-<snapshot>.json`` (their rows, audit paths and the signed
+    snapshot commitment) for each subject with rows in the snapshot; (staged, what happened).
+
+    The tree is rebuilt from the ledger and must hash to the committed root: after an erasure
+    purged or unlinked rows it no longer does, and no proof is given until the next snapshot."""
+    if not _FILE_PART_RE.match(committed.snapshot_id):
+        return 0, f"snapshot id {committed.snapshot_id!r} is not usable as a file name"
+    with ledger_home.connect() as con:
+        tree, rows = _subject_tree(con, committed.snapshot_at, subjects)
+    if tree.root != committed.root or tree.size != committed.rows:
+        return 0, (
+            f"the ledger rows of snapshot {committed.snapshot_id} no longer hash to its committed "
+            f"root ({tree.size} rows now, {committed.rows} committed; rows purged or unlinked "
+            "after an erasure): proofs resume with the next snapshot"
+        )
+    commitment = sign_snapshot_commitment(
+        issuer=key,
+        snapshot_id=committed.snapshot_id,
+        root=committed.root,
+        size=committed.rows,
+        issued=committed.issued.replace(tzinfo=UTC),
+    )
+    for subject, leaves in rows.items():
+        write_document(
+            folder / subject / f"inclusion-{committed.snapshot_id}.json",
+            snapshot_inclusion(commitment, tree, leaves),
+        )
+    missing = len(subjects) - len(rows)
+    return len(rows), (
+        f"{sum(map(len, rows.values()))} rows of {len(rows)} subjects in snapshot "
+        f"{committed.snapshot_id} of {committed.rows}"
+        + (f"; {missing} subjects have no rows in it" if missing else "")
+    )
+
+
 @dg.asset(
     key=SCORE_CREDENTIALS_KEY,
     deps=[SCORES_KEY, SNAPSHOT_COMMITMENT_KEY, ISSUER_KEY_ASSET],
@@ -534,7 +663,8 @@ def score_credentials(
         latest = _latest_snapshot(con)
         recorded = (
             con.execute(
-                "SELECT root FROM attest.snapshot_roots WHERE snapshot_id = ?", [latest[0]]
+                "SELECT root, rows, created_at FROM attest.snapshot_roots WHERE snapshot_id = ?",
+                [latest[0]],
             ).fetchone()
             if latest
             else None
@@ -570,6 +700,7 @@ def score_credentials(
         subjects_total = con.execute(
             "SELECT count(DISTINCT subject) FROM attest.credentials WHERE NOT revoked"
         ).fetchone()
+    inclusions, inclusion_note = 0, "no credential issued"
     if issued:
         subjects = ledger_home.stage(context.run.run_id, "subjects")
         for item in issued:
@@ -577,6 +708,12 @@ def score_credentials(
             folder.mkdir(mode=0o700, exist_ok=True)
             write_document(folder / f"credential-{item.loan_id}.json", item.credential)
             write_document(folder / f"opening-{item.loan_id}.json", item.opening)
+        commitment = _Committed(
+            snapshot_id, latest[1], bytes.fromhex(root), int(recorded[1]), recorded[2]
+        )
+        inclusions, inclusion_note = _stage_inclusions(
+            ledger_home, key, commitment, sorted({i.subject for i in issued}), subjects
+        )
     staged = len(issued)
     return dg.MaterializeResult(
         metadata={
@@ -590,11 +727,14 @@ def score_credentials(
             "revoked in status list": revoked,
             "snapshot_id": snapshot_id,
             "snapshot root": root,
+            "inclusion proofs staged": inclusions,
+            "inclusion proofs": inclusion_note,
             "model hash": dg.MetadataValue.json(hashes),
             "model hash of": "models/credit/candidates/<version>/points_table.json (SHA-256)",
             "valid until": (now + CREDENTIAL_VALIDITY).isoformat(),
             "issuer key id": key.key_id,
-            "staged for": "out/subjects/<pseudonym>/, out/issuer/status_list.json",
+            "staged for": "out/subjects/<pseudonym>/ (credentials, openings, inclusion proofs), "
+            "out/issuer/status_list.json",
             "seconds": round(time.perf_counter() - started, 3),
         }
     )

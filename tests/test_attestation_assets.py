@@ -20,7 +20,6 @@ from assets.attestations import (
     ISSUER_KEY_ASSET,
     SCORE_CREDENTIALS_KEY,
     SNAPSHOT_COMMITMENT_KEY,
-    _number_text,
     issuer_key,
     score_credentials,
     snapshot_commitment,
@@ -31,8 +30,8 @@ from ledger.ingest import ensure_tables
 from privacy.keyvault import KeyMissingError
 from privacy.leakguard import NeedleSet, scan_paths
 from privacy.publish import discard, publish
-from zk.envelope import read_document, write_document
-from zk.merkle import merkle_root
+from zk.envelope import mb_decode, mb_encode, read_document, write_document
+from zk.merkle import merkle_root, number_text
 from zk.presentation import prove_threshold
 from zk.verify import verify_file
 
@@ -55,16 +54,18 @@ TRANSACTIONS = [
      USERS[0], "top_up", "in", "USDT", 12.5, 0.0, "0x52908400098527886e0f7030069857d2e4169ee7",
      None, None),
 ]  # fmt: skip
-# The leaves written out by hand: load order (snapshot, file, row), not txn_id order; the
-# counterparty address is not committed.
+# The leaves written out by hand: load order (snapshot, file, row), not txn_id order; the holder
+# is the credit-purpose pseudonym (never the ledger's user id); the counterparty address is not
+# committed.
 EXPECTED_LEAVES = [
-    b'["transactions","tx0002","2026-01-04T09:30:00.000000Z","U0000001","top_up","in","USDT",'
-    b'"12.5","0",null,null]',
-    b'["transactions","tx0001","2026-01-04T10:00:00.250000Z","U0000002","merchant_payment",'
-    b'"out","USDC","100","0.1","M001",null]',
-    b'["transactions","tx0003","2026-01-05T08:00:00.000000Z","U0000001","loan_repayment","out",'
-    b'"USDT","1e-7","0",null,"L0000001"]',
+    f'["transactions","tx0002","2026-01-04T09:30:00.000000Z","{P1}","top_up","in","USDT",'
+    '"12.5","0",null,null]'.encode(),
+    f'["transactions","tx0001","2026-01-04T10:00:00.250000Z","{P2}","merchant_payment",'
+    '"out","USDC","100","0.1","M001",null]'.encode(),
+    f'["transactions","tx0003","2026-01-05T08:00:00.000000Z","{P1}","loan_repayment","out",'
+    '"USDT","1e-7","0",null,"L0000001"]'.encode(),
 ]
+HOLDERS = {USERS[0]: P1, USERS[1]: P2}
 
 
 def _build(root: Path, scores: list[tuple[str, str, int, str]]) -> Home:
@@ -79,6 +80,12 @@ def _build(root: Path, scores: list[tuple[str, str, int, str]]) -> Home:
                 occurred_at, user_id, tx_type, direction, asset, amount, fee, counterparty,
                 merchant_id, loan_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [(t[0], *t[2:]) for t in TRANSACTIONS],
+        )
+        con.execute("CREATE SCHEMA minimised")
+        con.execute("CREATE TABLE minimised.credit_transactions (txn_id VARCHAR, user_id VARCHAR)")
+        con.executemany(
+            "INSERT INTO minimised.credit_transactions VALUES (?, ?)",
+            [(t[4], HOLDERS[t[6]]) for t in TRANSACTIONS],
         )
         con.execute("CREATE SCHEMA credit")
         con.execute(
@@ -252,8 +259,50 @@ def test_the_leak_guard_passes_every_attestation_file_and_finds_no_ledger_id(
     needles.add_many([("account_id", u) for u in USERS])
     report = scan_paths(home.out, needles)
     assert report.ok, report.summary()
-    # key, status list, snapshot, 3 credentials, 3 openings, 2 manifests
-    assert report.files_scanned == 11
+    # key, status list, snapshot, 3 credentials, 3 openings, 2 inclusion proofs, 2 manifests
+    assert report.files_scanned == 13
+
+
+def _inclusion(home: Home, subject: str) -> Path:
+    return home.out / "subjects" / subject / "inclusion-snap-b.json"
+
+
+def test_each_subject_receives_the_inclusion_proofs_of_exactly_their_rows(
+    published: tuple[Home, dg.ExecuteInProcessResult],
+) -> None:
+    home, result = published
+    for subject, indices in ((P1, [0, 2]), (P2, [1])):
+        report = verify_file(_inclusion(home, subject), home=home.root)
+        assert report.valid, report.summary()
+        doc = read_document(_inclusion(home, subject))
+        assert [item["index"] for item in doc["leaves"]] == indices
+        leaves = [mb_decode(item["leaf"], "leaf") for item in doc["leaves"]]
+        assert leaves == [EXPECTED_LEAVES[i] for i in indices]
+        assert not any(u.encode() in leaf for u in USERS for leaf in leaves)
+        signed = doc["snapshot"]["credentialSubject"]
+        assert signed["merkleRoot"] == merkle_root(EXPECTED_LEAVES).hex()
+        assert signed["treeSize"] == 3
+    meta = _meta(result, SCORE_CREDENTIALS_KEY)
+    assert meta["inclusion proofs staged"] == 2
+    assert meta["inclusion proofs"] == "3 rows of 2 subjects in snapshot snap-b of 3"
+
+
+def test_a_tampered_row_or_audit_path_fails_the_merkle_inclusion_check(
+    published: tuple[Home, dg.ExecuteInProcessResult], tmp_path: Path
+) -> None:
+    home, _ = published
+    doc = read_document(_inclusion(home, P1))
+    row = json.loads(json.dumps(doc))
+    row["leaves"][1]["leaf"] = mb_encode(EXPECTED_LEAVES[2].replace(b'"1e-7"', b'"1e-6"'))
+    path = json.loads(json.dumps(doc))
+    first = path["leaves"][0]["path"][0]
+    path["leaves"][0]["path"][0] = first[:-1] + ("0" if first[-1] != "0" else "1")
+    moved = json.loads(json.dumps(doc))
+    moved["leaves"][0]["index"] = 1  # another holder's slot
+    for name, changed in (("row", row), ("path", path), ("index", moved)):
+        report = verify_file(write_document(tmp_path / f"{name}.json", changed), home=home.root)
+        assert report.failed == "merkle_inclusion", (name, report.summary())
+        assert "is not in the snapshot" in report.summary()
 
 
 def test_reruns_keep_valid_credentials_and_reissue_what_the_gate_discarded_or_a_new_model_scored(
@@ -330,7 +379,7 @@ def test_without_scores_credentials_are_skipped_with_the_reason(tmp_path: Path) 
 @settings(max_examples=300, deadline=None)
 @given(st.floats(allow_nan=False, allow_infinity=False))
 def test_number_text_is_the_rfc8785_spelling_of_every_finite_float(value: float) -> None:
-    assert _number_text(value) == rfc8785.dumps(value).decode()
+    assert number_text(value) == rfc8785.dumps(value).decode()
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ from typing import Any
 
 from zk.backends import Backend, BackendName, resolve_backend
 from zk.envelope import CONTEXT, format_time, mb_encode, sign_document
-from zk.merkle import MerkleTree
+from zk.merkle import MerkleTree, leaf_hash
 from zk.signatures import IssuerKey
 
 __all__ = [
@@ -102,7 +102,7 @@ def snapshot_inclusion(
         raise ValueError("the tree does not match the signed snapshot commitment")
     items = []
     for index, leaf in leaves:
-        if tree.levels[0][index] != hashlib.sha256(b"\x00" + leaf).digest():
+        if not 0 <= index < tree.size or tree.node(0, index) != leaf_hash(leaf):
             raise ValueError(f"leaf {index}: the row given is not the row at that index")
         items.append(
             {

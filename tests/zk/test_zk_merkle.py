@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 
 import pytest
 import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zk.merkle import MerkleTree, encode_row, leaf_hash, merkle_root, node_hash, verify_inclusion
+import zk.merkle
+import zk.merkle_workers
+from zk.merkle import (
+    MerkleTree,
+    encode_row,
+    leaf_hash,
+    merkle_root,
+    merkle_root_packed,
+    node_hash,
+    verify_inclusion,
+)
 
 
 def mth(leaves: list[bytes]) -> bytes:
@@ -78,10 +89,10 @@ def test_inclusion_fails_for_another_row_index_size_or_path() -> None:
 def test_a_node_cannot_pose_as_a_leaf() -> None:
     leaves = rows(4)
     tree = MerkleTree(leaves)
-    inner = tree.levels[1][0][:] + tree.levels[1][1][:]
+    inner = tree.node(1, 0) + tree.node(1, 1)
     # the two children concatenated, hashed as a leaf, is not the root of anything here
-    assert leaf_hash(inner) != node_hash(tree.levels[1][0], tree.levels[1][1])
-    assert not verify_inclusion(tree.levels[1][0] + tree.levels[1][1], 0, 1, [], tree.root)
+    assert leaf_hash(inner) != node_hash(tree.node(1, 0), tree.node(1, 1))
+    assert not verify_inclusion(inner, 0, 1, [], tree.root)
 
 
 values = st.one_of(st.none(), st.booleans(), st.integers(-(2**53), 2**53), st.text(max_size=12))
@@ -103,3 +114,60 @@ def test_row_encoding_refuses_floats_and_unsafe_integers_without_echoing_them() 
     assert "1234.5" not in str(exc.value)
     with pytest.raises(ValueError, match="exceeds 2"):
         encode_row("loans", [2**60])
+
+
+def _packed(leaves: list[bytes], cuts: list[int]) -> list[tuple[bytes, list[int]]]:
+    """The leaves as segments of one buffer, cut before each index in ``cuts``."""
+    offsets = [0]
+    for leaf in leaves:
+        offsets.append(offsets[-1] + len(leaf))
+    data = b"".join(leaves)
+    bounds = [0, *cuts, len(leaves)]
+    return [(data, offsets[a : b + 1]) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+
+
+@pytest.mark.parametrize(
+    ("n", "workers"),
+    [(n, 1) for n in (0, 1, 3, 4, 5, 8, 9, 15, 16, 17, 31, 33, 64, 100)] + [(9, 2), (33, 2)],
+)
+def test_subtrees_in_worker_processes_give_the_rfc_root_and_paths(
+    monkeypatch: pytest.MonkeyPatch, n: int, workers: int
+) -> None:
+    # Subtrees of 4 leaves: every tree above is cut, most with a short last subtree, and the
+    # segments are cut elsewhere than the subtrees, so both kinds of boundary are crossed.
+    monkeypatch.setattr(zk.merkle, "CHUNK_LEAVES", 4)
+    leaves = rows(n)
+    segments = _packed(leaves, [c for c in (3, 10, 11) if c < n])
+    expected = mth(leaves)
+    assert merkle_root(leaves, workers=workers) == expected
+    assert merkle_root_packed(segments, workers=workers) == expected
+    tree = MerkleTree.from_packed(segments, workers=workers)
+    assert tree.levels == MerkleTree(leaves).levels and tree.size == n
+    for m in range(n):
+        assert tree.inclusion_proof(m) == rfc_path(m, leaves)
+
+
+def test_a_failing_row_producer_stops_the_worker_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(zk.merkle, "CHUNK_LEAVES", 2)
+    started: list[object] = []
+    real = zk.merkle_workers.WorkerPool.__init__
+
+    def spy(self: zk.merkle_workers.WorkerPool, workers: int, keep: bool) -> None:
+        real(self, workers, keep)
+        started.append(self)
+
+    monkeypatch.setattr(zk.merkle_workers.WorkerPool, "__init__", spy)
+
+    def segments() -> Iterator[tuple[bytes, list[int]]]:
+        yield from _packed(rows(8), [4])
+        raise ValueError("row 9: not a finite number")
+
+    with pytest.raises(ValueError, match="row 9"):
+        merkle_root_packed(segments(), workers=2)
+    (pool,) = started
+    assert all(p.poll() is not None for p in pool.procs)  # type: ignore[attr-defined]
+
+
+def test_packed_offsets_outside_the_data_are_refused() -> None:
+    with pytest.raises(ValueError, match="outside the data"):
+        merkle_root_packed([(b"abc", [0, 2, 5])])
