@@ -195,9 +195,51 @@ _VAULT_FORMS: list[tuple[str, str, str, Writer]] = [
         ),
     ),
     ("phone 0086", "mobile_number", "mobile", lambda r, v: "0086-" + _digits(v)[-11:]),
+    # Inside longer unseparated digit runs and identifiers (a vaulted value is found anywhere).
+    (
+        "phone inside order number",
+        "mobile_number",
+        "mobile",
+        lambda r, v: "ORD20" + _digits(v)[-11:],
+    ),
+    (
+        "phone inside long digit run",
+        "mobile_number",
+        "mobile",
+        lambda r, v: (
+            f"{r.randint(2020, 2026)}{r.randint(1, 12):02d}{_digits(v)[-11:]}"
+            f"{r.randint(0, 999):03d}"
+        ),
+    ),
+    (
+        "phone with +86 inside id",
+        "mobile_number",
+        "mobile",
+        lambda r, v: f"M+86{_digits(v)[-11:]}x",
+    ),
+    (
+        "phone inside digest-like id",
+        "mobile_number",
+        "mobile",
+        lambda r, v: (
+            "ab" + r.randbytes(4).hex() + _digits(v)[-11:] + "cd" + r.randbytes(5).hex()[:9]
+        ),
+    ),
+    (
+        "phone fullwidth inside digit run",
+        "mobile_number",
+        "mobile",
+        lambda r, v: "订单" + f"20{_digits(v)[-11:]}01".translate(_FULLWIDTH),
+    ),
     ("resident id as is", "resident_id", "resident_id", lambda r, v: v),
     ("resident id lower x", "resident_id", "resident_id", lambda r, v: "id=" + v.lower()),
     ("resident id in id", "resident_id", "resident_id", lambda r, v: "ID" + v),
+    (
+        "resident id inside digit run",
+        "resident_id",
+        "resident_id",
+        lambda r, v: f"NO{r.randint(10, 99)}{v}{r.randint(0, 9)}",
+    ),
     (
         "resident id spaced 6-8-4",
         "resident_id",
@@ -320,6 +362,16 @@ _NEGATIVES: list[tuple[str, Callable[[random.Random], str]]] = [
     ),
     ("order number 19 digits", lambda r: f"2026{r.randint(10**14, 10**15 - 1)}"),
     ("order number 18 digits", lambda r: f"2026{r.randint(10**13, 10**14 - 1)}"),
+    # Phone- and ID-shaped runs of no subject inside longer digit runs: detectors keep their
+    # digit boundaries, so these are not identifiers.
+    ("unvaulted phone inside order number", lambda r: "ORD20" + _mobile(r)),
+    (
+        "unvaulted phone inside long digit run",
+        lambda r: f"{r.randint(10**5, 10**6 - 1)}{_mobile(r)}{r.randint(100, 999)}",
+    ),
+    ("unvaulted resident id inside digit run", lambda r: f"NO{r.randint(10, 99)}{_rid(r)}7"),
+    ("long digit run", lambda r: str(r.randint(10**23, 10**24 - 1))),
+    ("digest-like id with digits", lambda r: "ab" + r.randbytes(4).hex() + _mobile(r) + "cd"),
     ("sha-256 hex", lambda r: r.randbytes(32).hex()),
     ("tx hash", lambda r: "0x" + r.randbytes(32).hex()),
     ("sha-1 hex", lambda r: r.randbytes(20).hex()),

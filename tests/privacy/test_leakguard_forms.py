@@ -70,6 +70,16 @@ def _kinds(ns: NeedleSet, text: str) -> set[str]:
         ("DEV-550E8400E29B41D4A716446655440000", "device_id"),
         ("137\u200b1234\u200b5678", "mobile_number"),  # zero-width spaces
         ("call 0086 (137) 1234-5678", "mobile_number"),
+        # inside longer unseparated digit runs and identifiers
+        (f"ORD20{PHONE}", "mobile_number"),
+        (f"M+86{PHONE}x", "mobile_number"),
+        (f"2026011{PHONE}01", "mobile_number"),
+        (f"a1b2c3d4e5{PHONE}f6a7b8c9d0e", "mobile_number"),  # a 32-hex digest-shaped id
+        (
+            "订单" + f"20{PHONE}01".translate(str.maketrans("0123456789", "０１２３４５６７８９")),
+            "mobile_number",
+        ),
+        (f"NO42{RID}7", "resident_id"),
     ],
 )
 def test_each_written_form_of_a_vaulted_value_is_found(
@@ -93,6 +103,11 @@ def test_each_written_form_of_a_vaulted_value_is_found(
         ("¥1,234,567.89", None),
         ("L0000042 M00042 W0000042-ETH", None),
         ("10.0.0.1 v1.2.3.4", None),
+        # phone / ID shapes of no subject inside longer digit runs keep their boundaries
+        ("ORD2015800001111", None),
+        ("202601158000011110", None),
+        ("a1b2c3d4e515800001111f6a7b8c9d0e", None),
+        ("NO4244030619900101123" + "57", None),
     ],
 )
 def test_hard_negatives_are_not_flagged(needles: NeedleSet, text: str, kind: None) -> None:
