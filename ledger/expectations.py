@@ -173,7 +173,7 @@ def apportion(counts: dict[str, int], size: int) -> list[str]:
     spare = max(size - len(present), 0)
     quotas = {k: spare * n / total for k, n in present.items()}
     shares = {k: 1 + math.floor(q) for k, q in quotas.items()}
-    left = size - sum(shares.values())
+    left = max(size - sum(shares.values()), 0)
     for k in sorted(quotas, key=lambda k: (math.floor(quotas[k]) - quotas[k], k))[:left]:
         shares[k] += 1
     return [k for k, n in shares.items() for _ in range(n)]
@@ -310,6 +310,12 @@ def validate(
             ],
         )
         result = batch.validate(suite)
+    if len(result.results) != len(expectations):
+        # GX drops an expectation it cannot configure with only a log line: never a silent pass.
+        raise RuntimeError(
+            f"GX evaluated {len(result.results)} of the {len(expectations)} expectations "
+            f"declared for {entity}; see the log for the one it could not configure"
+        )
     outcome = SuiteOutcome(entity=entity, rows=rows, evaluated=len(result.results))
     by_label = {e.label: e for e in expectations}
     for r in result.results:
