@@ -181,13 +181,16 @@ class ChainStatus:
 
 def _rows(con: duckdb.DuckDBPyConnection, since: int) -> Iterator[tuple[Any, ...]]:
     """Events with ``seq > since`` in order, in batches (a 1M-event log is not held at once)."""
-    cur = con.execute(
+    reader = con.execute(
         f"SELECT seq, event_time, actor, action, subject, details, prev_hash, hash "
         f"FROM {AUDIT_TABLE} WHERE seq > ? ORDER BY seq",
         [since],
-    )
-    while batch := cur.fetchmany(_BATCH):
-        yield from batch
+    ).to_arrow_reader(_BATCH)
+    if reader is None:
+        return
+    # Column-wise conversion from Arrow is several times faster than DuckDB's row tuples.
+    for batch in reader:
+        yield from zip(*(col.to_pylist() for col in batch.columns), strict=True)
 
 
 def _walk(
