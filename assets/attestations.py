@@ -40,7 +40,7 @@ from zk.attestations import snapshot_commitment as sign_snapshot_commitment
 from zk.credentials import issue_score_credentials
 from zk.envelope import FormatError, read_document, write_document
 from zk.merkle import MerkleTree, encode_row, merkle_root_packed, number_text
-from zk.signatures import IssuerKey, write_issuer_public_key
+from zk.signatures import ISSUER_KEY_NAME, IssuerKey, write_issuer_public_key
 from zk.statuslist import MIN_ENTRIES, StatusList, status_list_credential
 
 ISSUER_KEY_ASSET = dg.AssetKey(["attest", "issuer_key"])
@@ -49,8 +49,6 @@ SCORE_CREDENTIALS_KEY = dg.AssetKey(["attest", "score_credentials"])
 TRANSACTIONS_KEY = ledger_key("transactions")
 HOLDERS_KEY = dg.AssetKey(["minimised", "credit_transactions"])
 
-ISSUER_KEY_NAME = "attest_issuer"
-"""Named key of the key vault holding the 32-byte issuer secret."""
 ISSUER_PARTY = "issuer"
 STATUS_LIST_ID = "urn:ledgerlens:status:scores"
 CREDENTIAL_VALIDITY = timedelta(days=90)

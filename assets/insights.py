@@ -3,17 +3,28 @@ report catalogue run as a configured job (one release per run), staged for the p
 
 Every input is insights-purpose minimised data (``minimised.insights_*``). Releases are charged
 to ``insights.privacy_ledger``; every release and refusal is in the audit log. Files for a buyer
-are staged under the run's ``staging/<run id>/buyers/<buyer>/<report>/<release id>/``; the gate
+are staged under the run's ``staging/<run id>/buyers/<buyer>/<report>/<release id>/``, with the
+issuer-signed ``attestation.json`` beside ``manifest.json`` (:mod:`privacy.dp.attestation`; a
+release whose ledger snapshot has no committed Merkle root is refused before the charge); the gate
 (``governance/release_manifest``) scans them and moves them into ``out/buyers/``.
 """
 
 import dagster as dg
 
+from assets.attestations import SNAPSHOT_COMMITMENT_KEY
 from assets.resources import DUCKDB_POOL, LedgerHome
+from privacy.dp.attestation import (
+    ATTESTATION_FILE,
+    ReleaseAttestationError,
+    code_version,
+    issuer_from_vault,
+    release_attester,
+)
 from privacy.dp.base import latest_period
 from privacy.dp.catalogue import load_catalogue
 from privacy.dp.commands import REFUSALS, SELECTION_KEY_NAME, audited_release, budget_lines
 from privacy.dp.outputs import write_release
+from zk.signatures import write_issuer_public_key
 
 BUDGET_KEY = dg.AssetKey(["insights", "privacy_budget"])
 RELEASES_KEY = dg.AssetKey(["insights", "releases"])
@@ -69,7 +80,12 @@ class InsightReleaseConfig(dg.Config):
     period: str | None = None
 
 
-@dg.asset(key=RELEASES_KEY, deps=list(INSIGHT_TABLES), kinds={"duckdb", "parquet"}, **_COMMON)
+@dg.asset(
+    key=RELEASES_KEY,
+    deps=[*INSIGHT_TABLES, SNAPSHOT_COMMITMENT_KEY],
+    kinds={"duckdb", "parquet"},
+    **_COMMON,
+)
 def insight_release(
     context: dg.AssetExecutionContext, config: InsightReleaseConfig, ledger_home: LedgerHome
 ) -> dg.MaterializeResult:
@@ -78,10 +94,16 @@ def insight_release(
     the store, uncharged)."""
     catalogue = load_catalogue()
     with ledger_home.connect() as con:
-        selection_key = ledger_home.keyvault(con).key(SELECTION_KEY_NAME)
+        keyvault = ledger_home.keyvault(con)
+        selection_key = keyvault.key(SELECTION_KEY_NAME)
         period = config.period or latest_period(con)
         if period is None:
             raise dg.Failure(description="no insights-purpose transactions: nothing to release")
+        issuer = issuer_from_vault(keyvault)
+        try:
+            attester = release_attester(con, issuer)  # before the charge: no root, no release
+        except ReleaseAttestationError as exc:
+            raise dg.Failure(description=f"release refused: {exc}") from None
         try:
             rel = audited_release(
                 con,
@@ -90,12 +112,16 @@ def insight_release(
                 config.buyer,
                 period,
                 selection_key,
-                actor=f"dagster run {context.run_id}",
+                actor=f"dagster run {context.run.run_id}",
             )
         except REFUSALS as exc:
             raise dg.Failure(description=f"release refused: {exc}") from None
         remaining = budget_lines(con, catalogue, config.buyer, period)
-    folder = write_release(rel, ledger_home.stage(context.run_id, "buyers"))
+    folder = write_release(rel, ledger_home.stage(context.run.run_id, "buyers"), attester)
+    # The buyer checks the attestation against the published issuer key: stage it beside.
+    write_issuer_public_key(
+        ledger_home.stage(context.run.run_id, "issuer") / "issuer_key.json", issuer
+    )
     suppressed = sum(1 for s in rel.cells.column("suppressed").to_pylist() if s)
     return dg.MaterializeResult(
         metadata={
@@ -111,6 +137,9 @@ def insight_release(
             "ledger entry": f"seq {rel.entry.seq}, {rel.entry.entry_hash[:16]}",
             "remaining rho": dg.MetadataValue.json({b.scope: b.remaining_rho for b in remaining}),
             "staged for the gate": str(folder.relative_to(ledger_home.home.staging)),
+            "attestation": f"{ATTESTATION_FILE}: snapshot {attester.snapshot_id}, root "
+            f"{attester.snapshot_root.hex()[:16]}, issuer key {issuer.key_id}",
+            "code version": code_version(),
         }
     )
 

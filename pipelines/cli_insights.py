@@ -1,8 +1,9 @@
 """``ledgerlens insights …``: the DP report catalogue, releases through the publish gate, budgets
 and the privacy-loss ledger.
 
-Exit codes: 0 done; 1 the gate blocked a release, the ledger does not verify, or the warehouse or
-key vault is not usable; 2 a bad request (unknown report or buyer, an invalid catalogue, a period
+Exit codes: 0 done; 1 the gate blocked a release, the ledger does not verify, the warehouse or
+key vault is not usable, or the data's ledger snapshot has no committed Merkle root to attest the
+release against (nothing charged); 2 a bad request (unknown report or buyer, an invalid catalogue, a period
 that is not ``YYYY-MM`` / ``YYYY-Qn``, a missing insights column, no budget left), nothing charged.
 """
 
@@ -69,8 +70,10 @@ def release(
     ] = None,
     catalogue: CatalogueOption = None,
 ) -> None:
-    """Release REPORT for a buyer: charged to the ledger, then published through the gate into
-    out/buyers/<buyer>/<report>/<release id>/ only if the leak guard passes."""
+    """Release REPORT for a buyer: charged to the ledger, attested (signed over the manifest, the
+    ledger snapshot's Merkle root, rho and the ledger entry), then published through the gate
+    into out/buyers/<buyer>/<report>/<release id>/ only if the leak guard passes."""
+    from privacy.dp.attestation import ReleaseAttestationError, issuer_from_vault, release_attester
     from privacy.dp.base import latest_period
     from privacy.dp.commands import REFUSALS, SELECTION_KEY_NAME, audited_release
     from privacy.dp.ledger import connect_writer, warehouse_lock
@@ -78,6 +81,7 @@ def release(
     from privacy.keyvault import KeyVaultError, open_keyvault
     from privacy.leakguard import scan_outputs
     from privacy.publish import discard, publish
+    from zk.signatures import write_issuer_public_key
 
     cat = _catalogue(catalogue)
     home = Settings.from_env().home
@@ -94,6 +98,11 @@ def release(
             chosen = period or latest_period(con)
             if chosen is None:
                 raise _exit("no insights-purpose transactions: nothing to release", 1)
+            issuer = issuer_from_vault(keyvault)
+            try:
+                attester = release_attester(con, issuer)  # before the charge
+            except ReleaseAttestationError as exc:
+                raise _exit(" ".join(str(exc).split()), 1) from None
             try:
                 rel = audited_release(
                     con,
@@ -107,7 +116,8 @@ def release(
             except REFUSALS as exc:
                 raise _exit(" ".join(str(exc).split()), 2) from None
             run_id = f"insights-{uuid.uuid4().hex[:16]}"
-            folder = write_release(rel, home.staging / run_id / "buyers")
+            folder = write_release(rel, home.staging / run_id / "buyers", attester)
+            write_issuer_public_key(home.staging / run_id / "issuer" / "issuer_key.json", issuer)
             guard = scan_outputs(con, keyvault, home.staging, [])
             if not guard.ok:
                 discard(home.staging)
@@ -134,7 +144,8 @@ def release(
     typer.echo(
         f"{rel.release_id} {state}: rho={rel.entry.rho:g} (epsilon={rel.entry.epsilon:.3f}, "
         f"delta={rel.entry.delta:g}), ledger seq {rel.entry.seq}; published "
-        f"{len(receipt.files)} file(s) to {published}",
+        f"{len(receipt.files)} file(s) to {published}; attested over ledger snapshot "
+        f"{attester.snapshot_id} (check: ledgerlens verify {published / 'attestation.json'})",
     )
 
 

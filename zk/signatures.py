@@ -27,6 +27,7 @@ from zk.backends import Backend, BackendName, R, resolve_backend
 __all__ = [
     "ISSUER_KEY_FILE",
     "ISSUER_KEY_INFO",
+    "ISSUER_KEY_NAME",
     "KCV_LABEL",
     "POP_DST",
     "POP_TAG",
@@ -47,6 +48,8 @@ POP_TAG = b"BLS_POP_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_"
 ISSUER_KEY_INFO = b"ledgerlens/zk/issuer/v1"
 KCV_LABEL = b"ledgerlens/zk/issuer-kcv/v1"
 ISSUER_KEY_FILE = Path("out") / "issuer" / "issuer_key.json"
+ISSUER_KEY_NAME = "attest_issuer"
+"""The name under which the pipeline's key vault holds the 32-byte issuer secret."""
 KEY_FILE_TYPE = "LedgerlensIssuerPublicKey"
 
 

@@ -12,8 +12,9 @@
 ``context``          a presentation's nonce and audience equal the verifier's own
 ``range_proof``      the "score >= t" proof against the signed commitment
 ``merkle_inclusion`` every row's audit path leads to the signed snapshot root
-``binding_hashes``   a release's manifest file re-hashes to the signed digest; a presentation's
-                     holder is the credential subject
+``binding_hashes``   a release's manifest file re-hashes to the signed digest and every file it
+                     lists re-hashes to its entry; a presentation's holder is the credential
+                     subject
 
 The module imports only the standard library, ``rfc8785`` and the BLS backends, so a lender or a
 data buyer can install the verifier alone.
@@ -21,6 +22,7 @@ data buyer can install the verifier alone.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -53,6 +55,8 @@ __all__ = [
     "verify_document",
     "verify_file",
 ]
+
+_FILE_NAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$")
 
 CHECKS = (
     "format",
@@ -536,9 +540,27 @@ def _binding(run: _Run, kind: Kind, doc: dict[str, Any], base_dir: Path | None) 
     target = base_dir / manifest["path"]
     if not target.is_file():
         raise run.fail("binding_hashes", f"the release manifest {target} is missing")
-    actual = file_digest(target)
-    run.require(
+    if file_digest(target) != manifest["digest"]:
+        raise run.fail(
+            "binding_hashes", f"manifest {manifest['path']} differs from the signed digest"
+        )
+    try:
+        files = json.loads(target.read_bytes())["files"]
+    except (ValueError, KeyError, TypeError):
+        raise run.fail(
+            "binding_hashes", f"manifest {manifest['path']} lists no release files ('files')"
+        ) from None
+    if not isinstance(files, dict) or not files:
+        raise run.fail("binding_hashes", f"manifest {manifest['path']} lists no release files")
+    for name, digest in sorted(files.items()):
+        if not isinstance(digest, str) or not _FILE_NAME_RE.match(name) or name == target.name:
+            raise run.fail("binding_hashes", f"manifest entry {name!r} is not a bare file name")
+        if not (base_dir / name).is_file():
+            raise run.fail("binding_hashes", f"release file {name} is missing")
+        if file_digest(base_dir / name) != digest:
+            raise run.fail("binding_hashes", f"release file {name} differs from the manifest")
+    run.passed(
         "binding_hashes",
-        actual == manifest["digest"],
-        f"manifest {manifest['path']} {'matches' if actual == manifest['digest'] else 'differs from'} the signed digest",
+        f"manifest {manifest['path']} matches the signed digest, and its {len(files)} files "
+        f"({', '.join(sorted(files))}) match the manifest",
     )

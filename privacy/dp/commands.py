@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 
 from privacy.audit import append_event
+from privacy.dp.attestation import release_attester
 from privacy.dp.base import MissingSourceError
 from privacy.dp.catalogue import Catalogue, load_catalogue
 from privacy.dp.ledger import (
@@ -31,6 +32,7 @@ from privacy.dp.ledger import (
 from privacy.dp.outputs import write_release
 from privacy.dp.periods import parse_period
 from privacy.dp.release import Release, ReleaseRequestError, release_report
+from zk.signatures import IssuerKey
 
 __all__ = [
     "REFUSALS",
@@ -139,16 +141,20 @@ def release(
     selection_key: bytes,
     buyers_dir: Path,
     *,
+    issuer: IssuerKey,
     catalogue: Catalogue | None = None,
     snapshot_id: str | None = None,
     actor: str = "ledgerlens insights release",
 ) -> ReleaseOutcome:
-    """Release one report for one buyer (audited) and write its files under ``buyers_dir`` (a
-    run's ``staging/<run id>/buyers`` folder, for the publish gate)."""
+    """Release one report for one buyer (audited) and write its files, attestation signed by
+    ``issuer`` included, under ``buyers_dir`` (a run's ``staging/<run id>/buyers`` folder, for the
+    publish gate). Raises :class:`privacy.dp.attestation.ReleaseAttestationError` before charging
+    when the data's ledger snapshot has no committed Merkle root."""
     cat = catalogue or load_catalogue()
     with warehouse_lock(warehouse):
         con = connect_writer(warehouse)
         try:
+            attester = release_attester(con, issuer)
             rel = audited_release(
                 con,
                 cat,
@@ -161,7 +167,7 @@ def release(
             )
         finally:
             con.close()
-    return ReleaseOutcome(rel, write_release(rel, buyers_dir), rel.charged)
+    return ReleaseOutcome(rel, write_release(rel, buyers_dir, attester), rel.charged)
 
 
 def budget_lines(

@@ -19,6 +19,7 @@ from assets.insights import (
 )
 from assets.resources import ledger_home_resource
 from ledger.home import Home
+from zk.verify import verify_file
 
 
 def _config(report: str, buyer: str) -> dict[str, object]:
@@ -49,6 +50,10 @@ def test_release_job_stages_an_audited_release_and_the_budget_shows_what_remains
     (folder,) = staged.iterdir()
     assert folder.name == meta["release id"].value
     assert (folder / "data.parquet").exists() and (folder / "report.html").exists()
+    key = home.staging / ok.run_id / "issuer" / "issuer_key.json"
+    report = verify_file(folder / "attestation.json", issuer_key=key)
+    assert report.valid, report.summary()
+    assert meta["attestation"].value.startswith("attestation.json: snapshot snap-test, root ")
 
     refused = job.execute_in_process(
         run_config=_config("average_ticket_by_category", "mallory"),

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from pipelines.cli_insights import insights_app
 from privacy.dp.ledger import LEDGER_TABLE
+from zk.verify import verify_file
 
 RUNNER = CliRunner()
 # A valid CN mobile number in a buyer-facing description: the leak guard must stop it.
@@ -79,7 +80,12 @@ def test_release_is_published_through_the_gate_and_charged_once(home: Path) -> N
         "data.csv",
         "manifest.json",
         "report.html",
+        "attestation.json",
     }
+    report = verify_file(folder / "attestation.json", home=home)  # the key published in out/
+    assert report.valid, report.summary()
+    assert "files (data.csv, data.parquet, report.html) match" in report.summary()
+    assert "attested over ledger snapshot snap-test" in result.stdout
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["release_id"] == folder.name and manifest["privacy"]["rho"] == 0.4
     listed = json.loads((home / "out" / "MANIFEST.json").read_text())["files"]
@@ -161,3 +167,17 @@ def test_ledger_verify_names_the_first_edited_entry(home: Path) -> None:
     bad = _run(home, "ledger", "verify", catalogue=None)
     assert bad.exit_code == 1
     assert "seq 2" in bad.stderr and "edited" in bad.stderr
+
+
+def test_a_release_without_a_committed_snapshot_root_is_refused_before_the_charge(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "home"
+    root.mkdir()
+    make_warehouse(root / "warehouse.duckdb", n_tx=300, n_users=60, committed=False)
+    (root / "catalogue.yaml").write_text(CATALOGUE)
+    result = _run(root, "release", "spend", "--buyer", "alpha", "--period", "2026-01")
+    assert result.exit_code == 1, result.output
+    assert "no committed Merkle root" in result.output and "Nothing was charged" in result.output
+    assert _ledger(root) == []
+    assert not (root / "out" / "buyers").exists() or not any((root / "out" / "buyers").iterdir())

@@ -84,9 +84,12 @@ from pathlib import Path
 from privacy.dp.catalogue import load_catalogue
 from privacy.dp.commands import release
 from privacy.dp.ledger import BudgetExceededError
+from zk.signatures import IssuerKey
+issuer = IssuerKey.from_secret(bytes(32))
 try:
     out = release(Path(sys.argv[1]), "spend", "alpha", "2026-01", b"race-key-0123456789abcdef",
-                  Path(sys.argv[3]), catalogue=load_catalogue(sys.argv[2]), snapshot_id=sys.argv[4])
+                  Path(sys.argv[3]), issuer=issuer, catalogue=load_catalogue(sys.argv[2]),
+                  snapshot_id=sys.argv[4])
     print("OK", out.release.release_id)
 except BudgetExceededError:
     print("REFUSED")

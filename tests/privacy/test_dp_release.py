@@ -3,12 +3,14 @@ idempotent re-requests, budgets and refusals, bad requests charge nothing, contr
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from privacy.dp.attestation import ReleaseAttestationError, code_version, release_attester
 from privacy.dp.base import MissingSourceError, insight_base
 from privacy.dp.bounding import bounded_rows_sql, selection_params
 from privacy.dp.catalogue import Catalogue, parse_catalogue
@@ -16,6 +18,10 @@ from privacy.dp.ledger import LEDGER_TABLE, BudgetExceededError, verify_ledger
 from privacy.dp.outputs import write_release
 from privacy.dp.periods import parse_period
 from privacy.dp.release import ReleaseRequestError, release_report
+from zk.envelope import read_document
+from zk.merkle import merkle_root
+from zk.signatures import IssuerKey
+from zk.verify import verify_file
 
 KEY = b"test-selection-key-0123456789abcdef"
 CATALOGUE = """\
@@ -62,10 +68,37 @@ CATEGORIES = ("grocery", "fuel", "hotels", "restaurants")
 JANUARY = parse_period("2026-01")
 
 
-def make_warehouse(path: Path, n_tx: int = 4000, n_users: int = 400, heavy: int = 0) -> Path:
+SNAPSHOT_ROOT = merkle_root([b"snap-test"])
+ISSUER = IssuerKey.from_secret(hashlib.sha256(b"dp test issuer").digest())
+
+
+def make_warehouse(
+    path: Path, n_tx: int = 4000, n_users: int = 400, heavy: int = 0, committed: bool = True
+) -> Path:
     """Tiny ``minimised.insights_*`` tables for January 2026 (column names as minimise.py
-    writes them). ``heavy`` adds one holder with that many grocery payments on 2026-01-05."""
+    writes them). ``heavy`` adds one holder with that many grocery payments on 2026-01-05. Their
+    ledger snapshot ``snap-test`` has the Merkle root :data:`SNAPSHOT_ROOT` committed (as the
+    attestation assets record it) unless not ``committed``."""
     con = duckdb.connect(str(path))
+    con.execute("CREATE SCHEMA ledger")
+    con.execute("CREATE TABLE ledger.snapshots (snapshot_id VARCHAR, created_at TIMESTAMP)")
+    con.execute(
+        "INSERT INTO ledger.snapshots VALUES ('snap-old', '2026-01-30'), "
+        "('snap-test', '2026-02-01')"
+    )
+    con.execute("CREATE SCHEMA attest")
+    con.execute(
+        "CREATE TABLE attest.snapshot_roots (snapshot_id VARCHAR PRIMARY KEY, root VARCHAR, "
+        "rows BIGINT, created_at TIMESTAMP)"
+    )
+    con.execute(
+        "INSERT INTO attest.snapshot_roots VALUES ('snap-old', ?, 1, '2026-01-30')", ["00" * 32]
+    )
+    if committed:
+        con.execute(
+            "INSERT INTO attest.snapshot_roots VALUES ('snap-test', ?, 1, '2026-02-01')",
+            [SNAPSHOT_ROOT.hex()],
+        )
     con.execute("CREATE SCHEMA minimised")
     lin = "'f' AS _source_file, i AS _source_row, 'snap-test' AS _snapshot_id"
     con.execute(
@@ -152,13 +185,15 @@ def test_release_covers_every_public_key_and_writes_gate_files(con, cat, tmp_pat
     assert p["rho"] == 0.4 and p["rho_opendp_map"] <= 0.4 and 0 < p["epsilon"] < 10
     assert set(p["noise_scales"]) >= {"payers", "payments", "spend_usd", "ticket_usd_sum"}
     assert rel.manifest["ledger"]["entry_hash"] == rel.entry.entry_hash
-    out = write_release(rel, tmp_path / "staging" / "run-1" / "buyers")
+    attester = release_attester(con, ISSUER)
+    out = write_release(rel, tmp_path / "staging" / "run-1" / "buyers", attester)
     assert out == tmp_path / "staging" / "run-1" / "buyers" / "alpha" / "spend" / rel.release_id
     assert {f.name for f in out.iterdir()} == {
         "data.parquet",
         "data.csv",
         "manifest.json",
         "report.html",
+        "attestation.json",
     }
     html = (out / "report.html").read_text()
     assert "<svg" in html and "e<sup>" in html and "suppressed" in html
@@ -167,6 +202,33 @@ def test_release_covers_every_public_key_and_writes_gate_files(con, cat, tmp_pat
     manifest = json.loads((out / "manifest.json").read_text())
     assert len(manifest["suppression"]["suppressed_cells"]) == sum(r["suppressed"] for r in rows)
     assert verify_ledger(con).ok
+    assert manifest["files"] == {
+        name: "sha256:" + hashlib.sha256((out / name).read_bytes()).hexdigest()
+        for name in ("data.parquet", "data.csv", "report.html")
+    }
+    report = verify_file(out / "attestation.json", issuer_key=ISSUER.public_key)
+    assert report.valid, report.summary()
+    claims = read_document(out / "attestation.json")["credentialSubject"]
+    assert claims["snapshot"] == {"id": "snap-test", "merkleRoot": SNAPSHOT_ROOT.hex()}
+    assert claims["privacy"]["rhoCharged"] == 0.4 == rel.entry.rho
+    assert claims["privacy"]["ledgerEntryHash"] == "sha256:" + rel.entry.entry_hash
+    assert claims["codeVersion"] == code_version() and "+dp." in code_version()
+    assert (claims["audience"], claims["releaseId"]) == ("alpha", rel.release_id)
+    (out / "data.csv").write_text((out / "data.csv").read_text().replace(",", ";", 1))
+    failed = verify_file(out / "attestation.json", issuer_key=ISSUER.public_key)
+    assert failed.failed == "binding_hashes" and "data.csv" in failed.summary()
+
+
+def test_without_a_committed_snapshot_root_no_release_can_be_attested(tmp_path: Path) -> None:
+    con = duckdb.connect(str(make_warehouse(tmp_path / "w.duckdb", n_tx=50, committed=False)))
+    try:
+        with pytest.raises(ReleaseAttestationError, match="snap-test .* no committed Merkle root"):
+            release_attester(con, ISSUER)  # another snapshot's root does not stand in
+        con.execute("DROP TABLE ledger.snapshots")
+        with pytest.raises(ReleaseAttestationError, match="ledger.snapshots does not exist"):
+            release_attester(con, ISSUER)
+    finally:
+        con.close()
 
 
 def test_identical_request_returns_the_stored_release_uncharged(con, cat) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from zk_testworld import AUDIENCE, LIST_ID, NONCE, NOW, T0, World
 
-from zk.attestations import attest_release, snapshot_commitment, snapshot_inclusion
+from zk.attestations import attest_release, file_digest, snapshot_commitment, snapshot_inclusion
 from zk.envelope import canonical, write_document
 from zk.merkle import MerkleTree, encode_row
 from zk.presentation import prove_threshold
@@ -287,9 +287,11 @@ def test_opening_never_appears_in_the_credential(world: World) -> None:
 @pytest.fixture(scope="module")
 def release(world: World, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("release")
+    data = folder / "spend_by_city.csv"
+    data.write_bytes(b"city,spend\nEast,1200\n")
     manifest = folder / "manifest.json"
-    manifest.write_bytes(
-        b'{"release":"r-2026-03-04","files":{"spend_by_city.parquet":"sha256:ab"}}'
+    manifest.write_text(
+        json.dumps({"release": "r-2026-03-04", "files": {data.name: file_digest(data)}})
     )
     doc = attest_release(
         issuer=world.key,
@@ -310,16 +312,22 @@ def test_release_attestation_verifies_and_binds_the_manifest(world: World, relea
     report = verify_file(release, home=world.home, now=NOW)
     assert report.valid, report.summary()
     assert report.kind == "release-attestation"
-    manifest = release.parent / "manifest.json"
-    original = manifest.read_bytes()
-    try:
-        manifest.write_bytes(original.replace(b"ab", b"ac"))
-        report = verify_file(release, home=world.home, now=NOW)
-        assert report.failed == "binding_hashes"
-        manifest.unlink()
-        assert verify_file(release, home=world.home, now=NOW).failed == "binding_hashes"
-    finally:
-        manifest.write_bytes(original)
+    assert "its 1 files (spend_by_city.csv) match" in report.summary()
+    for name, change in (
+        ("manifest.json", lambda b: b.replace(b"r-2026", b"r-2027")),
+        ("spend_by_city.csv", lambda b: b.replace(b"1200", b"1201")),
+    ):
+        target = release.parent / name
+        original = target.read_bytes()
+        try:
+            target.write_bytes(change(original))
+            report = verify_file(release, home=world.home, now=NOW)
+            assert report.failed == "binding_hashes", name
+            assert name in next(c.detail for c in report.checks if c.status == "fail")
+            target.unlink()
+            assert verify_file(release, home=world.home, now=NOW).failed == "binding_hashes"
+        finally:
+            target.write_bytes(original)
 
 
 def test_random_byte_mutations_of_a_release_attestation_are_rejected(
