@@ -3,7 +3,9 @@ per-applicant ``enc_vector.dot(weights)`` CKKS layout, for 60 indicator columns 
 production champion's order of magnitude), at 4,096 / 65,536 / 262,144 applicants.
 
 Each case runs in its own child process (its peak RSS is its own plus its pool workers' high-water
-marks). Rounds use 2 worker processes; pool start and one warm-up round are excluded. The anchor
+marks). Rounds use 2 holder and 2 scorer worker processes, batches pipelined between them; pool
+start and one warm-up round are excluded. ``cpu_us_per_applicant`` (driver plus workers) is
+recorded beside the wall-clock figures: on a shared machine it moves far less than they do. The anchor
 is measured in the same run on ``ANCHOR_APPLICANTS`` applicants (one TenSEAL CKKS vector per
 applicant, Galois keys in the context, ``dot`` with the plaintext weights, decrypt) and
 extrapolated linearly: its per-applicant cost does not depend on the batch size.
@@ -28,22 +30,41 @@ TARGET_E2E = ">= 60,000 applicants/s end to end (60 columns, 2 cores), <= 1 KB u
 TARGET_SCORER = ">= 500,000 applicants/s scorer-only (60 columns, 2 cores)"
 
 ROUND = """
-import sys
+import os, resource, sys
 from privacy.he.keys import generate_key
 from privacy.he.rounds import round_runner
 from privacy.he.synthetic import synthetic_applicants, synthetic_points_table
-scheme, columns, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-points = synthetic_points_table(columns)
-frame = synthetic_applicants(points, n)
-with round_runner(points, generate_key(scheme), workers=2) as r:
-    r.run(frame.head(256))
-    meta = r.run(frame).metadata
-    hwm = 0.0
-    for pid in r.worker_pids():
-        for line in open(f"/proc/{pid}/status"):
-            if line.startswith("VmHWM:"):
-                hwm += int(line.split()[1]) / 1024
-RESULT = dict(meta, workers_peak_rss_mb=hwm)
+
+
+def cpu_seconds(pids):
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / tick
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return total + own.ru_utime + own.ru_stime
+
+
+def main():
+    scheme, columns, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    points = synthetic_points_table(columns)
+    frame = synthetic_applicants(points, n)
+    with round_runner(points, generate_key(scheme), workers=2) as r:
+        r.run(frame.head(256))
+        pids = r.worker_pids()
+        cpu = cpu_seconds(pids)
+        meta = r.run(frame).metadata
+        cpu = cpu_seconds(pids) - cpu
+        hwm = 0.0
+        for pid in pids:
+            for line in open(f"/proc/{pid}/status"):
+                if line.startswith("VmHWM:"):
+                    hwm += int(line.split()[1]) / 1024
+    return dict(meta, workers_peak_rss_mb=hwm, cpu_seconds=cpu)
+
+
+RESULT = main()
 """
 
 ANCHOR = """
@@ -81,73 +102,81 @@ RESULT = {"per_applicant_seconds": (t_enc + t_dot + t_dec) / n,
 """
 
 
+def _anchor(columns: int, quick: bool) -> tuple[str, dict[str, float]]:
+    a = run_child(ANCHOR, str(columns), str(ANCHOR_APPLICANTS // (2 if quick else 1)))
+    label = (
+        f"per-applicant CKKS enc_vector.dot(weights) (N=8192, Galois keys), "
+        f"{a['applicants']} applicants measured, extrapolated"
+    )
+    return label, a
+
+
+def _rows(scheme: str, columns: int, n: int, label: str, anchor: dict[str, float]) -> list[Row]:
+    r = run_child(ROUND, scheme, str(columns), str(n))
+    common = {
+        "scheme": scheme,
+        "columns": r["columns"],
+        "workers": r["workers"],
+        "batches": r["batches"],
+        "applicants_per_slot": r["applicants_per_slot"],
+        "upload_bytes_per_applicant": round(r["upload_bytes_per_applicant"], 1),
+        "exact": r["exact"],
+        "exact_share": r["exact"] / n,
+        "max_abs_error": r["max_abs_error"],
+        "anchor_upload_bytes_per_applicant": anchor["upload_bytes_per_applicant"],
+        "anchor_context_bytes": anchor["context_bytes_with_galois"],
+        "anchor_exact_share": anchor["exact"] / anchor["applicants"],
+        "anchor_max_abs_error": anchor["max_abs_error"],
+    }
+    # (case, measured seconds, anchor part, anchor seconds per applicant, target, own figures)
+    views = [
+        (
+            "end to end",
+            r["seconds"],
+            "encrypt + dot + decrypt",
+            anchor["per_applicant_seconds"],
+            TARGET_E2E,
+            {
+                # CPU of the driver and its 4 workers: what the round costs whatever the load
+                "cpu_us_per_applicant": round(r["cpu_seconds"] / n * 1e6, 2),
+                "seconds_encrypt_busy": r["seconds_encrypt"],
+                "seconds_score_with_io_busy": r["seconds_score"],
+                "seconds_decrypt_release": r["seconds_decrypt_release"],
+            },
+        ),
+        (
+            "scorer only",
+            r["seconds_score_compute"],
+            "dot only",
+            anchor["per_applicant_dot_seconds"],
+            TARGET_SCORER,
+            {"scorer_with_io_per_s": round(n / r["seconds_score"])},
+        ),
+    ]
+    return [
+        Row(
+            benchmark="he",
+            case=f"{scheme} {columns} columns, {n:,} applicants: {case}",
+            seconds=seconds,
+            rows=n,
+            anchor=f"{label} ({part})",
+            anchor_seconds=per_applicant * n,
+            target=target,
+            peak_rss_mb=r["peak_rss_mb"] + r["workers_peak_rss_mb"],
+            extra=dict(common, applicants_per_s=round(n / seconds), **own),
+        )
+        for case, seconds, part, per_applicant, target, own in views
+    ]
+
+
 def bench_he(work: Path, quick: bool = False) -> list[Row]:
     work.mkdir(parents=True, exist_ok=True)
-    sizes = QUICK_SIZES if quick else SIZES
     rows: list[Row] = []
     for columns in COLUMNS:
-        anchor = run_child(ANCHOR, str(columns), str(ANCHOR_APPLICANTS // (2 if quick else 1)))
-        per_app = anchor["per_applicant_seconds"]
-        per_dot = anchor["per_applicant_dot_seconds"]
-        label = (
-            f"per-applicant CKKS enc_vector.dot(weights) (N=8192, Galois keys), "
-            f"{anchor['applicants']} applicants measured, extrapolated"
-        )
+        label, anchor = _anchor(columns, quick)
         for scheme in SCHEMES:
-            for n in sizes:
-                r = run_child(ROUND, scheme, str(columns), str(n))
-                rss = r["peak_rss_mb"] + r["workers_peak_rss_mb"]
-                common = {
-                    "scheme": scheme,
-                    "columns": r["columns"],
-                    "workers": r["workers"],
-                    "batches": r["batches"],
-                    "upload_bytes_per_applicant": round(r["upload_bytes_per_applicant"], 1),
-                    "exact": r["exact"],
-                    "exact_share": r["exact"] / n,
-                    "max_abs_error": r["max_abs_error"],
-                    "anchor_upload_bytes_per_applicant": anchor["upload_bytes_per_applicant"],
-                    "anchor_context_bytes": anchor["context_bytes_with_galois"],
-                    "anchor_exact_share": anchor["exact"] / anchor["applicants"],
-                    "anchor_max_abs_error": anchor["max_abs_error"],
-                }
-                rows.append(
-                    Row(
-                        benchmark="he",
-                        case=f"{scheme} {columns} columns, {n:,} applicants: end to end",
-                        seconds=r["seconds"],
-                        rows=n,
-                        anchor=label + " (encrypt + dot + decrypt)",
-                        anchor_seconds=per_app * n,
-                        target=TARGET_E2E,
-                        peak_rss_mb=rss,
-                        extra=dict(
-                            common,
-                            applicants_per_s=round(n / r["seconds"]),
-                            seconds_encode=r["seconds_encode"],
-                            seconds_encrypt=r["seconds_encrypt"],
-                            seconds_score_with_io=r["seconds_score"],
-                            seconds_decrypt_release=r["seconds_decrypt_release"],
-                        ),
-                    )
-                )
-                rows.append(
-                    Row(
-                        benchmark="he",
-                        case=f"{scheme} {columns} columns, {n:,} applicants: scorer only",
-                        seconds=r["seconds_score_compute"],
-                        rows=n,
-                        anchor=label + " (dot only)",
-                        anchor_seconds=per_dot * n,
-                        target=TARGET_SCORER,
-                        peak_rss_mb=rss,
-                        extra=dict(
-                            common,
-                            applicants_per_s=round(n / r["seconds_score_compute"]),
-                            scorer_with_io_per_s=round(n / r["seconds_score"]),
-                        ),
-                    )
-                )
+            for n in QUICK_SIZES if quick else SIZES:
+                rows.extend(_rows(scheme, columns, n, label, anchor))
     return rows
 
 

@@ -81,11 +81,13 @@ class QueryBudget:
 
     def __post_init__(self) -> None:
         if self.period not in PERIODS:
-            raise ValueError(f"unknown budget period {self.period!r}: use one of {list(PERIODS)}")
+            raise HEError(
+                "query budget", f"unknown budget period {self.period!r}", f"use one of {PERIODS}"
+            )
         if self.limit < 0:
-            raise ValueError("a query budget cannot be negative")
+            raise HEError("query budget", f"limit {self.limit} is negative", "give 0 or more")
         if not self.holder.strip():
-            raise ValueError("name the holder the budget is charged to")
+            raise HEError("query budget", "names no holder", "name who sent the round (--holder)")
 
 
 @dataclass(frozen=True)

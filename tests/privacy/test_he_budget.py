@@ -138,7 +138,7 @@ def test_budgets_are_kept_per_holder_and_per_calendar_period(tmp_path: Path) -> 
     charge(daily, 5, BINDING, "y", now=FEB)
     assert [e["period"] for e in read_ledger(daily.ledger)] == ["day:2026-01-31", "day:2026-02-01"]
     assert period_label(JAN, "week") == "2026-W05" and period_label(FEB, "quarter") == "2026-Q1"
-    with pytest.raises(ValueError, match="unknown budget period"):
+    with pytest.raises(HEError, match="unknown budget period .fortnight."):
         QueryBudget(tmp_path / "x.jsonl", "wallet-a", limit=5, period="fortnight")
 
 
