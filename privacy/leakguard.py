@@ -15,8 +15,9 @@ ASCII), zero-width and soft-hyphen characters removed, case folded where case ca
 
 - digits (phones, cards, resident IDs, IMEIs): groups joined across separators people type
   (space, ``-``, ``.``, ``()``, ``/``, ``_``, ``+``), every run of consecutive groups looked up,
-  with and without a ``86``/``0086`` country code; long needles (>= 15 digits, where a chance match
-  is below 1e-10) also inside longer digit runs;
+  with and without a ``86``/``0086`` country code; needles of 10+ digits (phones, cards, resident
+  IDs) also anywhere inside a longer digit run or identifier (``ORD20<phone>``, ``M+86<phone>x``,
+  a digest-shaped id), where a chance match of one window is about N * 1e-10 for N needles;
 - hex (``0x`` addresses with or without ``0x``, UUID and hex device ids): hex runs with separators
   removed, every window of each needle length;
 - Base58 (TRON, BTC legacy; case-sensitive) and other alphanumerics (account ids, bech32): every
@@ -28,9 +29,16 @@ ASCII), zero-width and soft-hyphen characters removed, case folded where case ca
 Every file is read, whatever its name: Parquet, CSV/TSV, JSON/JSONL, HTML, and anything else as
 UTF-8 text by line; ``.gz``, ``.zip`` and ``.tar`` are opened (by content, not by name) and their
 members scanned. A file that cannot be read (binary, undecodable, corrupt, too large) is reported as
-unreadable, which fails the check like a finding. Columns are scanned over their DISTINCT values,
-with a vectorised pre-filter (Arrow, RE2) so that only cells that could hold an identifier reach
-Python.
+unreadable, which fails the check like a finding.
+
+Columns are scanned over their DISTINCT values where that is cheaper (Parquet dictionary pages,
+repetitive columns; near-unique ids are scanned as they are), numbers as the digits they hold
+(integral values of 6+ digits, formatted once per distinct value), with a vectorised byte
+pre-filter (numpy, :class:`_Shapes`) so that only cells that could hold an identifier reach
+Python, and digest-shaped cells probed in numpy (:class:`_Probe`). The pre-filter is a superset
+of the per-cell scan: :meth:`NeedleSet.scan_array` reports exactly what :meth:`NeedleSet.scan_text`
+reports for each cell (the tests check this on hostile inputs). Detectors for values in no vault
+keep digit boundaries (an order number that contains a phone-shaped run is not a phone).
 
 Findings name the file (or table), the column (JSON path, HTML column, or line numbers) and the
 kind of identifier, and never the value.
@@ -1062,8 +1070,45 @@ def _scan_column(c: _Collector, location: str, name: str, col: pa.ChunkedArray |
             c.values(location, label, text if distinct else _distinct_if_repetitive(text))
 
 
+def _dictionary_encoded(pf: pq.ParquetFile) -> list[str]:
+    """Top-level text columns stored mostly as dictionary indices: read as Arrow dictionaries,
+    their distinct values come from the file's dictionary pages without hashing every cell.
+
+    A column whose dictionary overflowed (near-unique ids fall back to plain pages) stores
+    about 4 + its value length bytes per value; one that stays dictionary-encoded stores far
+    fewer. Value lengths are estimated from the min/max statistics."""
+    md = pf.metadata
+    out = []
+    for j, field_ in enumerate(pf.schema_arrow):
+        t = field_.type
+        if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+            continue
+        stored = values = 0
+        plain = 0.0
+        for g in range(md.num_row_groups):
+            cm = md.row_group(g).column(j)
+            st = cm.statistics
+            if (
+                cm.path_in_schema != field_.name
+                or not cm.has_dictionary_page
+                or st is None
+                or not st.has_min_max
+            ):
+                break
+            stored += cm.total_uncompressed_size
+            values += cm.num_values
+            plain += cm.num_values * (4 + (len(str(st.min)) + len(str(st.max))) / 2)
+        else:
+            if values and stored < 0.5 * plain:
+                out.append(field_.name)
+    return out
+
+
 def _scan_parquet(c: _Collector, source: Any, location: str) -> None:
     pf = pq.ParquetFile(source)
+    encoded = _dictionary_encoded(pf)
+    if encoded:
+        pf = pq.ParquetFile(source, read_dictionary=encoded)
     for name in pf.schema_arrow.names:
         _scan_column(c, location, name, pf.read(columns=[name]).column(0))
 

@@ -124,9 +124,11 @@ def test_needles_normalised_forms() -> None:
     assert ns.scan_text("user U0000001 paid")
     # Near misses are not claimed as vault values; an 11-digit number with a carrier prefix is a
     # phone number by shape, so the detector still flags it (as "detected", not as a vault value).
-    assert ns.scan_text("order 13812345679, amount 138123456780000") == [
+    assert ns.scan_text("order 13812345679, amount 38123456780000") == [
         ("mobile_number", "detected")
     ]
+    # The vaulted phone inside a longer digit run is the vault value, whatever surrounds it.
+    assert ns.scan_text("amount 138123456780000") == [("mobile_number", "normalised")]
     assert not ns.scan_text("110105194912310021")
     assert not ns.scan_text("order 2812345679, amount 38123456780000")
 
