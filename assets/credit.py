@@ -15,10 +15,14 @@ import pandas as pd
 from assets.resources import DUCKDB_POOL, LedgerHome
 from credit.features import build_features
 from credit.model_card import render_model_card
-from credit.monitoring import stability_report
 from credit.pricing import price_applications, price_merchants
 from credit.registry import ModelRegistry
-from credit.scoring import SCORES_COLUMNS, score_applications, train_ledger_model
+from credit.scoring import (
+    SCORES_COLUMNS,
+    score_applications,
+    scoring_population_stability,
+    train_ledger_model,
+)
 
 SCORE_PSI_CHECK = "score_psi"
 FEATURE_CSI_CHECK = "feature_csi"
@@ -181,12 +185,13 @@ def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
         dg.AssetCheckSpec(
             SCORE_PSI_CHECK,
             asset=SCORES_KEY,
-            description="PSI of the score, training vs latest population: 0.1 warns, 0.25 fails",
+            description="PSI of the score, development sample at fit time vs the latest "
+            "same-length window of the scoring population: 0.1 warns, 0.25 fails",
         ),
         dg.AssetCheckSpec(
             FEATURE_CSI_CHECK,
             asset=SCORES_KEY,
-            description="CSI of every scored feature: 0.1 warns, 0.25 fails",
+            description="CSI of every scored feature, same populations: 0.1 warns, 0.25 fails",
         ),
     ],
     **_COMMON,
@@ -208,18 +213,11 @@ def credit_scores(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
         return
     model = registry.load(champion)
     scores = score_applications(model, features)
-    labelled = features[features["label"].notna()]
-    latest = features[features["label"].isna()]
-    population = "unlabelled applications (not yet decided)"
-    if latest.empty:
-        latest = features.sort_values("applied_at").tail(max(1, len(features) // 5))
-        population = "latest 20% of applications (every application is labelled)"
-    stability = stability_report(
-        model.points, labelled, latest, baseline="labelled applications", compared=population
-    )
+    stability = scoring_population_stability(model, features)
+    stable = stability["features"] if stability else _empty(("feature", "csi", "status"))
     with ledger_home.connect() as con:
         _write_table(con, "scores", scores)
-        _write_table(con, "feature_stability", stability["features"])
+        _write_table(con, "feature_stability", stable)
     scores.to_parquet(ledger_home.stage(context.run_id, "risk") / "scores.parquet", index=False)
     grade_mix = scores["grade"].value_counts(normalize=True).sort_index().round(4).to_dict()
     approved = price_applications(scores, features)["decision"].eq("approve")
@@ -235,6 +233,12 @@ def credit_scores(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
             "mean score": float(scores["score"].mean()) if len(scores) else None,
         }
     )
+    if stability is None:
+        reason = "no application was made after the model's development period yet"
+        for check in (SCORE_PSI_CHECK, FEATURE_CSI_CHECK):
+            yield _status_result(check, "not evaluated", {"reason": reason})
+        return
+    periods = {"baseline": stability["baseline"], "compared with": stability["latest"]}
     yield _status_result(
         SCORE_PSI_CHECK,
         stability["score_status"],
@@ -242,9 +246,9 @@ def credit_scores(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
             "psi": float(stability["score_psi"]),
             "warn": 0.1,
             "fail": 0.25,
-            "n_train": stability["n_train"],
-            "n_latest": stability["n_latest"],
-            "compared with": population,
+            "n_baseline": stability["n_train"],
+            "n_compared": stability["n_latest"],
+            **periods,
         },
     )
     worst = stability["features"].sort_values("csi", ascending=False).head(5)
@@ -258,7 +262,7 @@ def credit_scores(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
             "highest CSI": dg.MetadataValue.md(
                 "\n".join(f"- {r.feature}: {r.csi:.3f} ({r.status})" for r in worst.itertuples())
             ),
-            "compared with": population,
+            **periods,
         },
     )
 
@@ -350,15 +354,7 @@ def model_card(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
     with ledger_home.connect() as con:
         features = _read(con, "SELECT * FROM credit.features")
         snapshot = _snapshot(con)
-    labelled = features[features["label"].notna()]
-    latest = features[features["label"].isna()]
-    compared = "unlabelled applications (not yet decided)"
-    if latest.empty:
-        latest = labelled.sort_values("applied_at").tail(max(1, len(labelled) // 5))
-        compared = "latest 20% of the training population (fallback: nothing is unlabelled)"
-    stability = stability_report(
-        model.points, labelled, latest, baseline="labelled applications", compared=compared
-    )
+    stability = scoring_population_stability(model, features)
     newest = registry.candidates()[-1]["version"]
     html = render_model_card(
         model,

@@ -17,6 +17,7 @@ steps, both on training rows only:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,10 +97,12 @@ def _weighted_means(v: np.ndarray, w: np.ndarray, cuts: list[tuple[int, int]]) -
     return out
 
 
-def booster_bias(booster: lgb.Booster) -> float:
-    """The constant term of an additive booster's prediction (the ``pred_contrib`` bias)."""
-    row = np.full((1, booster.num_feature()), np.nan)
-    return float(np.asarray(booster.predict(row, pred_contrib=True))[0, -1])
+def booster_bias(booster: lgb.Booster | Sequence[lgb.Booster]) -> float:
+    """The constant term of an additive booster's prediction (the ``pred_contrib`` bias); of a
+    mean of boosters, the mean of theirs."""
+    boosters = [booster] if isinstance(booster, lgb.Booster) else list(booster)
+    row = np.full((1, boosters[0].num_feature()), np.nan)
+    return float(np.mean([np.asarray(b.predict(row, pred_contrib=True))[0, -1] for b in boosters]))
 
 
 def compress_points_table(

@@ -13,6 +13,10 @@ statistics (``balance_mean``, ``balance_trend``, days negative / near zero) exis
 history covers the whole window (NULL otherwise); and below
 ``min_history_days`` the window features are NULL (missing: scored by the missing-value policy).
 ``observed_days`` and ``short_history`` are returned beside the features, never as features.
+``prior_loans`` is a borrowing rate, not a count that grows with time in the ledger: the earlier
+loans applied for within the window (repaid, late or still open), per observed day, scaled to
+the window; the repayment record of earlier loans (late share, unpaid, days late) covers every
+earlier loan that fell due before ``applied_at``.
 
 Input contract (relation names are parameters):
 
@@ -625,13 +629,14 @@ newdev AS (
 ),
 prior AS (
   SELECT a.loan_id, a.applied_at, p.loan_id AS prior_id, p.principal_base AS prior_principal,
-         CAST(p.due_date AS DATE) AS due_date
+         CAST(p.due_date AS DATE) AS due_date,
+         CAST(p.applied_at AS TIMESTAMP) >= a.win_start AS in_window
   FROM apps a JOIN {app} p
     ON p.subject_id = a.subject_id AND CAST(p.applied_at AS TIMESTAMP) < a.applied_at
    AND p.loan_id <> a.loan_id
 ),
 rep AS (
-  SELECT pr.loan_id, pr.prior_id, pr.prior_principal, pr.due_date, pr.applied_at,
+  SELECT pr.loan_id, pr.prior_id, pr.prior_principal, pr.due_date, pr.applied_at, pr.in_window,
     coalesce(sum(l.amount_base) FILTER (WHERE CAST(l.occurred_at AS DATE) <= pr.due_date), 0)
       AS repaid_by_due,
     coalesce(sum(l.amount_base), 0) AS repaid,
@@ -642,7 +647,7 @@ rep AS (
 ),
 prior_stats AS (
   SELECT loan_id,
-    count(*) FILTER (WHERE due_date < CAST(applied_at AS DATE)) AS prior_loans,
+    count(*) FILTER (WHERE in_window) AS prior_loans,
     count(*) FILTER (WHERE due_date >= CAST(applied_at AS DATE)) AS open_loans,
     avg(CASE WHEN repaid_by_due < 0.999 * prior_principal THEN 1.0 ELSE 0.0 END)
       FILTER (WHERE due_date < CAST(applied_at AS DATE)) AS prior_late_share,
@@ -698,7 +703,7 @@ SELECT a.loan_id, a.subject_id, a.applied_at, a.label,
   CAST({short("coalesce(g.n_tx_90, 0)")} AS DOUBLE) AS n_tx_90,
   CAST({long("coalesce(g.n_tx_180, 0)")} AS DOUBLE) AS n_tx_180,
   CAST({short("coalesce(g.active_days_90, 0)")} AS DOUBLE) AS active_days_90,
-  CAST(coalesce(p.prior_loans, 0) AS DOUBLE) AS prior_loans,
+  CAST({long("coalesce(p.prior_loans, 0)")} AS DOUBLE) AS prior_loans,
   CAST(p.prior_late_share AS DOUBLE) AS prior_late_share,
   CAST(coalesce(p.prior_unpaid, 0) AS DOUBLE) AS prior_unpaid,
   CAST(coalesce(p.prior_max_days_late, 0) AS DOUBLE) AS prior_max_days_late,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -221,10 +222,16 @@ def _tree_splits(node: dict[str, Any], acc: list[tuple[int, Any]]) -> None:
         _tree_splits(node["right_child"], acc)
 
 
-def split_thresholds(booster: lgb.Booster) -> dict[int, list[float]]:
-    """Numeric split thresholds per feature index; raises unless every tree uses one feature."""
+def _as_list(booster: lgb.Booster | Sequence[lgb.Booster]) -> list[lgb.Booster]:
+    return [booster] if isinstance(booster, lgb.Booster) else list(booster)
+
+
+def split_thresholds(booster: lgb.Booster | Sequence[lgb.Booster]) -> dict[int, list[float]]:
+    """Numeric split thresholds per feature index (the union over the boosters given); raises
+    unless every tree uses one feature."""
     out: dict[int, set[float]] = {}
-    for tree in booster.dump_model()["tree_info"]:
+    trees = [t for b in _as_list(booster) for t in b.dump_model()["tree_info"]]
+    for tree in trees:
         acc: list[tuple[int, Any]] = []
         _tree_splits(tree["tree_structure"], acc)
         feats = {f for f, _ in acc}
@@ -240,17 +247,20 @@ def split_thresholds(booster: lgb.Booster) -> dict[int, list[float]]:
 
 
 def points_table_from_booster(
-    booster: lgb.Booster,
+    booster: lgb.Booster | Sequence[lgb.Booster],
     encoder: FeatureEncoder,
     scaling: Scaling | None = None,
     merge_equal: bool = True,
 ) -> PointsTable:
-    """Convert an additive (one feature per tree) LightGBM model into an exact points table."""
+    """Convert an additive (one feature per tree) LightGBM model, or the mean of several, into an
+    exact points table: the mean of step functions is a step function on the union of their
+    thresholds, so every bin is one interval of that union."""
     scaling = scaling or Scaling()
     names = encoder.features
-    if booster.num_feature() != len(names):
+    boosters = _as_list(booster)
+    if any(b.num_feature() != len(names) for b in boosters):
         raise ValueError("booster features differ from the encoder's")
-    thresholds = split_thresholds(booster)
+    thresholds = split_thresholds(boosters)
     used = sorted(thresholds)
     reps: dict[int, np.ndarray] = {}
     for j in used:
@@ -265,7 +275,7 @@ def points_table_from_booster(
     grid = np.full((n_rows, len(names)), np.nan)
     for j, r in reps.items():
         grid[: len(r), j] = r
-    contrib = np.asarray(booster.predict(grid, pred_contrib=True))
+    contrib = np.mean([np.asarray(b.predict(grid, pred_contrib=True)) for b in boosters], axis=0)
     bias = float(contrib[0, -1])
 
     rows: list[dict[str, Any]] = []

@@ -12,6 +12,12 @@ from credit import models
 from credit.budget import DEFAULT_BUDGET, Budget
 from credit.fairness import MIN_GROUP, fairness_assessment, proxy_report
 from credit.features import FEATURE_COLUMNS, MONOTONE, REASON_WORDING
+from credit.monitoring import (
+    StabilityReference,
+    compare_to_reference,
+    monitoring_window,
+    stability_reference,
+)
 from credit.pricing import grade, price_applications
 from credit.training import CreditModel, StackResult, frame_hash, train_stack
 
@@ -74,6 +80,8 @@ def train_ledger_model(
     prot_cols = [c for c in (protected.columns if protected is not None else []) if c != "loan_id"]
     dev, oot = models.out_of_time_split(lab, "applied_at", holdout_frac)
     y = lab["label"].to_numpy(dtype=np.int64)
+    t_dev = pd.to_datetime(lab["applied_at"].iloc[dev])
+    t_oot = pd.to_datetime(lab["applied_at"].iloc[oot])
     feats = [c for c in FEATURE_COLUMNS if c not in prot_cols]
     res = train_stack(
         lab.iloc[dev],
@@ -91,10 +99,9 @@ def train_ledger_model(
         protected=prot_cols,
         challenger=challenger,
         logistic=logistic,
+        period=f"{t_dev.min().date()} .. {t_dev.max().date()}",
     )
     res.holdout["loan_id"] = lab["loan_id"].iloc[oot].to_numpy()
-    t_dev = pd.to_datetime(lab["applied_at"].iloc[dev])
-    t_oot = pd.to_datetime(lab["applied_at"].iloc[oot])
     res.model.metadata.update(
         {
             "split": "out_of_time",
@@ -161,3 +168,36 @@ def score_applications(model: CreditModel, features: pd.DataFrame) -> pd.DataFra
         if c not in out:
             out[c] = None
     return out.loc[:, list(SCORES_COLUMNS)].reset_index(drop=True)
+
+
+def scoring_population_stability(
+    model: CreditModel, features: pd.DataFrame
+) -> dict[str, Any] | None:
+    """PSI/CSI of the current scoring population against the model's development sample.
+
+    The baseline is the profile stored at fit time (``stability_reference``); a model trained
+    before profiles were stored gets it rebuilt from the labelled rows of its training period.
+    The monitored rows are every application (labelled or not) in ``monitoring_window``: the
+    latest window as long as the development period, after it. ``None`` when no application was
+    made after the development period (nothing to compare yet)."""
+    meta = model.metadata
+    start, end = meta.get("train_from"), meta.get("train_until")
+    if start is None or end is None:
+        raise ValueError(
+            f"model {model.version} has no training period (train_from / train_until in its "
+            "metadata): retrain it with credit.scoring.train_ledger_model"
+        )
+    if "stability_reference" in meta:
+        ref = StabilityReference.from_dict(meta["stability_reference"])
+    else:
+        t = pd.to_datetime(features["applied_at"])
+        dev = features[
+            features["label"].notna() & t.between(pd.Timestamp(start), pd.Timestamp(end))
+        ]
+        ref = stability_reference(
+            model.points, dev, f"{pd.Timestamp(start).date()} .. {pd.Timestamp(end).date()}"
+        )
+    mask, compared = monitoring_window(features["applied_at"], str(start), str(end))
+    if not mask.any():
+        return None
+    return compare_to_reference(ref, model.points, features[mask], compared)

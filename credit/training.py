@@ -27,6 +27,7 @@ from credit.budget import (
 )
 from credit.encoding import FeatureEncoder
 from credit.missing_policy import apply_missing_policy, missing_counts
+from credit.monitoring import stability_reference
 from credit.reasons import Wording, reasons_frame
 from credit.scorecard import PointsTable, Scaling, ScoreCalibrator, points_table_from_booster
 
@@ -142,7 +143,7 @@ def fit_scorecard(
     enc0, m0 = fit_additive_model(
         train, y, numeric, cats, monotone, params, ordinal_categoricals, seed
     )
-    full0 = points_table_from_booster(m0.booster, enc0, scaling)
+    full0 = points_table_from_booster(m0.boosters, enc0, scaling)
     enc, m, dropped = enc0, m0, []
     if budget is not None and len(full0.features) > budget.max_features:
         spread = feature_spread(full0, train)
@@ -159,10 +160,10 @@ def fit_scorecard(
             seed,
         )
     if budget is None:
-        pts = points_table_from_booster(m.booster, enc, scaling)
+        pts = points_table_from_booster(m.boosters, enc, scaling)
     else:
-        fine = points_table_from_booster(m.booster, enc, scaling, merge_equal=False)
-        pts = compress_points_table(fine, booster_bias(m.booster), train, budget.max_bins)
+        fine = points_table_from_booster(m.boosters, enc, scaling, merge_equal=False)
+        pts = compress_points_table(fine, booster_bias(m.boosters), train, budget.max_bins)
     policy = pd.DataFrame()
     if missing_policy:
         pts, policy = apply_missing_policy(pts, train, y)
@@ -232,7 +233,8 @@ def fit_additive_model(
     ordinal_categoricals: bool = False,
     seed: int = 0,
 ) -> tuple[FeatureEncoder, models.BoostedModel]:
-    """Encoder + additive LightGBM (one feature per tree)."""
+    """Encoder + additive LightGBM (one feature per tree; the mean of ``models.ADDITIVE_BAG``
+    seeds)."""
     cats = list(categorical or [])
     enc = FeatureEncoder.fit(train, numeric, cats, y=y if ordinal_categoricals else None)
     mono = dict(monotone or {})
@@ -243,7 +245,13 @@ def fit_additive_model(
     )
     p["seed"] = seed
     m = models.fit_lgbm(
-        enc.transform(train), y, enc.features, p, enc.categorical_indices, seed=seed
+        enc.transform(train),
+        y,
+        enc.features,
+        p,
+        enc.categorical_indices,
+        seed=seed,
+        n_models=models.ADDITIVE_BAG,
     )
     return enc, m
 
@@ -267,11 +275,14 @@ def train_stack(
     seed: int = 0,
     budget: Budget | None = DEFAULT_BUDGET,
     protected: list[str] | None = None,
+    period: str = "training rows",
 ) -> StackResult:
     """Fit production (budgeted additive scorecard -> calibrator), challenger and logistic baseline
     on ``train``; report AUC/Gini/KS (bootstrap CIs), Brier, a reliability table and the budget's
     AUC cost against the unconstrained additive model on ``holdout``. ``protected`` columns are
-    refused as features (ValueError)."""
+    refused as features (ValueError). The model's metadata keeps the development sample's score and
+    bin distributions (``stability_reference``, labelled with ``period``) as the monitoring
+    baseline."""
     cats = list(categorical or [])
     used_protected = sorted(set(protected or []) & (set(numeric) | set(cats)))
     if used_protected:
@@ -355,6 +366,7 @@ def train_stack(
         "missing_policy": card.missing_policy.to_dict(orient="records"),
         "protected": sorted(protected or []),
         "thin_file_share": THIN_FILE_SHARE,
+        "stability_reference": stability_reference(points, train, period).to_dict(),
         "versions": versions(),
     }
     return StackResult(credit_model, card.encoder, card.model, ch, lr, metrics, rel, hold, card)

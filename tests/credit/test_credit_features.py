@@ -187,7 +187,8 @@ def test_hand_built_fixture_values():
     assert a["inflow_monthly_median"] == 1000.0
     assert a["months_with_income"] == 4.0  # 2 of 3 observed months, on the 6-month scale
     assert a["spend_share_high_risk_mcc"] == pytest.approx(0.75)
-    assert a["prior_loans"] == 1 and a["prior_late_share"] == 1.0  # 200 of 300 repaid by due
+    # one earlier loan (L0) in 91.625 observed days: a borrowing rate on the 180-day scale
+    assert a["prior_loans"] == pytest.approx(scale) and a["prior_late_share"] == 1.0  # 200 of 300
     assert a["prior_unpaid"] == 1
     assert a["regular_income_sources"] == 0  # employer in 2 observed months, 3 needed
     # 1500 cross-border from the newly seen device dz, per observed day
@@ -199,10 +200,11 @@ def test_hand_built_fixture_values():
     assert b["observed_days"] == 61.0 and b["short_history"]
     assert b["inflow_180"] == pytest.approx(60.0 * 180 / 61)
     assert b["p2p_in_share"] == pytest.approx(50 / 60)
-    assert f.loc["L0", "prior_loans"] == 0
+    assert b["prior_loans"] == 0
     # L0 applied 9 days into the ledger: too little history, window features missing
     assert f.loc["L0", "observed_days"] == pytest.approx(8.625)
     assert np.isnan(f.loc["L0", "inflow_180"]) and np.isnan(f.loc["L0", "balance_mean"])
+    assert np.isnan(f.loc["L0", "prior_loans"])
 
 
 def test_window_features_do_not_grow_with_time_in_the_ledger():
@@ -216,7 +218,15 @@ def test_window_features_do_not_grow_with_time_in_the_ledger():
     old = f[f["observed_days"] >= 180]
     early = f[(f["observed_days"] >= 30) & (f["observed_days"] < 120)]
     assert len(old) > 50 and len(early) > 50
-    for col in ("n_tx_180", "inflow_180", "inflow_90", "n_tx_90", "active_days_90", "balance_end"):
+    for col in (
+        "n_tx_180",
+        "inflow_180",
+        "inflow_90",
+        "n_tx_90",
+        "active_days_90",
+        "balance_end",
+        "prior_loans",
+    ):
         ratio = early[col].mean() / old[col].mean()
         assert 0.75 < ratio < 1.33, (col, ratio)
     # the unscaled count would have been read as risk: raw counts in the early months are far lower

@@ -39,14 +39,16 @@ def fitted():
         enc.categorical_indices,
         max_rounds=400,
         early_stopping=50,
+        n_models=3,  # the production additive model is a mean of seeds: convert the mean
     )
+    assert len(m.boosters) == 3
     return df, y, enc, m
 
 
 def test_points_table_reproduces_model_margin(fitted):
     df, y, enc, m = fitted
     scaling = Scaling()
-    pts = points_table_from_booster(m.booster, enc, scaling)
+    pts = points_table_from_booster(m.boosters, enc, scaling)
     margin = m.margin(enc.transform(df))
     exact = scaling.score_from_margin(margin)
     raw = pts.raw_points(df)
@@ -57,7 +59,7 @@ def test_points_table_reproduces_model_margin(fitted):
     # equals the scaled model margin within rounding (one half point per feature and the base)
     assert np.max(np.abs(raw - exact)) <= 0.5 * (len(pts.features) + 1)
     # the unrounded bin contributions reproduce the margin to float precision: bin lookup == trees
-    full = points_table_from_booster(m.booster, enc, scaling, merge_equal=False)
+    full = points_table_from_booster(m.boosters, enc, scaling, merge_equal=False)
     assert len(full.table) >= len(pts.table)
     assert np.array_equal(full.raw_points(df), raw)  # merging equal bins changes no score
     contrib = full.table.set_index(["feature", "bin_index"])["contribution"]
@@ -67,13 +69,16 @@ def test_points_table_reproduces_model_margin(fitted):
         total += contrib.loc[f].to_numpy()[bins[:, j]]
     # the bias is what remains: constant across rows
     assert np.ptp(margin - total) < 1e-9
+    # and the mean of the members is not any one of them (the test has teeth)
+    one = m.booster.predict(enc.transform(df), raw_score=True)
+    assert np.max(np.abs(one - margin)) > 1e-3
     assert set(pts.features) == {"income", "util", "age", "region"} or len(pts.features) >= 2
     assert (pts.table.groupby("feature")["points"].min() == 0).all()
 
 
 def test_points_table_roundtrip_json_parquet(fitted, tmp_path):
     df, y, enc, m = fitted
-    pts = points_table_from_booster(m.booster, enc)
+    pts = points_table_from_booster(m.boosters, enc)
     pts.save(tmp_path)
     back = PointsTable.load(tmp_path)
     assert np.array_equal(back.score(df), pts.score(df))
