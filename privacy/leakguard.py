@@ -517,7 +517,12 @@ class _Probe:
 
     def windows(self, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """Every start position of a window as long as the shortest needle inside a cell."""
-        per_cell = np.maximum(lengths - self.lengths[0] + 1, 0)
+        return self.windows_of(self.lengths[0], starts, lengths)
+
+    @staticmethod
+    def windows_of(width: int, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """Every start position of a window of ``width`` bytes inside a cell."""
+        per_cell = np.maximum(lengths - width + 1, 0)
         total = int(per_cell.sum())
         if total == 0:
             return np.zeros(0, np.int64)
@@ -769,7 +774,15 @@ class _Shapes:
         if longest >= d_min:
             w = _window(digit | self.cls("punct") | (data == 0x5F), d_min)
             lvl1 = self.cells_with(w & digit[: len(w)]) & ~done
-            more(self.narrow(lvl1, lambda s: s.max_run(s.cls("digit"), s.cls("dsep")) >= d_min))
+            if lvl1.any():
+                # All-digit cells (numbers, numeric ids) are decided in numpy (_DigitCells).
+                pure = lvl1 & ~self.cells_with(~digit)
+                more(self.narrow(pure, lambda s: _digit_cells_may_hit(s, c)))
+                more(
+                    self.narrow(
+                        lvl1 & ~pure, lambda s: s.max_run(s.cls("digit"), s.cls("dsep")) >= d_min
+                    )
+                )
         h_min = min(c.hex_min or _DETECT_HEX, _DETECT_HEX)
         if longest >= h_min:
             hexc = self.cls("hex")
@@ -806,6 +819,54 @@ class _Shapes:
                 alpha = self.cls("alpha")
                 more(self.cells_with(alpha[:-2] & punct[1:-1] & alpha[2:]))
         return np.asarray(cand & ~skip)
+
+
+# ISO 7064 MOD 11-2 (GB 11643): weights 2**(17-i) mod 11; check characters by remainder, "X"
+# (never a digit) as -1.
+_RID_WEIGHTS = np.array([pow(2, 17 - i, 11) for i in range(17)], np.int64)
+_RID_CHECK = np.array([1, 0, -1, 9, 8, 7, 6, 5, 4, 3, 2], np.int64)
+
+
+def _digit_cells_may_hit(s: _Shapes, c: _Compiled) -> np.ndarray:
+    """For cells of ASCII digits only: could the per-cell scan report anything?
+
+    On such a cell only these can fire (every other needle family and detector needs a letter,
+    a separator or a non-digit byte, and is tested by its own step): a digit needle of
+    :data:`_LONG_DIGITS`+ digits anywhere inside (probed), a shorter one as the whole cell with
+    or without ``86``/``0086`` (:attr:`_Compiled.short_digits`), and the detectors, which need
+    the whole digit run: a CN mobile (11 digits starting 1, or 86 / 0086 + 11), a resident ID
+    (18 digits, MOD 11-2), a card (13-19 digits, IIN 2-6, Luhn). Cells that pass go to the exact
+    per-cell scan; the rest cannot hold anything."""
+    out = np.zeros(s.n, bool)
+    lo = c.digit_probe.lengths[0] if c.digit_probe is not None else 0
+    if c.digit_probe is not None:
+        pos = c.digit_probe.probe(s.data, _Probe.windows_of(lo, s.starts, s.lengths))
+        if len(pos):
+            out[np.searchsorted(s.starts, pos, side="right") - 1] = True
+    for length in np.unique(s.lengths).tolist():
+        rows = np.flatnonzero(s.lengths == length)
+        if length > 19 and length not in c.short_digits:
+            continue
+        m = (s.data[s.starts[rows][:, None] + np.arange(length)] - np.uint8(48)).astype(np.int64)
+        flag = np.zeros(len(rows), bool)
+        if length == 11:
+            flag |= m[:, 0] == 1
+        elif length == 13:
+            flag |= (m[:, 0] == 8) & (m[:, 1] == 6)
+        elif length == 15:
+            flag |= (m[:, 0] == 0) & (m[:, 1] == 0) & (m[:, 2] == 8) & (m[:, 3] == 6)
+        if length == 18:
+            flag |= _RID_CHECK[(m[:, :17] @ _RID_WEIGHTS) % 11] == m[:, 17]
+        if 13 <= length <= 19:
+            doubled = m[:, length - 2 :: -2] * 2
+            total = m[:, length - 1 :: -2].sum(axis=1) + (doubled - 9 * (doubled > 9)).sum(axis=1)
+            flag |= (total % 10 == 0) & (m[:, 0] >= 2) & (m[:, 0] <= 6)
+        wanted = c.short_digits.get(length)
+        if wanted is not None:
+            value = m @ (10 ** np.arange(length - 1, -1, -1, dtype=np.int64))
+            flag |= np.isin(value, wanted)
+        out[rows[flag]] = True
+    return out
 
 
 def _windows(
@@ -856,6 +917,16 @@ class _Compiled:
         self.hex_probe = _Probe(hexes) if hexes else None
         self.digit_probe = _Probe(digits) if digits else None
         self.probe_lengths = sorted({len(p) for p in (*hexes, *digits)})
+        # Whole-cell forms of the shorter digit needles, as integers by length (a digit string
+        # of a given length is one integer): the needle, and 86 / 0086 + a mobile number.
+        short: dict[int, set[int]] = {}
+        for d, kind in ns.digits.items():
+            if not d.isdigit() or len(d) >= _LONG_DIGITS:
+                continue
+            forms = [d, "86" + d, "0086" + d] if kind == "mobile_number" else [d]
+            for f in forms:
+                short.setdefault(len(f), set()).add(int(f))
+        self.short_digits = {n: np.array(sorted(v), np.int64) for n, v in short.items()}
 
     def _bare_exact(self, ns: NeedleSet) -> None:
         """Exact needles that no byte test selects: they are looked up as whole cells."""

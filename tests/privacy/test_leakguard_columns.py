@@ -134,6 +134,54 @@ def test_random_hex_and_digit_text_agrees_between_the_two_paths(
     assert _vectorised(needles, cells) == _per_cell(needles, cells)
 
 
+_DIGIT_PIECES = [
+    PHONE,
+    PHONE[:8],
+    "86",
+    "0086",
+    CARD,
+    CARD[:13],
+    RID_DIGITS,
+    FIRST17,
+    "1",
+    "0",
+    "62",
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.one_of(st.sampled_from(_DIGIT_PIECES), st.text(alphabet="0123456789", max_size=9)),
+            min_size=1,
+            max_size=4,
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_all_digit_cells_agree_between_the_two_paths(
+    needles: NeedleSet, parts: list[list[str]]
+) -> None:
+    """Numbers and numeric ids are decided in numpy (Luhn, MOD 11-2, mobile shapes, probes)."""
+    cells = ["".join(p) for p in parts]
+    assert _vectorised(needles, cells) == _per_cell(needles, cells)
+
+
+def test_valid_numbers_of_no_subject_are_still_detected_in_a_numeric_column(
+    needles: NeedleSet,
+) -> None:
+    rid = FIRST17 + resident_id_check_digit(FIRST17)
+    cells = [CARD, rid, "15800001111", "8615800001111", "1768300953123", "2026011310223345678"]
+    assert _vectorised(needles, cells) == {
+        0: [("bank_card", "detected")],
+        1: [("resident_id", "detected")],
+        2: [("mobile_number", "detected")],
+        3: [("mobile_number", "detected")],
+    }
+
+
 def test_digest_shaped_cells_are_probed_for_hex_and_long_digit_needles(needles: NeedleSet) -> None:
     cells = [
         "e3b0c44298fc1c149afbf4c8996fb924",  # a digest of nobody
