@@ -27,6 +27,7 @@ from typing import Any
 
 import dagster as dg
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -149,13 +150,23 @@ _ESCAPES = {chr(c): f"\\u{c:04x}" for c in range(32)} | {
 """RFC 8785 (ECMAScript) escapes of the control characters; '"' and '\\' are done first."""
 
 
-def _json_strings(text: pa.Array) -> pa.Array:
-    """Each value as an RFC 8785 JSON string; null as ``null``."""
+def _data_bytes(text: pa.Array) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    """The UTF-8 bytes behind a string array (a superset of its values' bytes when sliced)."""
+    data = text.buffers()[2]
+    return np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
+
+
+def _escaped(text: pa.Array) -> pa.Array:
+    """RFC 8785 string escapes applied to each value (quotes added by the caller); most columns
+    need none, and one scan tells."""
+    data = _data_bytes(text)
+    if not ((data < 0x20) | (data == 0x22) | (data == 0x5C)).any():  # no '"', '\\', U+0000-1F
+        return text
     out = pc.replace_substring(pc.replace_substring(text, "\\", "\\\\"), '"', '\\"')
-    if pc.any(pc.match_substring_regex(out, "[\\x00-\\x1f]")).as_py():
-        for char, escape in _ESCAPES.items():  # rare: one pass per control character
+    for char, escape in _ESCAPES.items():  # after doubling '\\', so theirs stay single
+        if pc.any(pc.match_substring(out, char)).as_py():
             out = pc.replace_substring(out, char, escape)
-    return pc.fill_null(pc.binary_join_element_wise('"', out, '"', ""), "null")
+    return out
 
 
 def _number_strings(values: pa.Array, column: str, first_row: int) -> pa.Array:
@@ -164,11 +175,11 @@ def _number_strings(values: pa.Array, column: str, first_row: int) -> pa.Array:
     Arrow's shortest round-trip text equals it outside exponent form, except for -0; exponent
     forms (and NaN, inf) take the Python path, value by value."""
     text = pc.if_else(pc.equal(values, 0.0), "0", pc.cast(values, pa.string()))
-    odd = pc.fill_null(pc.or_(pc.match_substring(text, "e"), pc.match_substring(text, "n")), False)
-    odd_rows = pc.indices_nonzero(odd).to_pylist()
-    if odd_rows:
+    data = _data_bytes(text)
+    if ((data == 0x65) | (data == 0x6E)).any():  # an 'e' or 'n' somewhere: 1e-07, inf, nan
+        odd = pc.fill_null(pc.match_substring_regex(text, "[en]"), False)
         fixed = []
-        for i in odd_rows:
+        for i in pc.indices_nonzero(odd).to_pylist():
             try:
                 fixed.append(number_text(values[i].as_py()))
             except ValueError:
@@ -180,19 +191,27 @@ def _number_strings(values: pa.Array, column: str, first_row: int) -> pa.Array:
     return text
 
 
+_NULL = "\x00"
+"""Stands for a null cell while the row is joined: escaping leaves no raw U+0000 in any value."""
+
+
 def encode_rows(table: str, batch: pa.RecordBatch, first_row: int = 0) -> pa.Array:
     """:func:`zk.merkle.encode_row` of every row of ``batch`` at once (Arrow kernels, a few passes
     per column): text as JSON strings, floats as their number text in a JSON string, nulls as
     ``null``. ``first_row`` numbers the rows in error messages."""
-    prefix = encode_row(table, [])[:-1].decode()  # '["<table>"'
-    cells = []
+    head = encode_row(table, [])[:-2].decode()  # '["<table>', the separator opens the cell
+    cells, nulls = [], False
     for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        nulls = nulls or column.null_count > 0
         if pa.types.is_floating(column.type):
             column = _number_strings(column, name, first_row)
         elif not pa.types.is_string(column.type):
             raise TypeError(f"column {name} is {column.type}: select it as VARCHAR or DOUBLE")
-        cells.append(_json_strings(column))
-    return pc.binary_join_element_wise(pc.binary_join_element_wise(prefix, *cells, ","), "]", "")
+        else:
+            column = _escaped(column)
+        cells.append(pc.fill_null(column, _NULL) if column.null_count else column)
+    rows = pc.binary_join_element_wise(pc.binary_join_element_wise(head, *cells, '","'), '"]', "")
+    return pc.replace_substring(rows, f'"{_NULL}"', "null") if nulls else rows
 
 
 def _packed(encoded: pa.Array) -> tuple[memoryview, memoryview]:

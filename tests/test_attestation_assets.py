@@ -11,6 +11,7 @@ from typing import Any
 
 import dagster as dg
 import duckdb
+import pyarrow as pa
 import pytest
 import rfc8785
 from hypothesis import given, settings
@@ -20,6 +21,7 @@ from assets.attestations import (
     ISSUER_KEY_ASSET,
     SCORE_CREDENTIALS_KEY,
     SNAPSHOT_COMMITMENT_KEY,
+    encode_rows,
     issuer_key,
     score_credentials,
     snapshot_commitment,
@@ -31,7 +33,7 @@ from privacy.keyvault import KeyMissingError
 from privacy.leakguard import NeedleSet, scan_paths
 from privacy.publish import discard, publish
 from zk.envelope import mb_decode, mb_encode, read_document, write_document
-from zk.merkle import merkle_root, number_text
+from zk.merkle import encode_row, merkle_root, number_text
 from zk.presentation import prove_threshold
 from zk.verify import verify_file
 
@@ -380,6 +382,41 @@ def test_without_scores_credentials_are_skipped_with_the_reason(tmp_path: Path) 
 @given(st.floats(allow_nan=False, allow_infinity=False))
 def test_number_text_is_the_rfc8785_spelling_of_every_finite_float(value: float) -> None:
     assert number_text(value) == rfc8785.dumps(value).decode()
+
+
+_texts = st.one_of(
+    st.none(), st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=8)
+)
+_floats = st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(_texts, _floats, _texts), min_size=1, max_size=40))
+def test_arrow_row_encoding_equals_encode_row_row_by_row(
+    rows: list[tuple[str | None, float | None, str | None]],
+) -> None:
+    # Quotes, backslashes, control characters (U+0000 included), non-ASCII text, -0.0, exponent
+    # forms and nulls: the vectorised encoding must give the very bytes of the per-row one.
+    a, f, b = (list(c) for c in zip(*rows, strict=True))
+    batch = pa.record_batch(
+        {
+            "a": pa.array(a, pa.string()),
+            "f": pa.array(f, pa.float64()),
+            "b": pa.array(b, pa.string()),
+        }
+    )
+    expected = [
+        encode_row("transactions", [x, None if y is None else number_text(y), z]).decode()
+        for x, y, z in rows
+    ]
+    assert encode_rows("transactions", batch).to_pylist() == expected
+
+
+def test_a_non_finite_amount_fails_naming_the_column_and_row_but_not_the_value() -> None:
+    batch = pa.record_batch({"amount": pa.array([1.5, 2.5, float("inf")], pa.float64())})
+    with pytest.raises(ValueError, match="column amount: the value in row 12 ") as err:
+        encode_rows("transactions", batch, first_row=10)
+    assert "inf" not in str(err.value)
 
 
 @pytest.mark.parametrize(
