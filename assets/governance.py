@@ -1,11 +1,16 @@
-"""Governance assets: classify every ledger column, vault the identifiers, minimise per purpose,
-and the blocking leak guard on everything a risk team or a buyer receives."""
+"""Governance assets: classify every ledger column, keep identifiers only in the vault, minimise
+per purpose, and the blocking leak guard on everything a risk team or a buyer receives.
+
+Ingest already vaults identifiers and leaves at-rest tokens in ``ledger.*`` (privacy/at_rest.py);
+the classifier and minimisation read the plaintext back in memory through
+:class:`privacy.at_rest.Plaintext` views and never write it."""
 
 import dagster as dg
 
 from assets.ingest import ledger_key
 from assets.resources import DUCKDB_POOL, LedgerHome
 from ledger.contract import ENTITIES
+from privacy.at_rest import Plaintext, plaintext_findings, protect_ledger, quarantine_values
 from privacy.classifier import classify_tables, write_inventory
 from privacy.leakguard import scan_release
 from privacy.minimise import ColumnRecord, minimise
@@ -14,6 +19,7 @@ from privacy.publish import discard, publish, staged_files
 from privacy.vault import PiiVault
 
 LEAK_GUARD_CHECK = "no_raw_identifiers"
+AT_REST_CHECK = "no_plaintext_at_rest"
 UNKNOWN_COLUMNS_CHECK = "every_column_classified"
 
 LEDGER_TABLES = tuple(ENTITIES)
@@ -46,8 +52,9 @@ def minimised_key(policy: Policy, purpose: str, table: str) -> dg.AssetKey:
 )
 def column_inventory(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
     """Every ledger column with its entity type, evidence, PIPL category, GB/T 43697 grade, level."""
-    with ledger_home.connect() as con:
-        rows = classify_tables(con, LEDGER_TABLES)
+    with ledger_home.connect() as con, Plaintext(con, ledger_home.keyvault(con)) as plain:
+        relations = {t: plain.relation(t) for t in LEDGER_TABLES}
+        rows = classify_tables(con, LEDGER_TABLES, relations=relations)
         write_inventory(con, rows)
     by_table: dict[str, list] = {}
     for row in rows:
@@ -102,27 +109,47 @@ def column_inventory(context: dg.AssetExecutionContext, ledger_home: LedgerHome)
 
 @dg.asset(
     key=VAULT_KEY,
-    deps=[ledger_key("users"), ledger_key("wallets")],
+    deps=[ledger_key("users"), ledger_key("wallets"), ledger_key("transactions")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            AT_REST_CHECK,
+            asset=VAULT_KEY,
+            blocking=True,
+            description="ledger.* holds only at-rest tokens for identifiers, no birth dates and "
+            "no unsealed quarantined record: plaintext rests only in the vault",
+        )
+    ],
     group_name="governance",
     kinds={"duckdb"},
     owners=["team:privacy"],
     pool=DUCKDB_POOL,
     automation_condition=dg.AutomationCondition.eager(),
 )
-def pii_vault(ledger_home: LedgerHome) -> dg.MaterializeResult:
-    """Direct identifiers of every subject, envelope-encrypted (a data key per subject)."""
+def pii_vault(ledger_home: LedgerHome):
+    """Direct identifiers of every subject, envelope-encrypted (a data key per subject), written by
+    ingest; this asset migrates snapshots written before at-rest protection and proves that no
+    plaintext identifier rests outside the vault."""
     with ledger_home.connect() as con:
         keyvault = ledger_home.keyvault(con)
-        vault = PiiVault(con, keyvault)
-        written = vault.load_from_ledger()
-        stats = vault.stats()
-    return dg.MaterializeResult(
+        migrated = protect_ledger(con, keyvault)
+        stats = PiiVault(con, keyvault).stats()
+        findings = plaintext_findings(con)
+    plain = {place: n for place, n in findings.items() if n}
+    yield dg.MaterializeResult(
         metadata={
-            "subjects written this run": written,
             "subjects in vault": stats.subjects,
             "shredded (erased)": stats.shredded,
             "master key fingerprint": keyvault.fingerprint,
+            "migrated now (older snapshots)": dg.MetadataValue.json(migrated or {}),
         }
+    )
+    yield dg.AssetCheckResult(
+        check_name=AT_REST_CHECK,
+        passed=not plain,
+        metadata={
+            "places checked": len(findings),
+            "plaintext values found": dg.MetadataValue.json(plain) if plain else "none",
+        },
     )
 
 
@@ -172,7 +199,9 @@ def build_minimised_tables(policy: Policy) -> dg.AssetsDefinition:
         with ledger_home.connect() as con:
             keyvault = ledger_home.keyvault(con)
             inventory = [r for r in read_inventory(con) if r.table in LEDGER_TABLES]
-            results = minimise(con, inventory, policy, keyvault)
+            with Plaintext(con, keyvault) as plain:
+                relations = {t: plain.relation(t) for t in LEDGER_TABLES}
+                results = minimise(con, inventory, policy, keyvault, relations=relations)
         for purpose, result in results.items():
             for table in result.tables:
                 key = minimised_key(policy, purpose, table.source_table.split(".")[-1])
@@ -263,7 +292,10 @@ def release_manifest(context: dg.AssetExecutionContext, ledger_home: LedgerHome)
             ).fetchall()
         }
         tables = [t for t in PUBLISHED_TABLES if t in existing]
-        report = scan_release(con, keyvault, home.staging, tables)
+        # Needles: the vault's values plus those of sealed quarantined records.
+        report = scan_release(
+            con, keyvault, home.staging, tables, extra_needles=quarantine_values(con, keyvault)
+        )
         snapshot = con.execute(
             "SELECT snapshot_id FROM ledger.snapshots ORDER BY created_at DESC LIMIT 1"
         ).fetchone()

@@ -8,6 +8,8 @@ from assets.partitions import landing_files
 from assets.resources import DUCKDB_POOL, LedgerHome
 from ledger.contract import ENTITIES, REFERENCE_ENTITIES
 from ledger.ingest import BlockingCheckFailed, IngestReport, ingest, landing_file
+from privacy.archive import archive_landed
+from privacy.at_rest import LedgerProtector
 
 RECONCILED_CHECK = "rows_reconcile"
 GX_SUITE_CHECK = "gx_suite_passes"
@@ -81,6 +83,7 @@ def _report_results(
         "rows loaded": loaded,
         "rows quarantined": quarantined,
         "quarantine by rule": dg.MetadataValue.json(rules),
+        "protected at rest (batch)": dg.MetadataValue.json(report.protected),
         "dagster/row_count": con.execute(f"SELECT count(*) FROM ledger.{entity}").fetchone()[0],
     }
     checks = [
@@ -144,9 +147,8 @@ def _report_results(
 )
 def ledger_reference(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
     """Users, wallets, merchants, prices and loans from landing, validated and typed."""
-    home = ledger_home.home
     with ledger_home.connect() as con:
-        report = _ingest(con, home.landing, entities=REFERENCE_ENTITIES)
+        report = _ingest(con, ledger_home, entities=REFERENCE_ENTITIES)
         for entity in REFERENCE_ENTITIES:
             metadata, checks = _report_results(con, report, entity)
             yield dg.MaterializeResult(asset_key=ledger_key(entity), metadata=metadata)
@@ -183,19 +185,31 @@ def ledger_transactions(context: dg.AssetExecutionContext, ledger_home: LedgerHo
     ]
     with ledger_home.connect() as con:
         # A partition whose file vanished is reported by ingest (files missing), never raised.
-        report = _ingest(con, home.landing, only=files)
+        report = _ingest(con, ledger_home, only=files)
         metadata, checks = _report_results(con, report, "transactions")
     yield dg.MaterializeResult(metadata=metadata)
     yield from checks
 
 
-def _ingest(con: Any, landing: Any, **kwargs: Any) -> IngestReport:
-    """Ingest; a failed blocking check becomes a Dagster failure naming checks, files and rows
-    (the ledger is unchanged, no value of a row is shown)."""
+def _ingest(con: Any, ledger_home: LedgerHome, **kwargs: Any) -> IngestReport:
+    """Ingest with at-rest protection in the same transaction (identifiers into the vault, tokens
+    in the ledger, quarantined records sealed), then, under ``landing.retention: archive``, move
+    the loaded files into the encrypted archive. A failed blocking check becomes a Dagster
+    failure naming checks, files and rows (the ledger is unchanged, no value of a row is shown).
+    """
+    keyvault = ledger_home.keyvault(con)
+    home = ledger_home.home
     try:
-        return ingest(con, landing, **kwargs)
+        report = ingest(con, home.landing, protect=LedgerProtector(keyvault), **kwargs)
     except BlockingCheckFailed as exc:
         raise dg.Failure(
             description=str(exc),
             metadata={f.check: f"{f.entity}: {f.detail}" for f in exc.failures},
         ) from None
+    if ledger_home.policy.landing_retention == "archive":
+        entities = sorted({f.entity for f in report.files} | set(kwargs.get("entities") or ()))
+        moved = archive_landed(con, keyvault, home.landing, home.archive, entities)
+        report.protected["files moved to the encrypted archive"] = len(moved.archived)
+        if moved.removed_copies:
+            report.protected["landed copies of archived files removed"] = len(moved.removed_copies)
+    return report

@@ -24,6 +24,11 @@ class Home:
         return self.root / "landing"
 
     @property
+    def archive(self) -> Path:
+        """Landed files once ingested, encrypted (``landing.retention: archive``)."""
+        return self.root / "archive"
+
+    @property
     def truth(self) -> Path:
         """Generator ground truth, beside landing. The pipeline never reads it."""
         return self.root / "truth"
@@ -65,7 +70,15 @@ class Home:
     def ensure(self) -> Home:
         """Create the layout; everything that may hold personal data or keys is owner-only."""
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for path in (self.landing, self.out, self.staging, self.models, self.logs, self.keys):
+        for path in (
+            self.landing,
+            self.archive,
+            self.out,
+            self.staging,
+            self.models,
+            self.logs,
+            self.keys,
+        ):
             path.mkdir(mode=0o700, parents=True, exist_ok=True)
         for party in PARTIES:
             self.out_for(party).mkdir(mode=0o700, parents=True, exist_ok=True)

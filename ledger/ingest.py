@@ -9,8 +9,12 @@ One call ingests a batch of files in three phases:
    rejected alone.
 2. **Route** (one transaction): evaluate the batch rules (unknown references, duplicates: the
    first row that passes every other rule wins), write valid rows to ``ledger.<entity>`` and the
-   rest to ``ledger.quarantine`` with every rule it failed, its source file and row or line, and
-   its raw record in ``raw_record``.
+   rest to ``ledger.quarantine`` with every rule it failed, its source file and row or line, the
+   subject it names (``subject_id``, the row's ``user_id`` when it has one) and its raw record in
+   ``raw_record``. Then the caller's ``protect`` step runs in the same transaction: the pipeline
+   passes one that moves personal values into the encrypted vault, leaves tokens in their place
+   and seals ``raw_record`` into ``raw_sealed`` (:mod:`privacy.at_rest`; the ledger layer does
+   not know how).
 3. **Check, then commit**: the blocking checks run on what was written in that transaction
    (rows written = rows read per file, no key twice, every quarantine row names its source, the
    blocking Great Expectations expectations); if any fails the transaction is rolled back, the
@@ -28,9 +32,10 @@ import hashlib
 import re
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import duckdb
 import pyarrow as pa
@@ -63,6 +68,46 @@ _OUR_BUGS = (
     duckdb.CatalogException,
     duckdb.InternalException,
 )
+
+
+class Protect(Protocol):
+    """At-rest protection, called inside the ingest transaction entity by entity (the pipeline
+    passes :class:`privacy.at_rest.LedgerProtector`). Raising rolls the whole batch back."""
+
+    def excluded(self, con: duckdb.DuckDBPyConnection, entity: str, ids_sql: str) -> str | None:
+        """A temp table ``(v VARCHAR)`` of the values of ``ids_sql`` (the batch's user ids and
+        counterparties) whose rows must not be kept (erased subjects), or None."""
+
+    def prepare(self, con: duckdb.DuckDBPyConnection, entity: str, rows_sql: str) -> None:
+        """Before the rows of ``rows_sql`` (every contract column) are written to the ledger."""
+
+    def column_sql(self, entity: str, column: str, expr: str) -> str:
+        """What the ledger stores for ``expr`` (a contract column of ``entity``)."""
+
+    def raw_sql(self, raw: str, entity: str, file: str, row: str, line: str) -> tuple[str, str]:
+        """(``raw_record``, ``raw_sealed``) SQL for a quarantined raw record."""
+
+    def finish(self, con: duckdb.DuckDBPyConnection, snapshot: str) -> Mapping[str, int]:
+        """After every entity is written; counts for the report."""
+
+
+class _Plain:
+    """No protection: values rest as loaded (tests, and the ledger used on its own)."""
+
+    def excluded(self, con: duckdb.DuckDBPyConnection, entity: str, ids_sql: str) -> str | None:
+        return None
+
+    def prepare(self, con: duckdb.DuckDBPyConnection, entity: str, rows_sql: str) -> None:
+        return None
+
+    def column_sql(self, entity: str, column: str, expr: str) -> str:
+        return expr
+
+    def raw_sql(self, raw: str, entity: str, file: str, row: str, line: str) -> tuple[str, str]:
+        return raw, "NULL"
+
+    def finish(self, con: duckdb.DuckDBPyConnection, snapshot: str) -> Mapping[str, int]:
+        return {}
 
 
 class IngestError(RuntimeError):
@@ -121,6 +166,7 @@ class IngestReport:
     seconds: float = 0.0
     suite: list[SuiteOutcome] = field(default_factory=list)
     unchecked_references: list[str] = field(default_factory=list)
+    protected: dict[str, int] = field(default_factory=dict)
 
     def _sum(self, attr: str) -> int:
         return sum(getattr(f, attr) for f in self.files)
@@ -205,10 +251,18 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
         )
     con.execute(f"CREATE TABLE IF NOT EXISTS ledger.files ({_FILES_COLUMNS})")
     con.execute("ALTER TABLE ledger.files ADD COLUMN IF NOT EXISTS contract_version VARCHAR")
+    # archived_at / archive_path: a loaded file moved out of landing into the encrypted archive
+    # (written by the caller's archive step); it is not missing, and never loaded again.
+    con.execute("ALTER TABLE ledger.files ADD COLUMN IF NOT EXISTS archived_at TIMESTAMP")
+    con.execute("ALTER TABLE ledger.files ADD COLUMN IF NOT EXISTS archive_path VARCHAR")
     con.execute(f"CREATE TABLE IF NOT EXISTS ledger.quarantine ({_QUARANTINE_COLUMNS})")
     # source_line: 1-based line of a CSV/JSONL record; reason: the parser's, for parser rejects.
     con.execute("ALTER TABLE ledger.quarantine ADD COLUMN IF NOT EXISTS source_line BIGINT")
     con.execute("ALTER TABLE ledger.quarantine ADD COLUMN IF NOT EXISTS reason VARCHAR")
+    # subject_id: the row's user_id (erasure finds a subject's rejects without reading the raw
+    # record); raw_sealed: the raw record once a protect step has encrypted it.
+    con.execute("ALTER TABLE ledger.quarantine ADD COLUMN IF NOT EXISTS subject_id VARCHAR")
+    con.execute("ALTER TABLE ledger.quarantine ADD COLUMN IF NOT EXISTS raw_sealed BLOB")
     con.execute(
         """CREATE TABLE IF NOT EXISTS ledger.snapshots (
             snapshot_id VARCHAR, created_at TIMESTAMP, files BIGINT, root_sha256 VARCHAR)"""
@@ -508,7 +562,9 @@ def _key(name: str) -> str:
     return f'"{name}"'
 
 
-def _route(batch: _Batch, entity: Entity, snapshot: str, report: IngestReport) -> None:
+def _route(
+    batch: _Batch, entity: Entity, snapshot: str, report: IngestReport, protect: Protect
+) -> None:
     """Evaluate the batch rules on ``stage_<e>`` and write ledger and quarantine rows.
 
     Runs inside the ingest transaction, entity by entity in :data:`INGEST_ORDER`, so references
@@ -538,6 +594,17 @@ def _route(batch: _Batch, entity: Entity, snapshot: str, report: IngestReport) -
         joins.append(f'LEFT JOIN {known} ON {known}._k = s."{col.name}"')
         flags.append(f'(s."{col.name}" IS NOT NULL AND {known}._k IS NULL) AS _unknown_{col.name}')
     unknown = [f"_unknown_{c.name}" for c in entity.key_columns if c.references]
+    if "user_id" in entity.column_names:
+        ids = "SELECT user_id FROM stage_" + name
+        if "counterparty" in entity.column_names:
+            ids += f" UNION SELECT counterparty FROM stage_{name}"
+        erased = protect.excluded(con, name, ids)
+        flags.append(
+            f"(s.user_id IN (SELECT v FROM {erased})) IS TRUE AS _erased_subject"
+            if erased
+            else "false AS _erased_subject"
+        )
+        unknown.append("_erased_subject")
     clean = " AND ".join(["len(_local) = 0", *(f"NOT {u}" for u in unknown)])
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW base_{name} AS
@@ -565,24 +632,35 @@ def _route(batch: _Batch, entity: Entity, snapshot: str, report: IngestReport) -
         )"""
     )
     cols = ", ".join(_key(c) for c in entity.column_names)
+    loaded = f"SELECT {cols} FROM judged_{name} WHERE len(failed_rules) = 0"
+    protect.prepare(con, name, loaded)
+    stored = ", ".join(protect.column_sql(name, c, _key(c)) for c in entity.column_names)
     con.execute(
         f"INSERT INTO ledger.{name} ({cols}, _source_file, _source_row, _snapshot_id) "
-        f"SELECT {cols}, _file, _row, ? FROM judged_{name} WHERE len(failed_rules) = 0",
+        f"SELECT {stored}, _file, _row, ? FROM judged_{name} WHERE len(failed_rules) = 0",
         [snapshot],
     )
     typed_raw = _text_struct((c, _key(c)) for c in entity.column_names)
+    raw, sealed = protect.raw_sql(f"coalesce(_raw, {typed_raw})", "$e", "_file", "_row", "_line")
+    subject = "CAST(user_id AS VARCHAR)" if "user_id" in entity.column_names else "NULL"
+    # A row of an erased subject keeps only where it came from: no record, no subject id.
+    gone = "list_contains(failed_rules, 'erased_subject')"
     con.execute(
         f"""INSERT INTO ledger.quarantine (entity, source_file, source_row, source_line,
-            failed_rules, reason, raw_record, snapshot_id, quarantined_at)
-        SELECT ?, _file, _row, _line, failed_rules, NULL, coalesce(_raw, {typed_raw}), ?,
-            timezone('UTC', now())
+            failed_rules, reason, raw_record, snapshot_id, quarantined_at, subject_id, raw_sealed)
+        SELECT $e, _file, _row, _line, failed_rules, NULL,
+            CASE WHEN {gone} THEN NULL ELSE {raw} END, $s,
+            timezone('UTC', now()), CASE WHEN {gone} THEN NULL ELSE {subject} END,
+            CASE WHEN {gone} THEN NULL ELSE {sealed} END
         FROM judged_{name} WHERE len(failed_rules) > 0 ORDER BY _order, _row""",
-        [name, snapshot],
+        {"e": name, "s": snapshot},
     )
+    raw, sealed = protect.raw_sql("raw", "entity", "_file", "_row", "_line")
     con.execute(
-        """INSERT INTO ledger.quarantine (entity, source_file, source_row, source_line,
-            failed_rules, reason, raw_record, snapshot_id, quarantined_at)
-        SELECT entity, _file, _row, _line, [rule], reason, raw, ?, timezone('UTC', now())
+        f"""INSERT INTO ledger.quarantine (entity, source_file, source_row, source_line,
+            failed_rules, reason, raw_record, snapshot_id, quarantined_at, raw_sealed)
+        SELECT entity, _file, _row, _line, [rule], reason, {raw}, ?, timezone('UTC', now()),
+            {sealed}
         FROM stage_rejects WHERE entity = ? ORDER BY _order, _line""",
         [snapshot, name],
     )
@@ -749,18 +827,23 @@ class _State:
     loaded_paths: dict[str, tuple[str, str]]  # path -> (sha, entity) of its latest load
     rejected: dict[tuple[str, str], tuple[str, str | None, str]]  # -> (version, error, entity)
     missing: set[str]
+    archived: set[str] = field(default_factory=set)  # paths whose latest load is archived
 
     @classmethod
     def read(cls, con: duckdb.DuckDBPyConnection) -> _State:
         rows = con.execute(
-            "SELECT file_path, entity, sha256, status, contract_version, error FROM ledger.files "
-            "ORDER BY ingested_at"
+            "SELECT file_path, entity, sha256, status, contract_version, error, archived_at "
+            "FROM ledger.files ORDER BY ingested_at"
         ).fetchall()
         state = cls({}, {}, {}, set())
-        for path, entity, sha, status, version, error in rows:
+        for path, entity, sha, status, version, error, archived in rows:
             if status == "loaded":
                 state.loaded.setdefault(sha, path)
                 state.loaded_paths[path] = (sha, entity)
+                if archived is not None:
+                    state.archived.add(path)
+                else:
+                    state.archived.discard(path)
             elif status == "rejected":
                 state.rejected[(path, sha)] = (version, error, entity)
             elif status == "missing":
@@ -780,7 +863,13 @@ def _triage(
         try:
             outcome.sha256, outcome.size_bytes = sha256_file(lf.path), lf.path.stat().st_size
         except FileNotFoundError:
-            decided.append(_missing(lf, state))
+            if lf.relpath in state.archived:
+                # Moved into the archive after its load: nothing to do, nothing missing.
+                outcome.status, outcome.recorded = "unchanged", True
+                outcome.notes = "archived after loading"
+                decided.append(outcome)
+            else:
+                decided.append(_missing(lf, state))
             continue
         except OSError as exc:
             outcome.status = "rejected"
@@ -825,6 +914,7 @@ def ingest(
     entities: Iterable[str] | None = None,
     limits: Limits = DEFAULT_LIMITS,
     suite: SuiteConfig | None = DEFAULT_SUITE,
+    protect: Protect | None = None,
 ) -> IngestReport:
     """Ingest every new landing file of ``entities`` (default: all), or only the given files.
 
@@ -851,7 +941,7 @@ def ingest(
         files += [
             LandingFile(landing / path, path, entity, landing_format(Path(path)))
             for path, (_, entity) in sorted(state.loaded_paths.items())
-            if entity in scope and path not in present
+            if entity in scope and path not in present and path not in state.archived
         ]
     version = contract_version(limits)
     decided, todo = _triage(files, state, version)
@@ -867,7 +957,8 @@ def ingest(
             )
         batch = _Batch(con, Path(folder), limits)
         try:
-            _run(batch, report, decided, todo, version, suite, gone if only is None else [])
+            gone_ = gone if only is None else []
+            _run(batch, report, decided, todo, version, suite, gone_, protect)
         finally:
             batch.drop()
             if previous_limit:
@@ -884,6 +975,7 @@ def _run(
     version: str,
     suite: SuiteConfig | None,
     gone: list[str],
+    protect: Protect | None,
 ) -> None:
     con = batch.con
     con.execute(
@@ -909,7 +1001,9 @@ def _run(
         staged = {k: v for k, v in batch.staged.items() if v} if loaded else {}
         for name in INGEST_ORDER:
             if name in staged:
-                _route(batch, ENTITIES[name], snapshot, report)
+                _route(batch, ENTITIES[name], snapshot, report, protect or _Plain())
+        if protect is not None and staged:
+            report.protected = dict(protect.finish(con, snapshot))
         failures = _blocking_checks(con, staged, snapshot)
         if suite is not None and loaded:
             report.suite = run_suite(con, sorted(staged), snapshot, suite)

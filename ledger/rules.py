@@ -6,7 +6,8 @@ vectorised pass and sends a row to quarantine with the list of every rule it fai
 Inside a predicate, ``<col>`` is the column's typed value (NULL when absent, empty or
 unparseable) and ``_p_<col>`` is TRUE when the file carried a non-empty value for it. Rules of
 scope ``row`` need nothing but the row; rules of scope ``batch`` read helper columns that ingest
-computes over the whole batch and the ledger: ``_is_duplicate`` and ``_unknown_<col>``.
+computes over the whole batch and the ledger: ``_is_duplicate``, ``_unknown_<col>`` and
+``_erased_subject`` (from the ingest's ``protect`` step; always false without one).
 
 Bounds of numeric columns and the floor of dates are configurable (:class:`Limits`); their
 defaults are declared in :mod:`ledger.contract`. The Great Expectations suite in
@@ -156,6 +157,15 @@ def _batch_rules(entity: Entity) -> list[Rule]:
         for col in entity.key_columns
         if col.references
     ]
+    if "user_id" in entity.column_names:
+        rules.append(
+            Rule(
+                "erased_subject",
+                "user_id names a subject in the erasure register: nothing of the row is kept",
+                "_erased_subject",
+                "batch",
+            )
+        )
     rules.append(
         Rule(
             f"duplicate_{entity.key}",

@@ -24,7 +24,7 @@ The result rows (:class:`ColumnClassification`) are the rows of ``governance.col
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime
 
@@ -380,15 +380,18 @@ def classify_table(
     schema: str = "ledger",
     sample_size: int = 1000,
     seed: int = 7,
+    relation: str | None = None,
 ) -> list[ColumnClassification]:
     """Classify every column of ``schema.table`` from a reservoir sample of its rows; columns
-    sparse in that sample get their own sample of non-null values."""
+    sparse in that sample get their own sample of non-null values. ``relation`` is read instead
+    of the table (same columns), e.g. a view with the vault's plaintext in place of tokens
+    (:class:`privacy.at_rest.Plaintext`), so columns are classified by what they hold."""
     cols = con.execute(
         "SELECT column_name, data_type FROM information_schema.columns "
         "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
         [schema, table],
     ).fetchall()
-    fq = f"{_quote(schema)}.{_quote(table)}"
+    fq = relation or f"{_quote(schema)}.{_quote(table)}"
     sample = con.sql(
         f"SELECT * FROM {fq} USING SAMPLE reservoir({int(sample_size)} ROWS) REPEATABLE ({seed})"
     ).to_arrow_table()
@@ -413,8 +416,10 @@ def classify_tables(
     *,
     schema: str = "ledger",
     sample_size: int = 1000,
+    relations: Mapping[str, str] | None = None,
 ) -> list[ColumnClassification]:
-    """Classify every column of the given tables (default: every base table in ``schema``)."""
+    """Classify every column of the given tables (default: every base table in ``schema``);
+    ``relations`` maps a table to the relation read in its place (see :func:`classify_table`)."""
     if tables is None:
         tables = [
             r[0]
@@ -426,7 +431,8 @@ def classify_tables(
         ]
     out: list[ColumnClassification] = []
     for t in tables:
-        out.extend(classify_table(con, t, schema=schema, sample_size=sample_size))
+        rel = (relations or {}).get(t)
+        out.extend(classify_table(con, t, schema=schema, sample_size=sample_size, relation=rel))
     return out
 
 

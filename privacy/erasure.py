@@ -6,9 +6,10 @@ warehouse transaction, then in the release folders, and counts what it did per p
 
 - **vault**: the wrapped data key and ciphertext are deleted (crypto-shredding:
   ``vault.data_keys``);
-- **ledger.quarantine**: reject rows whose raw record is the subject's (JSON ``user_id``, or for
-  a raw text line that is not JSON, the id as a whole token) are deleted; rejects of other subjects
-  that name the subject as ``counterparty`` keep their row with the counterparty set to null
+- **ledger.quarantine**: reject rows of the subject (``subject_id``, or a raw record, sealed or
+  not, whose JSON ``user_id`` is the subject's or, for a raw text line that is not JSON, holds the
+  id as a whole token) are deleted; rejects of other subjects that name the subject as
+  ``counterparty`` keep their row with the counterparty set to null and the record sealed again
   (``ledger.quarantine.counterparty``);
 - **every other table** (ledger, minimised, dbt models, credit, insights, ...: every base table
   outside ``vault``, ``audit`` and ``attest``): a row is deleted when any VARCHAR column equals one
@@ -22,6 +23,9 @@ warehouse transaction, then in the release folders, and counts what it did per p
 - **attest.credentials**: the subject's credentials are revoked (``revoked``, ``revoked_at``) and
   their ``subject`` replaced by ``'erased'``; the row and its status index stay (an index is never
   reused, and the next run's status list must carry the revocation);
+- **archive**: every encrypted landing file that holds the subject is re-encrypted without their
+  rows and with a null counterparty where it named them (``archive:<landing path>``,
+  :mod:`privacy.archive`); the replaced blobs are deleted after the commit;
 - **the register**: the keyed hash (``vault.erasure_requests``) and an ``erasure`` event in the
   hash-chained audit log (details: counts per place, never an identifier);
 - **files**, after the transaction commits: ``staging/<run>/subjects/<pseudonym>/`` and
@@ -58,6 +62,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from privacy._db import fetch_one
+from privacy.archive import erase_from_archive
+from privacy.at_rest import QuarantineSealer
 from privacy.audit import append_event
 from privacy.keyvault import KeyVault
 from privacy.pseudonyms import Tokeniser, pseudonym
@@ -233,8 +239,8 @@ def _known(con: duckdb.DuckDBPyConnection, subject_id: str, h: str) -> bool:
     if _has_table(con, "ledger", "quarantine"):
         checks.append(
             (
-                "SELECT count(*) FROM ledger.quarantine WHERE json_valid(raw_record) AND "
-                "json_extract_string(raw_record, '$.user_id') = ?",
+                "SELECT count(*) FROM ledger.quarantine WHERE subject_id = $1 OR ("
+                "json_valid(raw_record) AND json_extract_string(raw_record, '$.user_id') = $1)",
                 subject_id,
             )
         )
@@ -246,17 +252,17 @@ def _known(con: duckdb.DuckDBPyConnection, subject_id: str, h: str) -> bool:
 
 
 def _erase_quarantine(
-    con: duckdb.DuckDBPyConnection, subject_id: str, counts: dict[str, int]
+    con: duckdb.DuckDBPyConnection, keyvault: KeyVault, subject_id: str, counts: dict[str, int]
 ) -> None:
     if not _has_table(con, "ledger", "quarantine"):
         return
-    token = r"(^|[^A-Za-z0-9_])" + re.escape(subject_id) + r"($|[^A-Za-z0-9_])"
+    token = re.compile(r"(^|[^A-Za-z0-9_])" + re.escape(subject_id) + r"($|[^A-Za-z0-9_])")
     row = fetch_one(
         con,
-        """DELETE FROM ledger.quarantine WHERE
-            (json_valid(raw_record) AND json_extract_string(raw_record, '$.user_id') = $s)
+        """DELETE FROM ledger.quarantine WHERE subject_id = $s
+            OR (json_valid(raw_record) AND json_extract_string(raw_record, '$.user_id') = $s)
             OR (NOT json_valid(raw_record) AND regexp_matches(raw_record, $t))""",
-        {"s": subject_id, "t": token},
+        {"s": subject_id, "t": token.pattern},
     )
     _add(counts, "ledger.quarantine", row)
     # Another subject's reject that names the subject as counterparty: rewrite the record with a
@@ -267,14 +273,39 @@ def _erase_quarantine(
         [subject_id],
     ).fetchall()
     for rowid, raw in rows:
-        record = json.loads(raw)
-        record["counterparty"] = None
         con.execute(
             "UPDATE ledger.quarantine SET raw_record = ? WHERE rowid = ?",
-            [json.dumps(record, ensure_ascii=False, separators=(",", ":")), rowid],
+            [_without_counterparty(raw), rowid],
         )
-    if rows:
-        counts["ledger.quarantine.counterparty"] = len(rows)
+    rewritten = len(rows)
+    # Sealed records (every reject since at-rest protection): opened in memory, one pass.
+    sealer = QuarantineSealer(keyvault)
+    deleted = 0
+    for rowid, _, raw in sealer.rows(con):
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            record = None
+        if isinstance(record, dict):
+            if record.get("user_id") == subject_id:
+                con.execute("DELETE FROM ledger.quarantine WHERE rowid = ?", [rowid])
+                deleted += 1
+            elif record.get("counterparty") == subject_id:
+                sealer.reseal(con, rowid, _without_counterparty(raw))
+                rewritten += 1
+        elif token.search(raw):
+            con.execute("DELETE FROM ledger.quarantine WHERE rowid = ?", [rowid])
+            deleted += 1
+    if deleted:
+        counts["ledger.quarantine"] = counts.get("ledger.quarantine", 0) + deleted
+    if rewritten:
+        counts["ledger.quarantine.counterparty"] = rewritten
+
+
+def _without_counterparty(raw: str) -> str:
+    record = json.loads(raw)
+    record["counterparty"] = None
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 
 
 def _add(counts: dict[str, int], place: str, row: tuple[Any, ...] | None) -> None:
@@ -488,7 +519,12 @@ def forget_completely(
         shredded = vault.shred(subject_id)
         if shredded:
             counts["vault"] = 1
-        _erase_quarantine(con, subject_id, counts)
+        _erase_quarantine(con, keyvault, subject_id, counts)
+        archived = (
+            erase_from_archive(con, keyvault, Path(home) / "archive", subject_id) if home else None
+        )
+        for path, n in (archived.counts if archived else {}).items():
+            counts[f"archive:{path}"] = n
         _erase_tables(con, counts)
         _revoke_credentials(con, now, counts)
         ledger_rows = sum(
@@ -510,6 +546,8 @@ def forget_completely(
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    if archived is not None:
+        archived.delete_stale()
     unresolved: list[str] = []
     if home is not None:
         pseudonyms = set().union(*(v for p, v in per_purpose.items() if p != "raw"))

@@ -24,7 +24,7 @@ in Python over the distinct values. Rows of subjects in the erasure register are
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
@@ -117,28 +117,47 @@ def minimise(
     source_schema: str = "ledger",
     target_schema: str = MINIMISED_SCHEMA,
     as_of: str = "CURRENT_DATE",
+    relations: Mapping[str, str] | None = None,
 ) -> dict[str, MinimiseResult]:
     """Build the minimised tables of every (or the given) purpose. ``as_of`` is the SQL date
-    expression age bands are computed at. Returns per purpose the column-level records."""
+    expression age bands are computed at. ``relations`` maps a table to the relation read in
+    its place (same columns): the pipeline passes views with the vault's plaintext in place of
+    at-rest tokens (:class:`privacy.at_rest.Plaintext`), so generalisers, pseudonyms and tokens
+    are computed from the real values, in memory. Returns per purpose the column-level records."""
     by_table: dict[str, list[_Classified]] = {}
     for row in inventory:
         by_table.setdefault(row.table, []).append(row)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {target_schema}")
-    n_erased = _prepare_erased(con, keyvault, by_table, source_schema)
+    src = _Sources(source_schema, dict(relations or {}))
+    n_erased = _prepare_erased(con, keyvault, by_table, src)
     results: dict[str, MinimiseResult] = {}
     for purpose in purposes if purposes is not None else list(policy.purposes):
         results[purpose] = _minimise_purpose(
-            con, by_table, policy, keyvault, purpose, source_schema, target_schema, as_of, n_erased
+            con, by_table, policy, keyvault, purpose, src, target_schema, as_of, n_erased
         )
     con.execute(f"DROP TABLE IF EXISTS {_ERASED}")
     return results
+
+
+@dataclass(frozen=True)
+class _Sources:
+    """Where each source table is read from, and the name it is reported under."""
+
+    schema: str
+    relations: dict[str, str]
+
+    def read(self, table: str) -> str:
+        return self.relations.get(table) or f"{self.schema}.{_q(table)}"
+
+    def name(self, table: str) -> str:
+        return f"{self.schema}.{table}"
 
 
 def _prepare_erased(
     con: duckdb.DuckDBPyConnection,
     keyvault: KeyVault,
     by_table: dict[str, list[_Classified]],
-    source_schema: str,
+    src: _Sources,
 ) -> int:
     ensure_register(con)
     row = fetch_one(con, f"SELECT count(*) FROM {ERASURE_TABLE}")
@@ -152,8 +171,7 @@ def _prepare_erased(
         con.execute(f"CREATE OR REPLACE TEMP TABLE {_ERASED} (v VARCHAR)")
         return 0
     union = " UNION ".join(
-        f"SELECT DISTINCT CAST({_q(c)} AS VARCHAR) FROM {source_schema}.{_q(t)}"
-        for t, c in subject_cols
+        f"SELECT DISTINCT CAST({_q(c)} AS VARCHAR) FROM {src.read(t)}" for t, c in subject_cols
     )
     return erased_values_sql(con, keyvault, union, _ERASED)
 
@@ -164,7 +182,7 @@ def _minimise_purpose(
     policy: Policy,
     keyvault: KeyVault,
     purpose: str,
-    source_schema: str,
+    src: _Sources,
     target_schema: str,
     as_of: str,
     n_erased: int,
@@ -181,8 +199,7 @@ def _minimise_purpose(
     if pcols:
         inner, outer = hmac_pads(keyvault.purpose_key(purpose, "hmac"))
         union = " UNION ".join(
-            f"SELECT CAST({_q(c)} AS VARCHAR) AS v FROM {source_schema}.{_q(t)} "
-            f"WHERE {_q(c)} IS NOT NULL"
+            f"SELECT CAST({_q(c)} AS VARCHAR) AS v FROM {src.read(t)} WHERE {_q(c)} IS NOT NULL"
             for t, c in pcols
         )
         con.execute(
@@ -194,8 +211,7 @@ def _minimise_purpose(
     tcols = [(t, c) for (t, c), d in decisions.items() if d.action == "tokenise"]
     if tcols:
         union = " UNION ".join(
-            f"SELECT CAST({_q(c)} AS VARCHAR) AS v FROM {source_schema}.{_q(t)} "
-            f"WHERE {_q(c)} IS NOT NULL"
+            f"SELECT CAST({_q(c)} AS VARCHAR) AS v FROM {src.read(t)} WHERE {_q(c)} IS NOT NULL"
             for t, c in tcols
         )
         values = [r[0] for r in con.execute(union).fetchall()]
@@ -249,7 +265,7 @@ def _minimise_purpose(
                     con.execute(
                         f"CREATE OR REPLACE TEMP TABLE {gmap} AS SELECT v, {g.sql('v', as_of)} AS g "
                         f"FROM (SELECT DISTINCT {_q(r.column)} AS v FROM "
-                        f"{source_schema}.{_q(table)} WHERE {_q(r.column)} IS NOT NULL) d"
+                        f"{src.read(table)} WHERE {_q(r.column)} IS NOT NULL) d"
                     )
                     temps.append(gmap)
                     joins.append(f"LEFT JOIN {gmap} g{i} ON g{i}.v = {col}")
@@ -269,7 +285,7 @@ def _minimise_purpose(
             records.append(
                 ColumnRecord(
                     purpose=purpose,
-                    source_table=f"{source_schema}.{table}",
+                    source_table=src.name(table),
                     column=r.column,
                     entity_type=r.entity_type,
                     action=d.action,
@@ -284,11 +300,11 @@ def _minimise_purpose(
         if not selects:
             con.execute(f"DROP TABLE IF EXISTS {schema_}.{_q(name_)}")
             records = [ColumnRecord(**{**asdict(c), "output_table": None}) for c in records]
-            tables.append(MinimisedTable(purpose, f"{source_schema}.{table}", None, 0, records))
+            tables.append(MinimisedTable(purpose, src.name(table), None, 0, records))
             continue
         sql = (
             f"CREATE OR REPLACE TABLE {schema_}.{_q(name_)} AS SELECT {', '.join(selects)} "
-            f"FROM {source_schema}.{_q(table)} t {' '.join(joins)}"
+            f"FROM {src.read(table)} t {' '.join(joins)}"
         )
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -297,9 +313,7 @@ def _minimise_purpose(
             con.execute(f"DROP TABLE IF EXISTS {tmp}")
         cnt = fetch_one(con, f"SELECT count(*) FROM {schema_}.{_q(name_)}")
         tables.append(
-            MinimisedTable(
-                purpose, f"{source_schema}.{table}", out_table, int(cnt[0]) if cnt else 0, records
-            )
+            MinimisedTable(purpose, src.name(table), out_table, int(cnt[0]) if cnt else 0, records)
         )
     con.execute(f"DROP TABLE IF EXISTS {pmap}")
     con.execute(f"DROP TABLE IF EXISTS {tmap}")

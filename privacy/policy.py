@@ -11,6 +11,12 @@ YAML shape (see ``privacy/policies/default.yaml``)::
       <entity type>:
         <purpose>: drop | keep | pseudonymise | tokenise
         <purpose>: {action: generalise, generaliser: <name>}
+    landing:                     # optional
+      retention: archive         # archive (default) | keep
+
+``landing.retention``: ``archive`` moves every landed file, once its rows are in the ledger, into
+the encrypted archive (``archive/``, AES-256-GCM) and removes the plaintext copy, so erasure can
+reach every copy (:mod:`privacy.archive`); ``keep`` leaves landing files where they are.
 
 Actions: ``drop``; ``keep``; ``pseudonymise`` (HMAC-SHA256 under the purpose's key);
 ``tokenise`` (reversible AES-SIV, audited detokenisation); ``generalise`` with a named
@@ -85,11 +91,15 @@ class Decision:
     reason: str
 
 
+RETENTIONS = ("archive", "keep")
+
+
 @dataclass
 class Policy:
     source: str
     purposes: dict[str, Purpose]
     rules: dict[tuple[str, str], Rule] = field(default_factory=dict)
+    landing_retention: str = "archive"
 
     def decide(self, entity: str, purpose: str) -> Decision:
         if purpose not in self.purposes:
@@ -152,10 +162,10 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
         raise PolicyError(f"{source}:1: empty policy")
     top = dict((_scalar(source, k, "key"), (k, v)) for k, v in _mapping(source, root, "policy"))
     for key, (knode, _) in top.items():
-        if key not in ("version", "purposes", "rules"):
+        if key not in ("version", "purposes", "rules", "landing"):
             raise PolicyError(
                 f"{_where(source, knode)}: unknown top-level key {key!r} "
-                "(expected version, purposes, rules)"
+                "(expected version, purposes, rules, landing)"
             )
     if "version" in top:
         version = _scalar(source, top["version"][1], "version")
@@ -267,6 +277,18 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
             policy.rules[(entity, purpose)] = Rule(
                 entity, purpose, action, gen, rk.start_mark.line + 1
             )
+    if "landing" in top:
+        for lk, lv in _mapping(source, top["landing"][1], "landing"):
+            name = _scalar(source, lk, "key")
+            if name != "retention":
+                raise PolicyError(f"{_where(source, lk)}: unknown landing key {name!r}")
+            value = _scalar(source, lv, "landing.retention")
+            if value not in RETENTIONS:
+                raise PolicyError(
+                    f"{_where(source, lv)}: landing.retention must be one of "
+                    f"{', '.join(RETENTIONS)} (got {value!r})"
+                )
+            policy.landing_retention = value
     return policy
 
 

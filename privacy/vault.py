@@ -196,8 +196,15 @@ class PiiVault:
         return out
 
     # -- storage ----------------------------------------------------------------------------
-    def put_many(self, subject_ids: Sequence[str], records: Sequence[Mapping[str, Any]]) -> int:
-        """Insert or replace the records of these subjects. Returns the number written."""
+    def put_many(
+        self,
+        subject_ids: Sequence[str],
+        records: Sequence[Mapping[str, Any]],
+        *,
+        own_transaction: bool = True,
+    ) -> int:
+        """Insert or replace the records of these subjects. Returns the number written.
+        ``own_transaction=False``: the caller has a transaction open (ingest vaults in its own)."""
         if not subject_ids:
             return 0
         subjects, keys = self.encrypt_batch(subject_ids, records)
@@ -205,31 +212,63 @@ class PiiVault:
         con.register("_ll_vault_subjects", subjects)
         con.register("_ll_vault_keys", keys)
         try:
-            con.execute("BEGIN TRANSACTION")
-            con.execute(
-                f"DELETE FROM {SUBJECTS_TABLE} WHERE subject_id IN "
-                "(SELECT subject_id FROM _ll_vault_subjects)"
-            )
-            con.execute(
-                f"DELETE FROM {DATA_KEYS_TABLE} WHERE subject_id IN "
-                "(SELECT subject_id FROM _ll_vault_keys)"
-            )
-            con.execute(
-                f"INSERT INTO {SUBJECTS_TABLE} SELECT subject_id, nonce, ciphertext, fields, "
-                "now()::TIMESTAMP FROM _ll_vault_subjects"
-            )
-            con.execute(
-                f"INSERT INTO {DATA_KEYS_TABLE} SELECT subject_id, wrapped_key, "
-                "master_fingerprint FROM _ll_vault_keys"
-            )
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
+            own = own_transaction
+            if own:
+                con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(
+                    f"DELETE FROM {SUBJECTS_TABLE} WHERE subject_id IN "
+                    "(SELECT subject_id FROM _ll_vault_subjects)"
+                )
+                con.execute(
+                    f"DELETE FROM {DATA_KEYS_TABLE} WHERE subject_id IN "
+                    "(SELECT subject_id FROM _ll_vault_keys)"
+                )
+                con.execute(
+                    f"INSERT INTO {SUBJECTS_TABLE} SELECT subject_id, nonce, ciphertext, fields, "
+                    "now()::TIMESTAMP FROM _ll_vault_subjects"
+                )
+                con.execute(
+                    f"INSERT INTO {DATA_KEYS_TABLE} SELECT subject_id, wrapped_key, "
+                    "master_fingerprint FROM _ll_vault_keys"
+                )
+                if own:
+                    con.execute("COMMIT")
+            except Exception:
+                if own:
+                    con.execute("ROLLBACK")
+                raise
         finally:
             con.unregister("_ll_vault_subjects")
             con.unregister("_ll_vault_keys")
         return len(subject_ids)
+
+    def merge_many(
+        self,
+        additions: Mapping[str, Mapping[str, Sequence[Any]]],
+        *,
+        own_transaction: bool = True,
+    ) -> int:
+        """Merge values into the subjects' records (created when absent): per field the union,
+        first-seen order; a subject's own field (no ``.`` in its name) with one value is stored
+        as that value, as :meth:`load_from_ledger` does. Returns the subjects written."""
+        if not additions:
+            return 0
+        ids = sorted(additions)
+        current = self.get_many(ids)
+        merged: list[dict[str, Any]] = []
+        for sid in ids:
+            rec = dict(current.get(sid, {}))
+            for name, values in additions[sid].items():
+                old = rec.get(name)
+                seen = list(old) if isinstance(old, list) else ([] if old is None else [old])
+                for v in values:
+                    if v is not None and v not in seen:
+                        seen.append(v)
+                if seen:
+                    rec[name] = seen[0] if "." not in name and len(seen) == 1 else seen
+            merged.append(rec)
+        return self.put_many(ids, merged, own_transaction=own_transaction)
 
     def get_many(self, subject_ids: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
         """Decrypted records, all (None) or of the given subjects; shredded subjects are absent."""
