@@ -202,7 +202,3 @@ def build_dpo_records(controller: Controller) -> dg.AssetsDefinition:
 
     return dpo_records
 
-
-# Until the deployment's settings reach the definitions, the controller and DPO are recorded as
-# not configured (never invented).
-dpo_records = build_dpo_records(Controller())

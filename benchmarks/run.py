@@ -51,6 +51,7 @@ def _previous(name: str) -> list[Row]:
 
 
 def main(argv: list[str]) -> None:
+    from benchmarks.bench_audit import bench_audit
     from benchmarks.bench_credit import AUC_BENCHMARK, auc_table, bench_credit
     from benchmarks.bench_dp import bench_dp
     from benchmarks.bench_he import bench_he
@@ -70,6 +71,7 @@ def main(argv: list[str]) -> None:
         "he": lambda: bench_he(WORK / "he", quick),
         "dp": lambda: bench_dp(WORK / "dp", quick),
         "zk": lambda: bench_zk(WORK / "zk", quick),
+        "audit": lambda: bench_audit(WORK / "audit", quick),
     }
     sections: dict[str, list[Row]] = {}
     for name, run in runners.items():

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from ledger.home import Home
 from pipelines.cli_insights import insights_app
-from pipelines.settings import Settings
+from pipelines.settings import Settings, owner_only_files
 
 if TYPE_CHECKING:
     from pipelines.runner import RunOutcome
@@ -29,6 +29,12 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console()
+
+
+@app.callback()
+def _process() -> None:
+    owner_only_files()
+
 
 DAGSTER_YAML = """\
 # Written by ledgerlens. DuckDB allows one writer: every warehouse writer is in one pool of size 1.
@@ -116,17 +122,23 @@ def prepare_dagster_home(home: Home) -> Path:
 @app.command()
 def run(
     demo_if_empty: Annotated[
-        bool, typer.Option(help="Generate the default demo ledger when landing/ is empty.")
+        bool,
+        typer.Option(
+            help="Generate the default demo ledger when nothing was landed or ingested yet."
+        ),
     ] = False,
 ) -> None:
     """Materialise the whole asset graph in-process against $LEDGERLENS_HOME and summarise."""
     started = time.perf_counter()
     settings = Settings.from_env()
     home = settings.home.ensure()
-    if demo_if_empty and not any(home.landing.rglob("*.*")):
+    # Landed files move into the encrypted archive once loaded: an empty landing folder beside a
+    # warehouse is a ledger already ingested, not a missing one.
+    fresh = not home.warehouse.exists()
+    if demo_if_empty and fresh and not any(home.landing.rglob("*.*")):
         console.print(f"landing is empty: generating the default demo ledger in {home.landing}")
         generate(out=home.landing)
-    if not any(home.landing.rglob("*.*")):
+    if fresh and not any(home.landing.rglob("*.*")):
         raise _fail(
             f"no landing files under {home.landing}: run `ledgerlens generate` or copy ledger "
             "files there (see README, 'Bring your own ledger')"
@@ -474,26 +486,58 @@ app.add_typer(audit_app, name="audit")
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Recompute the audit log's hash chain; exit 1 naming the first event that does not chain
-    (an edit, a deletion or a reordering)."""
-    from privacy.audit import verify_chain
+def audit_verify(
+    checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--checkpoint",
+            help="A signed checkpoint kept outside the warehouse (default: the published "
+            "out/dpo/audit_checkpoint.json, if any).",
+        ),
+    ] = None,
+) -> None:
+    """Recompute the audit log's hash chain and check its signed checkpoints; exit 1 naming the
+    first event or checkpoint that fails (an edit, a deletion, a cut tail, a rewritten chain)."""
+    from privacy.audit import audit_key_for_verification, read_witness, verify_audit
     from privacy.erasure import WarehouseBusyError, connect_with_wait
+    from privacy.keyvault import KeyVaultError
 
     home = Settings.from_env().home
     if not home.warehouse.exists():
         raise _fail(f"no warehouse at {home.warehouse}: no audit log yet", code=2)
+    published = home.out_for("dpo") / "audit_checkpoint.json"
+    paths = checkpoint or ([published] if published.is_file() else [])
+    try:
+        witnesses = [read_witness(p) for p in paths]
+    except ValueError as exc:
+        raise _fail(str(exc), code=2) from exc
     try:
         con = connect_with_wait(home.warehouse, 30.0)
     except WarehouseBusyError as exc:
         raise _fail(str(exc)) from exc
     try:
-        status = verify_chain(con)
+        status = verify_audit(con, audit_key_for_verification(con, home.keys), witnesses)
+    except KeyVaultError as exc:
+        raise _fail(f"audit checkpoints cannot be verified: {exc}") from exc
     finally:
         con.close()
     if not status.ok:
-        raise _fail(f"audit log broken: {status.message} ({status.events:,} events)")
-    console.print(f"audit log intact: {status.events:,} events, head {status.head[:16]}…")
+        raise _fail(
+            f"audit log broken: {status.message} (first failing event: seq "
+            f"{status.first_bad_seq}; first failing checkpoint: {status.first_bad_checkpoint}; "
+            f"{status.chain.events:,} events)"
+        )
+    cp = status.last_checkpoint
+    signed = (
+        f"{status.checkpoints} signed checkpoints, last at seq {cp.event_seq} ({cp.created_at}, "
+        f"key {cp.key_id[:16]}), {status.unsigned_events} events since"
+        if cp
+        else "no signed checkpoint yet"
+    )
+    console.print(
+        f"audit log intact: {status.chain.events:,} events, head {status.chain.head[:16]}…; "
+        + signed
+    )
 
 
 he_app = typer.Typer(

@@ -22,7 +22,8 @@ from assets.dbt_project import dbt_project
 from assets.resources import ledger_home_resource
 from pipelines.jobs import JOBS
 from pipelines.sensors import landing_sensor
-from pipelines.settings import Settings
+from pipelines.settings import Settings, owner_only_files
+from privacy.dpo.ropa import Controller
 from privacy.policy import load_policy
 
 ASSET_MODULES = [
@@ -33,8 +34,9 @@ ASSET_MODULES = [
     encrypted_scoring_assets,
     attestation_assets,
     insights_assets,
-    dpo_assets,
 ]
+"""Modules whose assets need no settings; the minimised tables (the policy) and the DPO records
+(the controller) are built per settings below."""
 
 automation_sensor = dg.AutomationConditionSensorDefinition(
     "automation",
@@ -53,10 +55,17 @@ def _dbt_executable() -> str:
 def build_definitions(settings: Settings) -> dg.Definitions:
     """Everything bound to one data home (tests build their own on a temporary home)."""
     policy = load_policy(settings.policy)
+    controller = Controller(
+        settings.controller_name,
+        settings.controller_contact,
+        settings.dpo_contact,
+        settings.jurisdiction,
+    )
     return dg.Definitions(
         assets=[
             *dg.load_assets_from_modules(ASSET_MODULES),
             governance_assets.build_minimised_tables(policy),
+            dpo_assets.build_dpo_records(controller),
         ],
         asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
         jobs=list(JOBS),
@@ -71,4 +80,5 @@ def build_definitions(settings: Settings) -> dg.Definitions:
 @dg.definitions
 def defs() -> dg.Definitions:
     """The code location of ``make ui`` (``dagster dev -m pipelines.definitions``)."""
+    owner_only_files()
     return build_definitions(Settings.from_env())

@@ -12,15 +12,29 @@ from pathlib import Path
 
 from ledger.home import Home
 
+OWNER_ONLY_UMASK = 0o077
+
+
+def owner_only_files() -> None:
+    """Every file and folder this process creates is owner-only from its first byte (the
+    warehouse, its WAL, keys, staged and published products), not chmod-ed after the fact.
+    Called by the process entry points: the CLI and the Dagster code location."""
+    os.umask(OWNER_ONLY_UMASK)
+
 
 @dataclass(frozen=True)
 class Settings:
     """Where the data home is, which minimisation policy applies, how much the run log keeps
-    (DEBUG: every Dagster event, so the log of a failed run holds its cause)."""
+    (DEBUG: every Dagster event, so the log of a failed run holds its cause), and who the
+    controller and its DPO are (the records of processing say "not configured" when unset)."""
 
     home: Home
     policy: Path | None = None
     log_level: str = "DEBUG"
+    controller_name: str | None = None
+    controller_contact: str | None = None
+    dpo_contact: str | None = None
+    jurisdiction: str = "CN"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -29,6 +43,10 @@ class Settings:
             home=Home(Path(os.environ.get("LEDGERLENS_HOME", "data")).resolve()),
             policy=Path(policy).resolve() if policy else None,
             log_level=os.environ.get("LEDGERLENS_LOG_LEVEL", "DEBUG"),
+            controller_name=os.environ.get("LEDGERLENS_CONTROLLER_NAME") or None,
+            controller_contact=os.environ.get("LEDGERLENS_CONTROLLER_CONTACT") or None,
+            dpo_contact=os.environ.get("LEDGERLENS_DPO_CONTACT") or None,
+            jurisdiction=os.environ.get("LEDGERLENS_JURISDICTION") or "CN",
         )
 
     @classmethod
