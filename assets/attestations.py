@@ -252,6 +252,20 @@ def _encoded_batches(
         cur.close()
 
 
+def _missing_holder_columns(con: duckdb.DuckDBPyConnection) -> str:
+    """'' when :data:`HOLDERS_TABLE` has the txn_id and user_id the leaves join on."""
+    schema, table = HOLDERS_TABLE.split(".")
+    have = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = ? AND table_name = ?",
+            [schema, table],
+        ).fetchall()
+    }
+    return ", ".join(c for c in ("txn_id", "user_id") if c not in have)
+
+
 def snapshot_root(con: duckdb.DuckDBPyConnection, snapshot_at: datetime) -> tuple[bytes, int]:
     """(RFC 9162 root, rows) of the ledger as of ``snapshot_at``, hashed by
     :data:`MERKLE_WORKERS` processes."""
@@ -330,8 +344,9 @@ def snapshot_commitment(
             [snapshot_id],
         ).fetchone()
         if recorded is None:
-            if not _has_table(con, *HOLDERS_TABLE.split(".")):
-                return _skipped(f"{HOLDERS_TABLE} is not built yet: the leaves name the holder")
+            missing = _missing_holder_columns(con)
+            if missing:
+                return _skipped(f"{HOLDERS_TABLE} lacks {missing}: the leaves name the holder")
             digest, rows = snapshot_root(con, snapshot_at)
             root, issued = digest.hex(), _now()
             con.execute(

@@ -439,3 +439,21 @@ def test_a_hostile_score_row_fails_naming_row_and_column_but_not_the_value(
     assert row[0] not in message and str(row[2]) not in message
     assert _query(home, "SELECT count(*) FROM attest.credentials") == [(0,)]
     assert not any(home.root.rglob("credential-*")) and not any(home.root.rglob("x"))
+
+
+def test_without_holder_pseudonyms_the_snapshot_is_not_committed_and_says_why(
+    tmp_path: Path,
+) -> None:
+    home = _build(tmp_path / "home", [])
+    con = duckdb.connect(str(home.warehouse))
+    con.execute("DROP TABLE minimised.credit_transactions")
+    con.close()
+    result = dg.materialize(
+        [issuer_key, snapshot_commitment], resources={"ledger_home": ledger_home_resource(home)}
+    )
+    meta = _meta(result, SNAPSHOT_COMMITMENT_KEY)
+    assert meta["status"] == "skipped"
+    assert meta["reason"] == (
+        "minimised.credit_transactions lacks txn_id, user_id: the leaves name the holder"
+    )
+    assert _query(home, "SELECT count(*) FROM attest.snapshot_roots") == [(0,)]
