@@ -129,8 +129,16 @@ def load_key(holder_dir: Path, scheme: str = DEFAULT_SCHEME) -> HolderKey:
         ctx = ts.context_from(secret)
     except Exception as e:  # TenSEAL raises bare ValueError/RuntimeError on bad bytes
         raise HEError(str(secret_path), f"cannot be read ({type(e).__name__})", "restore it") from e
-    if not ctx.is_private() or not context_matches(ctx, s):
+    if not ctx.is_private():
         raise HEError(
             str(secret_path), f"is not a {s.name} secret context", "restore the original file"
+        )
+    if not context_matches(ctx, s):
+        raise HEError(
+            str(secret_path),
+            f"was made for other {s.name} parameters (an earlier ledgerlens: {s.name} is now "
+            f"{s.params_hash})",
+            "rotate deliberately: decrypt any open rounds with the old version, then delete both "
+            "key files and run `ledgerlens he keygen`",
         )
     return HolderKey(s, ctx, meta["key_id"])

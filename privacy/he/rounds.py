@@ -453,9 +453,10 @@ def score_round(points: Path, in_dir: Path, out: Path, *, budget: QueryBudget) -
             str(path),
             dict(binding, kind="holder-batch", batch=b, applicants=entry["applicants"]),
         )
+    if out.exists():
+        _refuse_key_files(out)
     charged = charge(budget, capacity * len(counts), binding, input_digest(m))
     out.mkdir(parents=True, exist_ok=True)
-    _refuse_key_files(out)
     results = []
     for b, entry in enumerate(m["batches"]):
         path = in_dir / entry["file"]

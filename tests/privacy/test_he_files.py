@@ -244,3 +244,28 @@ def test_results_forged_to_name_another_key_fail_the_range_check(
     with pytest.raises(HEError, match=r"result_00000\.llhe: .* outside the model's declared range"):
         decrypt_round(forged, out, world["holder"])
     assert not out.exists()
+
+
+def test_a_key_made_for_earlier_parameters_is_refused_with_how_to_rotate(
+    world: dict[str, Path],
+) -> None:
+    import tenseal as ts
+
+    holder = world["root"] / "old-params"
+    holder.mkdir(mode=0o700)
+    old = ts.context(
+        ts.SCHEME_TYPE.BFV,
+        4096,
+        plain_modulus=65537,
+        coeff_mod_bit_sizes=[54, 55],
+        encryption_type=ts.ENCRYPTION_TYPE.SYMMETRIC,
+    )
+    secret = old.serialize(save_secret_key=True)
+    from privacy.he.keys import _key_id
+
+    fd = os.open(holder / "bfv.secret-context", os.O_WRONLY | os.O_CREAT, 0o600)
+    os.write(fd, secret)
+    os.close(fd)
+    (holder / "bfv.key.json").write_text(json.dumps({"key_id": _key_id(secret)}))
+    with pytest.raises(HEError, match=r"made for other bfv parameters .*ledgerlens he keygen"):
+        load_key(holder, "bfv")
