@@ -557,7 +557,7 @@ def _he_call(step, *args, **kwargs):  # type: ignore[no-untyped-def]
     try:
         return step(*args, **kwargs)
     except HEError as exc:
-        raise _fail(str(exc)) from exc
+        raise _fail(str(exc), getattr(exc, "exit_code", 1)) from exc
 
 
 @he_app.command("keygen")
@@ -591,12 +591,39 @@ def he_score(
     points: Annotated[Path, typer.Option(help="The scorer's points table (or model folder).")],
     in_: Annotated[Path, typer.Option("--in", help="Folder written by `he encrypt`.")],
     out: Annotated[Path, typer.Option(help="Folder for the encrypted scores.")],
+    holder: Annotated[
+        str, typer.Option(help="Who sent the folder: the party whose query budget is charged.")
+    ],
+    budget: Annotated[
+        int, typer.Option(help="Applicants (ciphertext capacity) per holder per period.")
+    ] = 250_000,
+    period: Annotated[
+        str, typer.Option(help="Budget period (UTC): day, week, month, quarter or year.")
+    ] = "month",
+    budget_ledger: Annotated[
+        Path | None,
+        typer.Option(
+            help="Hash-chained budget ledger (default: query_budget.jsonl beside the points)."
+        ),
+    ] = None,
 ) -> None:
-    """Scorer: multiply and add with plaintext integer points; refuses any secret key."""
+    """Scorer: charge the holder's query budget (against model extraction), then multiply and add
+    with plaintext integer points; refuses any secret key. Exits 3 when the budget is spent."""
+    import json
+
+    from privacy.he.budget import QueryBudget
     from privacy.he.rounds import score_round
 
-    _he_call(score_round, points, in_, out)
-    console.print(f"encrypted scores written to {out}")
+    ledger = budget_ledger or (points if points.is_dir() else points.parent) / "query_budget.jsonl"
+    quota = _he_call(QueryBudget, ledger, holder, budget, period)
+    manifest = _he_call(score_round, points, in_, out, budget=quota)
+    receipt = json.loads(manifest.read_text())["budget"]
+    again = " (same ciphertexts as before: not charged again)" if receipt["repeat"] else ""
+    left = receipt["limit"] - receipt["spent_after"]
+    console.print(
+        f"encrypted scores written to {out}; {holder!r} has {left:,} of {budget:,} left this "
+        f"{period}{again}"
+    )
 
 
 @he_app.command("decrypt")

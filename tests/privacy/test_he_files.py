@@ -269,3 +269,46 @@ def test_a_key_made_for_earlier_parameters_is_refused_with_how_to_rotate(
     (holder / "bfv.key.json").write_text(json.dumps({"key_id": _key_id(secret)}))
     with pytest.raises(HEError, match=r"made for other bfv parameters .*ledgerlens he keygen"):
         load_key(holder, "bfv")
+
+
+def test_the_scorer_cli_charges_the_holder_and_refuses_past_the_budget(
+    world: dict[str, Path], tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    points = world["model"] / "points_table.json"
+    ledger = tmp_path / "budget.jsonl"
+    args = ["he", "score", "--points", str(points), "--in", str(world["sent"])]
+    runner = CliRunner()
+    refused = runner.invoke(
+        app,
+        [
+            *args,
+            "--out",
+            str(tmp_path / "a"),
+            "--holder",
+            "wallet-b",
+            "--budget",
+            "10",
+            "--budget-ledger",
+            str(ledger),
+        ],
+    )
+    assert refused.exit_code == 3, refused.output
+    assert "wallet-b" in refused.output and not (tmp_path / "a" / "manifest.json").exists()
+    ok = runner.invoke(
+        app,
+        [
+            *args,
+            "--out",
+            str(tmp_path / "b"),
+            "--holder",
+            "wallet-b",
+            "--budget-ledger",
+            str(ledger),
+        ],
+    )
+    assert ok.exit_code == 0, ok.output
+    assert "left this month" in ok.output
