@@ -266,7 +266,54 @@ def read_csv(
     for line, kind, raw in found:
         rule, why = CSV_REJECTS.get(kind, CSV_OTHER_REJECT)
         out.append((int(line), rule, f"line {line}: {why}", raw))
+    _set_record_lines(con, table, data, codec, delim, {r[0] for r in out}, int(parsed))
     return int(parsed) + len(out), extra, out
+
+
+def _record_lines(data: bytes, codec: str, delim: str) -> list[int] | None:
+    """1-based first line of every data record (a quoted field may span lines), or None when
+    Python's CSV reader cannot read the file the way DuckDB did."""
+    try:
+        reader = csv.reader(io.StringIO(data.decode(codec), newline=""), delimiter=delim)
+        next(reader, None)  # the header
+        starts, end = [], reader.line_num
+        for _ in reader:
+            starts.append(end + 1)
+            end = reader.line_num
+    except (UnicodeDecodeError, csv.Error):
+        return None
+    return starts
+
+
+def _set_record_lines(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    data: bytes,
+    codec: str,
+    delim: str,
+    rejected: set[int],
+    parsed: int,
+) -> None:
+    """Give each parsed record its line in the file (``_line``), so a row that fails a value rule
+    is named by line like a parser reject. Left NULL (the row index still names it) when the two
+    readers disagree on how many records the file holds. ``table`` holds this file's rows only."""
+    starts = _record_lines(data, codec, delim)
+    if starts is None:
+        return
+    accepted = [n for n in starts if n not in rejected]
+    if len(accepted) != parsed or not parsed:
+        return
+    con.register(
+        "_ll_csv_lines",
+        pa.table({"r": pa.array(range(parsed), pa.int64()), "n": pa.array(accepted, pa.int64())}),
+    )
+    try:
+        con.execute(
+            f"UPDATE {table} SET _line = m.n FROM _ll_csv_lines m "
+            f"WHERE {table}._row = m.r AND {table}._line IS NULL"
+        )
+    finally:
+        con.unregister("_ll_csv_lines")
 
 
 # -- JSON Lines -------------------------------------------------------------------------------
