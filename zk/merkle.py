@@ -30,7 +30,8 @@ import json
 import math
 from array import array
 from collections.abc import Iterable, Sequence
-from itertools import accumulate, islice
+from itertools import accumulate, islice, repeat
+from operator import sub
 from typing import TYPE_CHECKING
 
 import rfc8785
@@ -134,13 +135,18 @@ def hash_leaves(leaves: Iterable[bytes]) -> list[bytes]:
     return [_sha256(b"\x00" + leaf).digest() for leaf in leaves]
 
 
-def hash_packed(data: Buffer, offsets: Sequence[int], base: int = 0) -> list[bytes]:
-    """Leaf hashes of packed leaves whose offsets count from ``base`` bytes before ``data``."""
-    mv = memoryview(data)
-    return [
-        _sha256(b"\x00" + mv[a - base : b - base]).digest()
-        for a, b in zip(offsets, offsets[1:], strict=False)
-    ]
+def hash_packed(data: bytes, offsets: Sequence[int], base: int = 0) -> list[bytes]:
+    """Leaf hashes of packed leaves whose offsets count from ``base`` bytes before ``data``.
+
+    The slices are cut by C-level ``map`` calls into ``bytes`` and hashed like any leaves:
+    measured a third cheaper than slicing a ``memoryview`` leaf by leaf in Python."""
+    ends = offsets[1:]
+    if base:
+        starts: Iterable[int] = map(sub, offsets, repeat(base))
+        ends = map(sub, ends, repeat(base))  # type: ignore[assignment]
+    else:
+        starts = offsets
+    return hash_leaves(map(data.__getitem__, map(slice, starts, ends)))
 
 
 def next_level(level: list[bytes]) -> list[bytes]:
@@ -184,6 +190,11 @@ def _as_offsets(offsets: Sequence[int]) -> memoryview:
     return memoryview(array("q", offsets))
 
 
+def _hash_part(data: Buffer, offsets: memoryview) -> list[bytes]:
+    first = offsets[0]
+    return hash_packed(bytes(memoryview(data)[first : offsets[-1]]), offsets, first)
+
+
 class _Builder:
     """Cuts leaves (in tree order) into aligned subtrees and combines the subtrees' levels."""
 
@@ -218,7 +229,7 @@ class _Builder:
             take = min(CHUNK_LEAVES - self.pending_leaves, n - i)
             part = offs[i : i + take + 1]
             if self.workers == 1:
-                self.leaf_hashes += hash_packed(data, part)
+                self.leaf_hashes += _hash_part(data, part)
             else:
                 self.pending.append((data, part))
             i += take
@@ -240,7 +251,7 @@ class _Builder:
             self.pool.submit(self.pending, self.pending_leaves)
         else:
             for data, part in self.pending:
-                self.leaf_hashes += hash_packed(data, part)
+                self.leaf_hashes += _hash_part(data, part)
             self.subtrees.append(subtree_levels(self.leaf_hashes, self.keep))
             self.leaf_hashes = []
         self.pending, self.pending_leaves = [], 0
