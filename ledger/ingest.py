@@ -572,7 +572,7 @@ def _route(
     """
     con, name, key = batch.con, entity.name, _key(entity.key)
     batch.temp += [("TABLE", f"already_{name}"), ("TABLE", f"dups_{name}")]
-    batch.temp += [("VIEW", f"judged_{name}"), ("VIEW", f"base_{name}")]
+    batch.temp += [("TABLE", f"judged_{name}"), ("VIEW", f"base_{name}")]
     joins, flags = [], []
     for col in entity.key_columns:
         if not col.references:
@@ -622,8 +622,10 @@ def _route(
         WHERE {key} IN (SELECT {key} FROM ledger.{name})"""
     )
     batch_rules = [r for r in rules_for(name) if r.scope == "batch"]
+    # Materialised once: the ledger insert, the quarantine insert and the protect step all read
+    # it (as a view, every reader would redo the joins over the whole batch).
     con.execute(
-        f"""CREATE OR REPLACE TEMP VIEW judged_{name} AS
+        f"""CREATE OR REPLACE TEMP TABLE judged_{name} AS
         SELECT *, list_concat(_local, {_failed_list(batch_rules)}) AS failed_rules FROM (
             SELECT b.*, ({clean}) AND (a._k IS NOT NULL OR b._pos <> d._first) AS _is_duplicate
             FROM base_{name} b
