@@ -14,6 +14,7 @@ noisy wall times.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,11 @@ INGEST = """
 import sys, time, duckdb
 from pathlib import Path
 landing, db, with_gx = Path(sys.argv[1]), sys.argv[2], sys.argv[3] == "1"
+protect = None
+if len(sys.argv) > 4 and sys.argv[4] == "1":
+    from privacy.at_rest import LedgerProtector
+    from privacy.keyvault import LocalFileKeyVault
+    protect = LedgerProtector(LocalFileKeyVault(Path(db + ".keys"), b"\x05" * 32))
 t = time.perf_counter()
 if with_gx:
     import great_expectations  # noqa: F401
@@ -32,7 +38,7 @@ from ledger.ingest import ingest
 con = duckdb.connect(db)
 con.execute("SET enable_progress_bar = false")
 t = time.perf_counter()
-report = ingest(con, landing, suite=DEFAULT_SUITE if with_gx else None)
+report = ingest(con, landing, suite=DEFAULT_SUITE if with_gx else None, protect=protect)
 seconds = time.perf_counter() - t
 suite_seconds = 0.0
 if with_gx:
@@ -83,16 +89,19 @@ TARGET = "<= 3x anchor; peak RSS < 2 GB at 5M"
 CASES = {
     "full": "whole ingest, blocking checks + GX second opinion",
     "sql": "whole ingest, blocking SQL checks only (no GX)",
+    "protected": "the pipeline's ingest: checks + GX + at-rest protection (vault, tokens, sealing)",
 }
 
 
 def _round(landing: Path, dbs: dict[str, Path]) -> dict[str, dict[str, Any]]:
     for db in dbs.values():
         db.unlink(missing_ok=True)
+        shutil.rmtree(Path(f"{db}.keys"), ignore_errors=True)
     out = {
         "bare": run_child(BARE, str(landing), str(dbs["bare"])),
         "full": run_child(INGEST, str(landing), str(dbs["full"]), "1"),
         "sql": run_child(INGEST, str(landing), str(dbs["sql"]), "0"),
+        "protected": run_child(INGEST, str(landing), str(dbs["protected"]), "1", "1"),
     }
     for db in dbs.values():
         db.unlink(missing_ok=True)
@@ -140,7 +149,7 @@ def _extra(
         "anchor_rows": bare["rows"],
         "anchor_peak_rss_mb": max(r["bare"]["peak_rss_mb"] for r in runs),
     }
-    if case == "full":
+    if case in ("full", "protected"):
         extra |= {
             "gx suite alone, rerun on the committed snapshot (s)": round(best["suite_seconds"], 3),
             "gx import seconds (paid once per process, not in seconds)": round(
