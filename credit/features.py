@@ -13,7 +13,9 @@ statistics (``balance_mean``, ``balance_trend``, days negative / near zero) exis
 history covers the whole window (NULL otherwise); and below
 ``min_history_days`` the window features are NULL (missing: scored by the missing-value policy).
 ``observed_days`` and ``short_history`` are returned beside the features, never as features.
-``prior_loans`` is a borrowing rate, not a count that grows with time in the ledger: the earlier
+Distinct counts (``distinct_counterparties_30``) do not scale per day: they are taken over the
+last 30 days and are missing when the history is shorter. ``prior_loans`` (a context column, not
+scored) is a borrowing rate, not a count that grows with time in the ledger: the earlier
 loans applied for within the window (repaid, late or still open), per observed day, scaled to
 the window; the repayment record of earlier loans (late share, unpaid, days late) covers every
 earlier loan that fell due before ``applied_at``.
@@ -39,7 +41,19 @@ import pandas as pd
 KEY_COLUMNS: tuple[str, ...] = ("loan_id", "subject_id", "applied_at")
 # returned beside the features, never scored: history length, and the affordability proxy pricing
 # uses when no income is declared (median monthly inflow over whole observed months)
-CONTEXT_COLUMNS: tuple[str, ...] = ("observed_days", "short_history", "inflow_monthly_median")
+# ``prior_loans`` is reported, never scored: loans are a renewal process that starts with the
+# loan book (a borrower's next loan comes after the last is settled), so even as a rate per
+# observed day it rises with time since the book opened (0.00 in the demo's first month, 0.35 in
+# its last) and reads calendar time as risk; the repayment record of earlier loans is scored.
+CONTEXT_COLUMNS: tuple[str, ...] = (
+    "observed_days",
+    "short_history",
+    "inflow_monthly_median",
+    "prior_loans",
+)
+# a distinct count does not scale with time (the same counterparties recur), so it is taken over
+# a window every scored application has fully observed, and is missing below it
+DISTINCT_DAYS = 30
 
 FEATURE_COLUMNS: tuple[str, ...] = (
     # loan asked for (known at application)
@@ -82,7 +96,6 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "n_tx_180",
     "active_days_90",
     # prior repayment history
-    "prior_loans",
     "prior_late_share",
     "prior_unpaid",
     "prior_max_days_late",
@@ -92,7 +105,7 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "max_night_tx",
     "night_tx_share",
     "new_device_large_transfers",
-    "distinct_counterparties_90",
+    "distinct_counterparties_30",
     "devices_90",
     # static
     "kyc_level",
@@ -325,12 +338,6 @@ REASON_WORDING: dict[str, dict[str, str]] = {
         "high": "Many active days in the last 3 months",
         "missing": "No information on active days (3 months)",
     },
-    "prior_loans": {
-        "label": "Earlier loans",
-        "low": "Limited history of earlier loans",
-        "high": "Many earlier loans",
-        "missing": "No information on earlier loans",
-    },
     "prior_late_share": {
         "label": "Earlier loans repaid late",
         "low": "Few earlier loans repaid late",
@@ -379,11 +386,11 @@ REASON_WORDING: dict[str, dict[str, str]] = {
         "high": "Large transfers from a new device",
         "missing": "No information on large transfers from a new device",
     },
-    "distinct_counterparties_90": {
-        "label": "Different counterparties (3 months)",
-        "low": "Few different counterparties in the last 3 months",
-        "high": "Many different counterparties in the last 3 months",
-        "missing": "No information on different counterparties (3 months)",
+    "distinct_counterparties_30": {
+        "label": "Different counterparties (30 days)",
+        "low": "Few different counterparties in the last 30 days",
+        "high": "Many different counterparties in the last 30 days",
+        "missing": "No information on different counterparties (30 days)",
     },
     "devices_90": {
         "label": "Devices used (3 months)",
@@ -538,8 +545,9 @@ agg AS (
     count(*) FILTER (WHERE NOT received AND hour(occurred_at) < {int(c.night_end_hour)})
       AS n_night,
     count(*) FILTER (WHERE NOT received) AS n_own,
-    count(DISTINCT counterparty) FILTER (WHERE age_days < {s} AND tx_type = 'p2p_transfer')
-      AS distinct_counterparties_90,
+    count(DISTINCT counterparty) FILTER (WHERE age_days < {DISTINCT_DAYS}
+                                           AND tx_type = 'p2p_transfer')
+      AS distinct_counterparties_30,
     count(DISTINCT device_id) FILTER (WHERE age_days < {s}) AS devices_90
   FROM w GROUP BY loan_id
 ),
@@ -713,8 +721,9 @@ SELECT a.loan_id, a.subject_id, a.applied_at, a.label,
   CAST(g.n_night / nullif(g.n_own, 0) AS DOUBLE) AS night_tx_share,
   CAST({long("coalesce(nd.new_device_large_transfers, 0)")} AS DOUBLE)
     AS new_device_large_transfers,
-  CAST({short("coalesce(g.distinct_counterparties_90, 0)")} AS DOUBLE)
-    AS distinct_counterparties_90,
+  CAST(CASE WHEN a.history_days >= {DISTINCT_DAYS}
+            THEN coalesce(g.distinct_counterparties_30, 0) END AS DOUBLE)
+    AS distinct_counterparties_30,
   CAST(coalesce(g.devices_90, 0) AS DOUBLE) AS devices_90,
   CAST(s.kyc_level AS DOUBLE) AS kyc_level,
   CAST(s.city_tier AS DOUBLE) AS city_tier

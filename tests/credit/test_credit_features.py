@@ -226,6 +226,7 @@ def test_window_features_do_not_grow_with_time_in_the_ledger():
         "active_days_90",
         "balance_end",
         "prior_loans",
+        "distinct_counterparties_30",
     ):
         ratio = early[col].mean() / old[col].mean()
         assert 0.75 < ratio < 1.33, (col, ratio)
@@ -233,6 +234,10 @@ def test_window_features_do_not_grow_with_time_in_the_ledger():
     raw_early = (early["n_tx_180"] * early["observed_days"] / 180).mean()
     assert raw_early / old["n_tx_180"].mean() < 0.7
     assert f.loc[f["observed_days"] < 14, "inflow_180"].isna().all()
+    # a distinct count is never scaled per day: missing until its 30 days are observed
+    assert f.loc[f["observed_days"] < 30, "distinct_counterparties_30"].isna().all()
+    assert f.loc[f["observed_days"] >= 30, "distinct_counterparties_30"].notna().all()
+    assert "prior_loans" not in FEATURE_COLUMNS  # reported beside the features, not scored
     assert f["short_history"].eq(f["observed_days"] < 90).all()
     # balance-path statistics are only measured over a whole window
     assert f.loc[f["observed_days"] < 180, "balance_trend"].isna().all()

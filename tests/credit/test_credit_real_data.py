@@ -3,7 +3,10 @@
 The suite runs one seed of German credit (about 15 s on one core). The full check of the issue's
 targets, German >= 0.79 and Lending Club >= 0.735 as the mean over 5-fold CV with 3 seeds, with the
 challenger and WoE logistic beside them, is ``benchmarks/bench_credit.py`` (``credit_auc`` rows).
-Measured there: German 0.7887 (seeds 0/1/2: 0.7914, 0.7842, 0.7906), Lending Club 0.7507."""
+Measured there with the additive model as the mean of 3 seeds (``credit.models.ADDITIVE_BAG``):
+German 0.7907 (seeds 0/1/2: 0.7916, 0.7907, 0.7897; one seed before: 0.7887 = 0.7914, 0.7842,
+0.7906); folds of one seed spread over about 0.1 AUC, so a 0.002 change in the mean is within
+noise."""
 
 import pytest
 
