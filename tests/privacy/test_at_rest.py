@@ -288,3 +288,18 @@ def test_sql_and_python_tokens_agree(tmp_path_factory: pytest.TempPathFactory, v
     got = con.execute(f"SELECT {tokens.sql('$v')}", {**tokens.params, "v": value}).fetchone()
     assert got is not None and got[0] == tokens.token(value)
     assert got[0].startswith(TOKEN_PREFIX) and len(got[0]) == len(TOKEN_PREFIX) + 32
+
+
+@pytest.mark.parametrize("name", ["vault_tokens", "quarantine"])
+def test_a_lost_at_rest_key_is_refused_not_regenerated(
+    protected: tuple[duckdb.DuckDBPyConnection, LocalFileKeyVault, Path], name: str
+) -> None:
+    from privacy.keyvault import KeyMissingError
+
+    con, _, root = protected
+    (root / "keys" / f"{name}.key").unlink()
+    rows = con.execute("SELECT count(*) FROM ledger.transactions").fetchone()
+    with pytest.raises(KeyMissingError, match=name):
+        open_keyvault(con, root / "keys")
+    assert not (root / "keys" / f"{name}.key").exists()
+    assert con.execute("SELECT count(*) FROM ledger.transactions").fetchone() == rows
