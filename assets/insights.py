@@ -18,11 +18,10 @@ from privacy.dp.attestation import (
     ReleaseAttestationError,
     code_version,
     issuer_from_vault,
-    release_attester,
 )
 from privacy.dp.base import latest_period
 from privacy.dp.catalogue import load_catalogue
-from privacy.dp.commands import REFUSALS, SELECTION_KEY_NAME, audited_release, budget_lines
+from privacy.dp.commands import REFUSALS, SELECTION_KEY_NAME, attested_release, budget_lines
 from privacy.dp.outputs import write_release
 from zk.signatures import write_issuer_public_key
 
@@ -101,20 +100,17 @@ def insight_release(
             raise dg.Failure(description="no insights-purpose transactions: nothing to release")
         issuer = issuer_from_vault(keyvault)
         try:
-            attester = release_attester(con, issuer)  # before the charge: no root, no release
-        except ReleaseAttestationError as exc:
-            raise dg.Failure(description=f"release refused: {exc}") from None
-        try:
-            rel = audited_release(
+            rel, attester = attested_release(
                 con,
                 catalogue,
                 config.report,
                 config.buyer,
                 period,
                 selection_key,
+                issuer,
                 actor=f"dagster run {context.run.run_id}",
             )
-        except REFUSALS as exc:
+        except (*REFUSALS, ReleaseAttestationError) as exc:  # nothing was charged
             raise dg.Failure(description=f"release refused: {exc}") from None
         remaining = budget_lines(con, catalogue, config.buyer, period)
     folder = write_release(rel, ledger_home.stage(context.run.run_id, "buyers"), attester)

@@ -3,8 +3,9 @@ and the privacy-loss ledger.
 
 Exit codes: 0 done; 1 the gate blocked a release, the ledger does not verify, the warehouse or
 key vault is not usable, or the data's ledger snapshot has no committed Merkle root to attest the
-release against (nothing charged); 2 a bad request (unknown report or buyer, an invalid catalogue, a period
-that is not ``YYYY-MM`` / ``YYYY-Qn``, a missing insights column, no budget left), nothing charged.
+release against (nothing charged); 2 a bad request (unknown report or buyer, an invalid
+catalogue, a period that is not ``YYYY-MM`` / ``YYYY-Qn``, a missing insights column, no budget
+left), nothing charged.
 """
 
 from __future__ import annotations
@@ -73,9 +74,9 @@ def release(
     """Release REPORT for a buyer: charged to the ledger, attested (signed over the manifest, the
     ledger snapshot's Merkle root, rho and the ledger entry), then published through the gate
     into out/buyers/<buyer>/<report>/<release id>/ only if the leak guard passes."""
-    from privacy.dp.attestation import ReleaseAttestationError, issuer_from_vault, release_attester
+    from privacy.dp.attestation import ReleaseAttestationError, issuer_from_vault
     from privacy.dp.base import latest_period
-    from privacy.dp.commands import REFUSALS, SELECTION_KEY_NAME, audited_release
+    from privacy.dp.commands import REFUSALS, SELECTION_KEY_NAME, attested_release
     from privacy.dp.ledger import connect_writer, warehouse_lock
     from privacy.dp.outputs import write_release
     from privacy.keyvault import KeyVaultError, open_keyvault
@@ -100,19 +101,18 @@ def release(
                 raise _exit("no insights-purpose transactions: nothing to release", 1)
             issuer = issuer_from_vault(keyvault)
             try:
-                attester = release_attester(con, issuer)  # before the charge
-            except ReleaseAttestationError as exc:
-                raise _exit(" ".join(str(exc).split()), 1) from None
-            try:
-                rel = audited_release(
+                rel, attester = attested_release(
                     con,
                     cat,
                     report,
                     buyer,
                     chosen,
                     keyvault.key(SELECTION_KEY_NAME),
+                    issuer,
                     actor=actor,
                 )
+            except ReleaseAttestationError as exc:  # no committed snapshot root: nothing charged
+                raise _exit(" ".join(str(exc).split()), 1) from None
             except REFUSALS as exc:
                 raise _exit(" ".join(str(exc).split()), 2) from None
             run_id = f"insights-{uuid.uuid4().hex[:16]}"

@@ -1,5 +1,5 @@
-"""What ``ledgerlens insights …`` and the Dagster assets call: list, release (audited), budget,
-ledger verify.
+"""What ``ledgerlens insights …`` and the Dagster assets call: list, release (audited and
+attested), budget, ledger verify.
 
 :func:`audited_release` works on an open connection (an asset's, the CLI's) and appends every
 release, re-request and refusal to the audit log (:func:`privacy.audit.append_event`) on that same
@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 
 from privacy.audit import append_event
-from privacy.dp.attestation import release_attester
+from privacy.dp.attestation import ReleaseAttestationError, ReleaseAttester, release_attester
 from privacy.dp.base import MissingSourceError
 from privacy.dp.catalogue import Catalogue, load_catalogue
 from privacy.dp.ledger import (
@@ -40,6 +40,7 @@ __all__ = [
     "BudgetLine",
     "ReleaseOutcome",
     "ReportSummary",
+    "attested_release",
     "audited_release",
     "budget",
     "budget_lines",
@@ -133,6 +134,46 @@ def audited_release(
     return rel
 
 
+def attested_release(
+    con: duckdb.DuckDBPyConnection,
+    catalogue: Catalogue,
+    report_id: str,
+    buyer: str,
+    period: str,
+    selection_key: bytes,
+    issuer: IssuerKey,
+    *,
+    actor: str,
+    snapshot_id: str | None = None,
+) -> tuple[Release, ReleaseAttester]:
+    """:func:`audited_release`, after resolving who attests it
+    (:func:`privacy.dp.attestation.release_attester`): a release that cannot be attested is
+    refused before the charge, audited as ``insights.release_refused``, and the
+    :class:`~privacy.dp.attestation.ReleaseAttestationError` raised again."""
+    try:
+        attester = release_attester(con, issuer)
+    except ReleaseAttestationError as exc:
+        append_event(
+            con,
+            actor,
+            "insights.release_refused",
+            f"{buyer}/{report_id}/{period}",
+            {"reason": type(exc).__name__, "message": str(exc)},
+        )
+        raise
+    rel = audited_release(
+        con,
+        catalogue,
+        report_id,
+        buyer,
+        period,
+        selection_key,
+        actor=actor,
+        snapshot_id=snapshot_id,
+    )
+    return rel, attester
+
+
 def release(
     warehouse: Path,
     report_id: str,
@@ -154,14 +195,14 @@ def release(
     with warehouse_lock(warehouse):
         con = connect_writer(warehouse)
         try:
-            attester = release_attester(con, issuer)
-            rel = audited_release(
+            rel, attester = attested_release(
                 con,
                 cat,
                 report_id,
                 buyer,
                 period,
                 selection_key,
+                issuer,
                 actor=actor,
                 snapshot_id=snapshot_id,
             )

@@ -180,4 +180,5 @@ def test_a_release_without_a_committed_snapshot_root_is_refused_before_the_charg
     assert result.exit_code == 1, result.output
     assert "no committed Merkle root" in result.output and "Nothing was charged" in result.output
     assert _ledger(root) == []
+    assert _audit(root) == [("insights.release_refused", "alpha/spend/2026-01")]
     assert not (root / "out" / "buyers").exists() or not any((root / "out" / "buyers").iterdir())
