@@ -19,7 +19,6 @@ that dies fails the build with its exit code and the end of its stderr.
 
 from __future__ import annotations
 
-import os
 import struct
 import subprocess
 import sys
@@ -47,9 +46,8 @@ class WorkerPool:
     """``workers`` subprocesses; :meth:`submit` subtrees, then :meth:`results`, then :meth:`close`."""
 
     def __init__(self, workers: int, keep: bool) -> None:
+        # From the project root, ``-m zk.merkle_workers`` finds the package (installed or not).
         root = str(Path(__file__).resolve().parent.parent)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         self.keep = keep
         self.procs = [
             subprocess.Popen(
@@ -57,7 +55,7 @@ class WorkerPool:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                env=env,
+                cwd=root,
             )
             for _ in range(workers)
         ]
