@@ -1,5 +1,6 @@
 """The ledger/transactions asset: a partition whose landing file vanished materialises with the
-file reported missing and its rows kept, run after run, instead of raising FileNotFoundError."""
+file reported missing and its rows kept, run after run, instead of raising FileNotFoundError;
+under the default retention a loaded file moves into the archive and is never reported missing."""
 
 from __future__ import annotations
 
@@ -15,6 +16,16 @@ from assets.partitions import landing_files
 from assets.resources import ledger_home_resource
 from ledger.contract import TRANSACTIONS
 from ledger.home import Home
+from privacy.policy import DEFAULT_POLICY_PATH
+
+
+def _keep_landing(root: Path) -> Path:
+    """The default policy with ``landing.retention: keep`` (files stay where they landed)."""
+    text = DEFAULT_POLICY_PATH.read_text().replace("retention: archive", "retention: keep")
+    assert "retention: keep" in text
+    path = root / "keep.yaml"
+    path.write_text(text)
+    return path
 
 
 def _day(folder: Path, name: str, n: int) -> None:
@@ -44,7 +55,7 @@ def test_a_vanished_partition_file_is_reported_not_raised(tmp_path: Path) -> Non
         _day(folder, name, 3)
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(landing_files.name, names)
-    resources = {"ledger_home": ledger_home_resource(home)}
+    resources = {"ledger_home": ledger_home_resource(home, _keep_landing(tmp_path))}
 
     def run(key: str) -> dg.ExecuteInProcessResult:
         return dg.materialize(
@@ -67,3 +78,26 @@ def test_a_vanished_partition_file_is_reported_not_raised(tmp_path: Path) -> Non
             "SELECT _source_file, count(*) FROM ledger.transactions GROUP BY 1 ORDER BY 1"
         ).fetchall()
     assert per_file == [(f"transactions/{names[0]}", 3), (f"transactions/{names[1]}", 3)]
+
+
+def test_an_archived_partition_file_is_neither_missing_nor_loaded_again(tmp_path: Path) -> None:
+    home = Home(tmp_path / "home").ensure()
+    folder = home.landing / "transactions"
+    folder.mkdir(parents=True)
+    _day(folder, "2026-11-20.parquet", 4)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(landing_files.name, ["2026-11-20.parquet"])
+    resources = {"ledger_home": ledger_home_resource(home)}
+    for attempt in range(2):
+        result = dg.materialize(
+            [ledger_transactions],
+            partition_key="2026-11-20.parquet",
+            resources=resources,
+            instance=instance,
+        )
+        assert result.success
+        [materialization] = result.asset_materializations_for_node("ledger__transactions")
+        assert materialization.metadata["files missing"].value == 0
+        assert materialization.metadata["rows loaded"].value == (4 if attempt == 0 else 0)
+    assert not (folder / "2026-11-20.parquet").exists()
+    assert len(list(home.archive.rglob("*.enc"))) == 1

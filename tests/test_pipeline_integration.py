@@ -57,6 +57,54 @@ def _q(home: Home, sql: str, params: list[object] | None = None) -> list[tuple]:
         con.close()
 
 
+def _restored(home: Home, relpath: str) -> pq.ParquetFile:
+    """A landed file back from the encrypted archive (landing keeps only what was not loaded)."""
+    from privacy.archive import restore_archived
+    from privacy.keyvault import open_keyvault
+
+    con = duckdb.connect(str(home.warehouse))
+    try:
+        dest = home.root / "restored" / relpath
+        restore_archived(con, open_keyvault(con, home.keys), home.archive, relpath, dest)
+    finally:
+        con.close()
+    return pq.ParquetFile(dest)
+
+
+def _vaulted_mobile(home: Home) -> str:
+    from privacy.keyvault import open_keyvault
+    from privacy.vault import PiiVault
+
+    con = duckdb.connect(str(home.warehouse))
+    try:
+        records = PiiVault(con, open_keyvault(con, home.keys)).get_many()
+    finally:
+        con.close()
+    return next(str(r["mobile"]) for r in records.values() if r.get("mobile"))
+
+
+def test_identifiers_rest_only_in_the_vault_and_landed_files_are_archived(
+    built_home: Home,
+) -> None:
+    from privacy.at_rest import plaintext_findings
+
+    con = duckdb.connect(str(built_home.warehouse), read_only=True)
+    try:
+        assert set(plaintext_findings(con).values()) == {0}
+    finally:
+        con.close()
+    mobile = _vaulted_mobile(built_home)
+    assert _q(built_home, "SELECT count(*) FROM ledger.users WHERE mobile = ?", [mobile]) == [(0,)]
+    # Only the rejected file stays in landing; every loaded one is in the archive, encrypted.
+    left = sorted(str(p.relative_to(built_home.landing)) for p in built_home.landing.rglob("*.*"))
+    assert left == [f"transactions/{BROKEN_FILE}"]
+    [(archived,)] = _q(
+        built_home, "SELECT count(*) FROM ledger.files WHERE archived_at IS NOT NULL"
+    )
+    assert archived == len(list(built_home.archive.rglob("*.enc"))) >= 155
+    assert (built_home.warehouse.stat().st_mode & 0o077) == 0
+
+
 def test_every_landed_row_is_loaded_or_quarantined(built_home: Home) -> None:
     [(read, loaded, quarantined)] = _q(
         built_home,
@@ -208,7 +256,7 @@ def test_every_ledger_column_is_classified_and_dbt_reads_pseudonyms(built_home: 
 
 
 def test_the_gate_blocks_a_staged_identifier_and_leaves_out_unchanged(built_home: Home) -> None:
-    [(mobile,)] = _q(built_home, "SELECT mobile FROM ledger.users LIMIT 1")
+    mobile = _vaulted_mobile(built_home)
     digits = "".join(ch for ch in mobile if ch.isdigit())[-11:]
     before = _out_listing(built_home)
     # A product of an earlier run, staged for the risk team, carrying a phone number.
@@ -242,16 +290,27 @@ def test_forgotten_subject_leaves_minimised_tables_and_marts_for_good(built_home
     # Re-landing must not bring the subject back: their user row lands again, in a new file.
     import pyarrow.compute as pc
 
-    users = pq.read_table(sorted((built_home.landing / "users").glob("*.parquet"))[0])
+    [(users_file,)] = _q(
+        built_home,
+        "SELECT file_path FROM ledger.files WHERE entity = 'users' AND status = 'loaded'",
+    )
+    users = _restored(built_home, users_file).read()
     again = users.filter(pc.equal(users["user_id"], subject))
     assert again.num_rows == 1
     pq.write_table(again, built_home.landing / "users" / "relanded.parquet")
     materialise_all(built_home)
     assert _q(built_home, "SELECT count(*) FROM marts.accounts")[0][0] == before - 1
-    # ... re-ingested into the raw ledger, yet kept out of every purpose and of the vault.
+    # ... refused at ingest (quarantined as erased_subject, nothing of it kept), out of every
+    # purpose and of the vault.
     assert _q(built_home, "SELECT count(*) FROM ledger.users WHERE user_id = ?", [subject]) == [
-        (1,)
+        (0,)
     ]
+    [(refused,)] = _q(
+        built_home,
+        "SELECT count(*) FROM ledger.quarantine WHERE list_contains(failed_rules, 'erased_subject') "
+        "AND raw_sealed IS NULL AND raw_record IS NULL AND subject_id IS NULL",
+    )
+    assert refused >= 1
     assert _q(built_home, "SELECT count(*) FROM minimised.credit_users")[0][0] == before - 1
     assert _q(
         built_home, "SELECT count(*) FROM vault.subjects WHERE subject_id = ?", [subject]
@@ -281,9 +340,16 @@ def _land_next_day(home: Home) -> str:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    days = sorted(p.name for p in (home.landing / "transactions").glob("2026-0*.parquet"))
-    last = days[-1]
-    table = pq.read_table(home.landing / "transactions" / last)
+    days = sorted(
+        p
+        for (p,) in _q(
+            home,
+            "SELECT file_path FROM ledger.files WHERE entity = 'transactions' AND status = 'loaded' "
+            "AND file_path LIKE 'transactions/2026-0%'",
+        )
+    )
+    last = days[-1].split("/")[-1]
+    table = _restored(home, days[-1]).read()
     shifted = pc.add(
         table["occurred_at"].cast(pa.timestamp("us", "UTC")),
         pa.scalar(86_400_000_000, pa.duration("us")),
