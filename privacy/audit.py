@@ -3,9 +3,16 @@
 **The chain.** Each event's ``hash`` is SHA-256 over ``prev_hash``, a newline and the canonical
 JSON (sorted keys, compact separators, UTF-8, non-ASCII as is) of the event's fields ``seq,
 event_time, actor, action, subject, details``. The first event chains from 64 zeros.
-:func:`verify_chain` recomputes the chain; any edited, removed or re-ordered row breaks it and the
-first such row is named. Audit events never carry raw identifiers: subjects are pseudonyms or
-hashes, and ``details`` must not hold values either (callers' responsibility).
+:func:`verify_chain` recomputes the chain; any edited, removed, inserted or re-ordered row
+breaks it and the first such row (in seq order) is named. Audit events never carry raw
+identifiers: subjects are pseudonyms or hashes, and ``details`` must not hold values either
+(callers' responsibility).
+
+**Verification reads in bulk.** DuckDB builds each row's hashed bytes in SQL (:data:`EVENT_SQL`,
+held byte-equal to :func:`event_bytes` by property tests, every function called through the
+built-in catalog so a macro stored in the warehouse cannot stand in for one); the rows come out
+as Arrow batches and are hashed by hashlib straight from the batch's buffer; sequence, links and
+hashes are compared column-wise. Appending many events at once: :func:`append_events`.
 
 **Checkpoints** (``audit.checkpoints``). A hash chain alone does not notice a rewrite of the whole
 chain (every hash recomputed) or a cut of its tail. :func:`write_checkpoint` signs the current head
@@ -32,13 +39,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Sequence
+import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -56,13 +67,16 @@ __all__ = [
     "AUDIT_TABLE",
     "CHECKPOINT_FORMAT",
     "CHECKPOINT_TABLE",
+    "EVENT_SQL",
     "GENESIS_HASH",
+    "AuditEvent",
     "AuditKey",
     "AuditStatus",
     "AuditTamperedError",
     "ChainStatus",
     "Checkpoint",
     "append_event",
+    "append_events",
     "audit_key_for_verification",
     "ensure_audit",
     "event_bytes",
@@ -81,7 +95,7 @@ AUDIT_KEY_NAME = "audit_checkpoint"
 """Named key of the key vault whose 32 bytes are the Ed25519 seed of the checkpoint key."""
 CHECKPOINT_FORMAT = "ledgerlens.audit.checkpoint/1"
 _CHECKPOINT_DOMAIN = b"ledgerlens/audit-checkpoint/v1\n"
-_BATCH = 65_536
+_BATCH = 131_072
 
 
 class AuditTamperedError(RuntimeError):
@@ -133,8 +147,9 @@ def event_bytes(
     """The hashed content of one event, the same bytes when appending and when verifying: the
     canonical JSON of ``{seq, event_time, actor, action, subject, details}`` with keys sorted.
 
-    Written out by hand because verification runs it once per event; it equals
-    ``_canonical`` of the dict (a property test holds the two together)."""
+    Written out by hand because appending runs it once per event; it equals ``_canonical`` of
+    the dict, and :data:`EVENT_SQL` (what verification computes) equals it (property tests hold
+    the three together)."""
     subj = "null" if subject is None else _string(subject)
     return (
         f'{{"action":{_string(action)},"actor":{_string(actor)},"details":{_string(details)},'
@@ -144,6 +159,82 @@ def event_bytes(
 
 def _hash(prev_hash: str, content: bytes) -> str:
     return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + content).hexdigest()
+
+
+# -- the canonical event in SQL ----------------------------------------------------------------
+#
+# Every function is called as system.main.<name>: a macro stored in the warehouse (CREATE MACRO
+# sha256(x) ..., even one named "||") shadows a built-in of the same unqualified name, and
+# whoever can edit the log can store one. The built-in catalog cannot be written to.
+
+_SYS = "system.main."
+_JSON_ESCAPES = {8: "\\b", 9: "\\t", 10: "\\n", 12: "\\f", 13: "\\r"}
+
+
+def _cat(*parts: str) -> str:
+    # concat, unlike ||, reads NULL as '': NULL fields are refused separately (_FIELDS_PRESENT).
+    return f"{_SYS}concat({', '.join(parts)})"
+
+
+def _json_string_sql(column: str) -> str:
+    """SQL for ``json.encoder.encode_basestring(column)`` (JSON string, non-ASCII as is).
+
+    DuckDB's ``to_json`` of a VARCHAR writes the same bytes except one thing: upper-case hex in
+    the escapes of U+000B, U+000E-000F and U+001A-001F (checked over every code point). So when
+    its output holds no ``\\u00`` at all it is taken as is; otherwise (a control character, or
+    a literal backslash-u in the text) the string is escaped by a chain of ``replace`` over the
+    original: backslash first, then the quote, then each of the 32 control characters, which is
+    exactly the rule of ``encode_basestring``."""
+    chain = f"{_SYS}replace({_SYS}replace({column}, '\\', '\\\\'), '\"', '\\\"')"
+    for code in range(32):
+        escape = _JSON_ESCAPES.get(code, f"\\u{code:04x}")
+        chain = f"{_SYS}replace({chain}, {_SYS}chr({code}), '{escape}')"
+    as_json = f"CAST({_SYS}to_json({column}) AS VARCHAR)"
+    quote = "'\"'"
+    return (
+        f"CASE WHEN {_SYS}strpos({as_json}, '\\u00') = 0 THEN {as_json} "
+        f"ELSE {_cat(quote, chain, quote)} END"
+    )
+
+
+EVENT_SQL = _cat(
+    "'{\"action\":'",
+    _json_string_sql("action"),
+    "',\"actor\":'",
+    _json_string_sql("actor"),
+    "',\"details\":'",
+    _json_string_sql("details"),
+    "',\"event_time\":'",
+    _json_string_sql("event_time"),
+    "',\"seq\":'",
+    "CAST(seq AS VARCHAR)",
+    "',\"subject\":'",
+    f"CASE WHEN subject IS NULL THEN 'null' ELSE {_json_string_sql('subject')} END",
+    "'}'",
+)
+"""SQL over a row of ``audit.events`` giving :func:`event_bytes` of it as VARCHAR (UTF-8)."""
+
+_FIELDS_PRESENT = (
+    "(seq IS NOT NULL AND event_time IS NOT NULL AND actor IS NOT NULL AND action IS NOT NULL "
+    "AND details IS NOT NULL AND prev_hash IS NOT NULL AND hash IS NOT NULL)"
+)
+_PREIMAGE_SQL = _cat("prev_hash", f"{_SYS}chr(10)", EVENT_SQL)
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One event to append; ``details`` must be JSON-serialisable and hold no personal values."""
+
+    actor: str
+    action: str
+    subject: str | None = None
+    details: dict[str, Any] | None = None
+    event_time: datetime | None = None
+
+
+def _head(con: duckdb.DuckDBPyConnection) -> tuple[int, str]:
+    last = fetch_one(con, f"SELECT seq, hash FROM {AUDIT_TABLE} ORDER BY seq DESC LIMIT 1")
+    return (0, GENESIS_HASH) if last is None else (int(last[0]), str(last[1]))
 
 
 def append_event(
@@ -159,15 +250,62 @@ def append_event(
     ensure_audit(con)
     when = (event_time or datetime.now(UTC)).isoformat()
     details_json = _canonical(details or {})
-    last = fetch_one(con, f"SELECT seq, hash FROM {AUDIT_TABLE} ORDER BY seq DESC LIMIT 1")
-    seq = 1 if last is None else int(last[0]) + 1
-    prev = GENESIS_HASH if last is None else str(last[1])
+    last_seq, prev = _head(con)
+    seq = last_seq + 1
     digest = _hash(prev, event_bytes(seq, when, actor, action, subject, details_json))
     con.execute(
         f"INSERT INTO {AUDIT_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [seq, when, actor, action, subject, details_json, prev, digest],
     )
     return digest
+
+
+def append_events(con: duckdb.DuckDBPyConnection, events: Iterable[AuditEvent]) -> list[str]:
+    """Append ``events`` in order as one INSERT (all or none of them land) and return their
+    hashes. The chain is the one :func:`append_event` would build one event at a time; events
+    without ``event_time`` share the time of the call."""
+    ensure_audit(con)
+    now = datetime.now(UTC)
+    last_seq, prev = _head(con)
+    columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [])
+    seqs, whens, actors, actions, subjects, details_col, prevs, hashes = columns
+    for seq, event in enumerate(events, start=last_seq + 1):
+        when = (event.event_time or now).isoformat()
+        details_json = _canonical(event.details or {})
+        digest = _hash(
+            prev, event_bytes(seq, when, event.actor, event.action, event.subject, details_json)
+        )
+        for column, value in zip(
+            columns,
+            (seq, when, event.actor, event.action, event.subject, details_json, prev, digest),
+            strict=True,
+        ):
+            column.append(value)
+        prev = digest
+    if not seqs:
+        return []
+    batch = pa.table(
+        {
+            "seq": pa.array(seqs, pa.int64()),
+            "event_time": pa.array(whens, pa.string()),
+            "actor": pa.array(actors, pa.string()),
+            "action": pa.array(actions, pa.string()),
+            "subject": pa.array(subjects, pa.string()),
+            "details": pa.array(details_col, pa.string()),
+            "prev_hash": pa.array(prevs, pa.string()),
+            "hash": pa.array(hashes, pa.string()),
+        }
+    )
+    name = f"audit_append_{uuid.uuid4().hex}"
+    con.register(name, batch)
+    try:
+        con.execute(
+            f"INSERT INTO {AUDIT_TABLE} SELECT seq, event_time, actor, action, subject, details, "
+            f'prev_hash, hash FROM "{name}"'
+        )
+    finally:
+        con.unregister(name)
+    return hashes
 
 
 @dataclass(frozen=True)
@@ -179,49 +317,148 @@ class ChainStatus:
     message: str = "chain intact"
 
 
-def _rows(con: duckdb.DuckDBPyConnection, since: int) -> Iterator[tuple[Any, ...]]:
-    """Events with ``seq > since`` in order, in batches (a 1M-event log is not held at once)."""
-    reader = con.execute(
-        f"SELECT seq, event_time, actor, action, subject, details, prev_hash, hash "
-        f"FROM {AUDIT_TABLE} WHERE seq > ? ORDER BY seq",
-        [since],
+@dataclass(frozen=True)
+class _Break:
+    """Where a walk stopped: the offset of the failing row in its batch and why."""
+
+    index: int
+    seq: int | None
+    message: str
+
+
+def _first_break(
+    seqs: pa.Array,
+    prevs: list[str | None],
+    hashes: list[str | None],
+    recomputed: list[str],
+    present: list[bool],
+    start: int,
+    prev: str,
+) -> _Break:
+    """The first row of a failing batch (rows ``start + 1 ..`` of the walk, in order) that does
+    not chain, checked in the order of the per-event walk: sequence, then link, then hash."""
+    expected = np.arange(start + 1, start + 1 + len(hashes), dtype=np.int64)
+    gaps = np.flatnonzero(pc.fill_null(seqs, -1).to_numpy(zero_copy_only=False) != expected)
+    first = int(gaps[0]) if len(gaps) else len(hashes)
+    links = [prev, *hashes[:-1]]
+    for i in range(first):
+        if prevs[i] != links[i] or recomputed[i] != hashes[i] or not present[i]:
+            first = i
+            break
+    seq = seqs[first].as_py()
+    if seq is None:
+        return _Break(first, start + 1 + first, f"an event without seq after seq {start + first}")
+    if seq != start + 1 + first:
+        return _Break(first, seq, f"sequence gap before seq {seq}")
+    if prevs[first] != links[first]:
+        return _Break(first, seq, f"prev_hash mismatch at seq {seq}")
+    return _Break(first, seq, f"hash mismatch at seq {seq}")
+
+
+def _buffer(strings: pa.Array) -> tuple[memoryview, list[int]]:
+    """The data buffer of a StringArray and its offsets (row i is ``data[o[i]:o[i + 1]]``)."""
+    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32)
+    bounds = offsets[strings.offset : strings.offset + len(strings) + 1].tolist()
+    return memoryview(strings.buffers()[2] or b""), bounds
+
+
+_HASH_TYPE = type(hashlib.sha256())
+
+
+def _sha256_hex(preimages: pa.Array) -> list[str]:
+    """SHA-256 (hex) of each string of a StringArray, hashed straight from its data buffer: one
+    hashlib call per row over a slice of the buffer, no Python string per row."""
+    strings = pc.fill_null(preimages, "") if preimages.null_count else preimages
+    data, bounds = _buffer(strings)
+    slices = map(data.__getitem__, map(slice, bounds, bounds[1:]))
+    return list(map(_HASH_TYPE.hexdigest, map(hashlib.sha256, slices)))
+
+
+def _batch_intact(batch: pa.RecordBatch, start: int, prev: str, recomputed: list[str]) -> bool:
+    """Whether every row of the batch chains (the fast check: column-wise, no row objects).
+
+    Stored hashes are compared as one byte string with the recomputed ones after checking each
+    is 64 bytes long, so the concatenation matching means every row matches."""
+    seqs, prevs, hashes, _, present = batch.columns
+    n = batch.num_rows
+    if seqs.null_count or prevs.null_count or hashes.null_count:
+        return False
+    if not np.array_equal(seqs.to_numpy(), np.arange(start + 1, start + 1 + n, dtype=np.int64)):
+        return False
+    if not pc.all(present).as_py() or prevs[0].as_py() != prev:
+        return False
+    if n > 1 and not pc.all(pc.equal(prevs.slice(1), hashes.slice(0, n - 1))).as_py():
+        return False
+    data, bounds = _buffer(hashes)
+    if not np.all(np.diff(bounds) == 64):
+        return False
+    return bytes(data[bounds[0] : bounds[-1]]) == "".join(recomputed).encode("ascii")
+
+
+def _walk_pass(
+    con: duckdb.DuckDBPyConnection, wanted: set[int], since: int, prev: str, *, ordered: bool
+) -> tuple[ChainStatus, dict[int, str]]:
+    where = f"WHERE seq > {int(since)}" if since else ""
+    order = "ORDER BY seq" if ordered else ""
+    reader = con.sql(
+        f"SELECT seq, prev_hash, hash, {_PREIMAGE_SQL} AS preimage, {_FIELDS_PRESENT} AS present "
+        f"FROM {AUDIT_TABLE} {where} {order}"
     ).to_arrow_reader(_BATCH)
-    if reader is None:
-        return
-    # Column-wise conversion from Arrow is several times faster than DuckDB's row tuples.
+    seen: dict[int, str] = {}
+    count = since
     for batch in reader:
-        yield from zip(*(col.to_pylist() for col in batch.columns), strict=True)
+        n = batch.num_rows
+        if not n:
+            continue
+        recomputed = _sha256_hex(batch.column(3))
+        hashes = batch.column(2)
+        stop = None
+        if not _batch_intact(batch, count, prev, recomputed):
+            stop = _first_break(
+                batch.column(0),
+                batch.column(1).to_pylist(),
+                hashes.to_pylist(),
+                recomputed,
+                batch.column(4).to_pylist(),
+                count,
+                prev,
+            )
+        good = n if stop is None else stop.index
+        for s in wanted:
+            if count < s <= count + good:
+                seen[s] = str(hashes[s - count - 1].as_py())
+        if stop is not None:
+            head = prev if stop.index == 0 else str(hashes[stop.index - 1].as_py())
+            return ChainStatus(False, count + good, head, stop.seq, stop.message), seen
+        prev = str(hashes[n - 1].as_py())
+        count += n
+    return ChainStatus(True, count, prev), seen
 
 
 def _walk(
     con: duckdb.DuckDBPyConnection, want: Iterable[int] = (), *, since: int = 0, prev: str = ""
 ) -> tuple[ChainStatus, dict[int, str]]:
-    """Recompute the chain from ``seq > since`` (chaining from ``prev``, the hash at ``since``);
-    returns the status and the recomputed-and-matching hash at each wanted seq reached."""
+    """Recompute the chain from ``seq > since`` (chaining from ``prev``, the hash at ``since``;
+    from the very first row, whatever its seq, when ``since`` is 0); returns the status and the
+    recomputed-and-matching hash at each wanted seq reached.
+
+    The rows are first read in storage order, which is seq order for a log only ever appended
+    to: if that pass verifies, the rows were in seq order and the result is the ordered one.
+    Any failure re-reads them ``ORDER BY seq`` and reports from that pass, so what is named is
+    always the first failing event in seq order."""
     wanted = set(want)
-    seen: dict[int, str] = {}
     prev = prev or GENESIS_HASH
-    expected = since + 1
-    count = since
-    for seq, when, actor, action, subject, details, prev_hash, digest in _rows(con, since):
-        if seq != expected:
-            return ChainStatus(False, count, prev, seq, f"sequence gap before seq {seq}"), seen
-        if prev_hash != prev:
-            return ChainStatus(False, count, prev, seq, f"prev_hash mismatch at seq {seq}"), seen
-        if _hash(prev, event_bytes(seq, when, actor, action, subject, details)) != digest:
-            return ChainStatus(False, count, prev, seq, f"hash mismatch at seq {seq}"), seen
-        if seq in wanted:
-            seen[seq] = digest
-        prev = digest
-        expected += 1
-        count += 1
-    return ChainStatus(True, count, prev), seen
+    status, seen = _walk_pass(con, wanted, since, prev, ordered=False)
+    if status.ok:
+        return status, seen
+    return _walk_pass(con, wanted, since, prev, ordered=True)
 
 
 def verify_chain(con: duckdb.DuckDBPyConnection) -> ChainStatus:
     """Recompute every hash in order; report the first event that does not chain. ``events`` is
-    the number of events that chain (all of them when ``ok``)."""
-    ensure_audit(con)
+    the number of events in the table (all of them chain when ``ok``). Reads only."""
+    if not _has_table(con, AUDIT_TABLE):
+        return ChainStatus(True, 0, GENESIS_HASH)
     total = fetch_one(con, f"SELECT count(*) FROM {AUDIT_TABLE}")
     status, _ = _walk(con)
     n = int(total[0]) if total else 0
@@ -491,13 +728,15 @@ def verify_audit(
     (:func:`audit_key_for_verification`), ``None`` when the vault has never held one; a key that
     exists means at least one checkpoint was signed. ``witnesses``: checkpoints kept outside the
     warehouse. Reads only."""
-    ensure_audit(con)
     checkpoints = read_checkpoints(con)
     signed_seqs = {cp.event_seq for cp in checkpoints} | {w.event_seq for w in witnesses}
-    total_row = fetch_one(con, f"SELECT count(*), max(seq) FROM {AUDIT_TABLE}")
-    total = int(total_row[0]) if total_row else 0
-    last_seq = int(total_row[1]) if total_row and total_row[1] is not None else 0
-    walked, hashes = _walk(con, signed_seqs)
+    walked, hashes = ChainStatus(True, 0, GENESIS_HASH), dict[int, str]()
+    total = last_seq = 0
+    if _has_table(con, AUDIT_TABLE):
+        total_row = fetch_one(con, f"SELECT count(*), max(seq) FROM {AUDIT_TABLE}")
+        total = int(total_row[0]) if total_row else 0
+        last_seq = int(total_row[1]) if total_row and total_row[1] is not None else 0
+        walked, hashes = _walk(con, signed_seqs)
     chain = ChainStatus(walked.ok, total, walked.head, walked.first_bad_seq, walked.message)
     messages: list[str] = [] if chain.ok else [f"event chain: {chain.message}"]
     bad_seq = chain.first_bad_seq
