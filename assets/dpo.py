@@ -201,4 +201,3 @@ def build_dpo_records(controller: Controller) -> dg.AssetsDefinition:
         )
 
     return dpo_records
-
