@@ -688,7 +688,11 @@ class AuditStatus:
 
     @property
     def message(self) -> str:
-        return "; ".join(self.messages) if self.messages else "chain and checkpoints intact"
+        if self.messages:
+            return "; ".join(self.messages)
+        return (
+            "chain and checkpoints intact" if self.checkpoints else "chain intact; not signed yet"
+        )
 
 
 def _signature_ok(key: AuditKey, cp: Checkpoint) -> bool:

@@ -3,18 +3,20 @@ no network references, so it opens offline and makes no request.
 
 Sections (:data:`SECTIONS`, each an ``<h2>`` with that title and id): the controller and DPO
 (a field that is not configured is marked so, never filled in), the personal-data inventory by
-GB/T 43697 grade, the lineage of every personal column (down to the model columns computed from
-it, and the models whose column lineage is unknown), the purpose x recipient matrix, the
-privacy loss per buyer with remaining budgets, erasure requests (counts), attestations issued and
-revoked (counts), tamper evidence of the audit log (chain and signed checkpoints) and the privacy
-ledger, and the publish gate's
-last manifest. Every value is escaped; the report holds names, categories and counts only.
+GB/T 43697 grade (most protected grade first), the lineage of personal data (the dataset graph
+drawn as SVG, then every personal column down to the model columns computed from it, and the
+models whose column lineage is unknown), the purpose x recipient matrix, the privacy loss per
+buyer with remaining budgets, erasure requests (counts), attestations issued and revoked
+(counts), tamper evidence of the audit log (chain and signed checkpoints) and the privacy
+ledger, and the publish gate's last manifest. Every value is escaped; the report holds names,
+categories and counts only. An empty table says what has not happened yet.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from html import escape
+from pathlib import PurePath
 from typing import Any
 
 from privacy.dpo.status import DpoStatus
@@ -40,16 +42,26 @@ table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccd;padding
 text-align:left;vertical-align:top}th{background:#eef1f7}.ok{color:#176b2c;font-weight:600}
 .bad{color:#a4161a;font-weight:600}.warn{color:#8a5a00;font-weight:600}.muted{color:#667}ul.tree{list-style:none;padding-left:1em}
 ul.tree li{margin:.15em 0}code{background:#f3f4f8;padding:0 .2em}
+.graph{margin:.5em 0 1em}.graph svg{display:block;max-width:100%;height:auto}
 """
 
 
-def _table(head: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+_GRADES = ("core", "important", "general")  # GB/T 43697, most protected first
+
+
+class _Markup(str):
+    """A cell already rendered as HTML (everything else is escaped)."""
+
+
+def _cell(value: object) -> str:
+    return value if isinstance(value, _Markup) else escape(str(value))
+
+
+def _table(head: Sequence[str], rows: Sequence[Sequence[object]], empty: str = "none") -> str:
     if not rows:
-        return '<p class="muted">none</p>'
+        return f'<p class="muted">{escape(empty)}</p>'
     th = "".join(f"<th>{escape(str(h))}</th>" for h in head)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in r) + "</tr>" for r in rows
-    )
+    body = "".join("<tr>" + "".join(f"<td>{_cell(c)}</td>" for c in r) + "</tr>" for r in rows)
     return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -70,10 +82,109 @@ def _bars(counts: Mapping[str, int]) -> str:
     return "".join(parts)
 
 
-def _status(ok: object) -> str:
+def _status(ok: object, absent: str = "absent") -> _Markup:
     if ok is None:
-        return '<span class="muted">absent</span>'
-    return '<span class="ok">intact</span>' if ok else '<span class="bad">BROKEN</span>'
+        return _Markup(f'<span class="muted">{escape(absent)}</span>')
+    return _Markup('<span class="ok">intact</span>' if ok else '<span class="bad">BROKEN</span>')
+
+
+_KINDS = {  # how a dataset came to be -> (fill, legend)
+    "source": ("#f4d6d6", "source table"),
+    "minimise": ("#fbe8c8", "minimised per purpose"),
+    "dbt": ("#dbe6f5", "dbt model"),
+    "asset": ("#d8efdc", "product"),
+    "publish": ("#e6e0f3", "published file (out/)"),
+}
+
+
+def _split(name: str) -> tuple[str, str]:
+    """``schema.table`` -> (``schema``, ``table``); a file ``out/a/b.parquet`` -> (``out/a/``,
+    ``b.parquet``): drawn on two lines so the graph stays narrow."""
+    cut = max(name.rfind("/", 0, len(name) - 1), -1) if "/" in name else name.find(".")
+    return (name[: cut + 1], name[cut + 1 :]) if cut >= 0 else ("", name)
+
+
+def _lineage_svg(edges: Sequence[Mapping[str, str]]) -> str:
+    """The dataset lineage as a layered graph: each dataset in the column of its longest path
+    from a source, ordered within the column by where its inputs sit, edges left to right. The
+    drawing shrinks to the page width (it is a viewBox), never past it."""
+    preds: dict[str, list[str]] = {}
+    kind: dict[str, str] = {}
+    for e in edges:
+        preds.setdefault(e["source"], [])
+        preds.setdefault(e["target"], []).append(e["source"])
+        kind[e["target"]] = e["via"]
+    if not preds:
+        return '<p class="muted">no lineage edges recorded</p>'
+    depth: dict[str, int] = {}
+
+    def level(node: str, path: frozenset[str]) -> int:
+        if node not in depth:
+            inputs = [p for p in preds[node] if p not in path]  # a cycle is cut, not followed
+            depth[node] = 1 + max((level(p, path | {node}) for p in inputs), default=-1)
+        return depth[node]
+
+    for node in preds:
+        level(node, frozenset())
+    columns: list[list[str]] = [[] for _ in range(max(depth.values()) + 1)]
+    row: dict[str, float] = {}
+    for node in sorted(preds):
+        columns[depth[node]].append(node)
+    for col in columns:
+        col.sort(key=lambda n: (sum(row.get(p, 0) for p in preds[n]) / max(1, len(preds[n])), n))
+        row.update({n: float(i) for i, n in enumerate(col)})
+    node_h, gap_y, gap_x, top, legend_h = 34, 8, 40, 4, 26
+    widths = [
+        max(max(len(part) for part in _split(n)) for n in col) * 15 // 2 + 14 for col in columns
+    ]
+    xs = [sum(widths[:i]) + gap_x * i for i in range(len(columns))]
+    legend_w = sum(30 + len(label) * 7 for _, label in _KINDS.values())
+    width = max(xs[-1] + widths[-1] + 2, legend_w)
+    height = top + max(len(c) for c in columns) * (node_h + gap_y) + legend_h
+    y = {n: top + int(row[n]) * (node_h + gap_y) for n in preds}
+    parts = [
+        f'<svg class="lineage" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        'role="img" aria-label="dataset lineage graph">'
+        '<defs><marker id="arrow" viewBox="0 0 8 8" refX="8" refY="4" markerWidth="7" '
+        'markerHeight="7" orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#8890a0"/></marker>'
+        "</defs>"
+    ]
+    for e in edges:
+        a, b = e["source"], e["target"]
+        x1, y1 = xs[depth[a]] + widths[depth[a]], y[a] + node_h / 2
+        x2, y2 = xs[depth[b]], y[b] + node_h / 2
+        bend = gap_x / 2
+        parts.append(
+            f'<path d="M{x1},{y1} C{x1 + bend},{y1} {x2 - bend},{y2} {x2},{y2}" fill="none" '
+            'stroke="#8890a0" stroke-width="1.2" marker-end="url(#arrow)"/>'
+        )
+    for n in preds:
+        fill = _KINDS[kind.get(n, "source")][0]
+        x, w = xs[depth[n]], widths[depth[n]]
+        prefix, name = _split(n)
+        parts.append(
+            f'<g><title>{escape(n)}</title><rect x="{x}" y="{y[n]}" width="{w}" '
+            f'height="{node_h}" rx="4" fill="{fill}" stroke="#7a8194"/>'
+            f'<text x="{x + 7}" y="{y[n] + 13}" font-size="10" fill="#555b6b">'
+            f"{escape(prefix)}</text>"
+            f'<text x="{x + 7}" y="{y[n] + 27}" font-size="12" '
+            f'font-family="ui-monospace,monospace">{escape(name)}</text></g>'
+        )
+    legend_y = height - 8
+    x = 0
+    for fill, label in _KINDS.values():
+        parts.append(
+            f'<rect x="{x}" y="{legend_y - 10}" width="12" height="12" fill="{fill}" '
+            f'stroke="#7a8194"/><text x="{x + 16}" y="{legend_y}" font-size="12">'
+            f"{escape(label)}</text>"
+        )
+        x += 30 + len(label) * 7
+    parts.append("</svg>")
+    return '<div class="graph">' + "".join(parts) + "</div>"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _section(key: str, body: str) -> str:
@@ -94,7 +205,14 @@ def render_report(
     category_of = {col: cat["pipl_category"] for cat in categories for col in cat["columns"]}
     grades: dict[str, int] = {}
     rows = []
-    for c in sorted(personal, key=lambda c: (c["gbt_grade"], c["dataset"], c["column"])):
+    rank = {g: i for i, g in enumerate(_GRADES)}
+
+    def grade_rank(grade: str) -> tuple[int, str]:
+        return (rank.get(grade, len(rank)), grade)
+
+    for c in sorted(
+        personal, key=lambda c: (grade_rank(c["gbt_grade"]), c["dataset"], c["column"])
+    ):
         grades[c["gbt_grade"]] = grades.get(c["gbt_grade"], 0) + 1
         rows.append(
             [
@@ -105,7 +223,7 @@ def render_report(
                 c["gbt_grade"],
             ]
         )
-    inventory = _bars(dict(sorted(grades.items()))) + _table(
+    inventory = _bars(dict(sorted(grades.items(), key=lambda kv: grade_rank(kv[0])))) + _table(
         ["column", "entity type", "PIPL category", "sensitive (PIPL Art. 28)", "GB/T 43697 grade"],
         rows,
     )
@@ -134,7 +252,14 @@ def render_report(
         ]
     )
 
-    tree = ['<ul class="tree">']
+    tree = [
+        "<p>Datasets and published files, from the source tables (left) to what leaves "
+        "(right):</p>",
+        _lineage_svg(lineage.get("edges", [])),
+        "<p>Each personal column, per purpose: what minimisation does with it, the column it "
+        "becomes, and every dataset or file that column reaches.</p>",
+        '<ul class="tree">',
+    ]
     for c in personal:
         tree.append(f"<li><code>{escape(c['dataset'])}.{escape(c['column'])}</code><ul>")
         for purpose, p in c["purposes"].items():
@@ -171,7 +296,15 @@ def render_report(
     )
 
     loss = _table(
-        ["period", "buyer", "releases", "rho spent", "epsilon (sum)", "rho budget", "rho left"],
+        [
+            "period",
+            "buyer",
+            "releases",
+            "rho spent (zCDP)",
+            "epsilon (sum of the releases' epsilons)",
+            "rho budget",
+            "rho left",
+        ],
         [
             [
                 b.period,
@@ -184,43 +317,17 @@ def render_report(
             ]
             for b in status.privacy_loss
         ],
+        empty="no DP release has been charged yet",
     )
     au = status.audit
     last = au.get("last_checkpoint")
     signed = (
-        f"{au.get('checkpoints', 0)} signed checkpoints; last: events up to seq "
+        f"{_count(au.get('checkpoints', 0), 'signed checkpoint')}; last: events up to seq "
         f"{last['event_seq']} at {last['created_at']}, key {last['key_id']}; "
-        f"{au.get('unsigned_events', 0)} events since"
+        f"{_count(au.get('unsigned_events', 0), 'event')} since"
         if last
         else "no signed checkpoint yet"
     )
-    tamper = _table(
-        ["log", "status", "entries", "first bad entry", "detail"],
-        [
-            [
-                "audit.events",
-                "",
-                au.get("events", 0),
-                au.get("first_bad_seq") or "",
-                au.get("message", ""),
-            ],
-            [
-                "audit.checkpoints",
-                "",
-                au.get("checkpoints", 0),
-                au.get("first_bad_checkpoint") or "",
-                signed if au.get("present") else "no audit log yet",
-            ],
-            [
-                "insights.privacy_ledger",
-                "",
-                status.privacy_ledger.get("entries", 0),
-                status.privacy_ledger.get("first_bad_seq") or "",
-                status.privacy_ledger.get("message", ""),
-            ],
-        ],
-    )
-    # The status cell holds markup: put it in after escaping the rest.
     # The checkpoints fail on their own (a bad checkpoint, a cut tail, a missing key) or not at
     # all: a chain broken before any checkpoint is the events row's failure.
     checkpoint_state: object = None
@@ -229,8 +336,33 @@ def render_report(
             checkpoint_state = False
         elif au.get("checkpoints"):
             checkpoint_state = True
-    for state in (au.get("chain_ok"), checkpoint_state, status.privacy_ledger.get("ok")):
-        tamper = tamper.replace("<td></td>", f"<td>{_status(state)}</td>", 1)
+    ledger = status.privacy_ledger
+    tamper = _table(
+        ["log", "status", "entries", "first bad entry", "detail"],
+        [
+            [
+                "audit.events",
+                _status(au.get("chain_ok")),
+                au.get("events", 0),
+                au.get("first_bad_seq") or "",
+                au.get("message", ""),
+            ],
+            [
+                "audit.checkpoints",
+                _status(checkpoint_state, "none yet" if au.get("present") else "absent"),
+                au.get("checkpoints", 0),
+                au.get("first_bad_checkpoint") or "",
+                signed if au.get("present") else "no audit log yet",
+            ],
+            [
+                "insights.privacy_ledger",
+                _status(ledger.get("ok")),
+                ledger.get("entries", 0),
+                ledger.get("first_bad_seq") or "",
+                ledger.get("message", ""),
+            ],
+        ],
+    )
     m = status.manifest
     publish = (
         _table(
@@ -248,6 +380,15 @@ def render_report(
         if m
         else '<p class="muted">nothing published yet (no out/MANIFEST.json)</p>'
     )
+    erasure_order = ("requests", "data key shredded", "pending")
+    erasure = _table(
+        ["state", "count"],
+        sorted(
+            status.erasure.items(),
+            key=lambda kv: (erasure_order.index(kv[0]) if kv[0] in erasure_order else 9, kv[0]),
+        ),
+        empty="no erasure request yet",
+    )
     body = "".join(
         [
             _section("controller", controller),
@@ -255,10 +396,14 @@ def render_report(
             _section("lineage", "".join(tree)),
             _section("matrix", matrix),
             _section("privacy-loss", loss),
-            _section("erasure", _table(["state", "count"], sorted(status.erasure.items()))),
+            _section("erasure", erasure),
             _section(
                 "attestations",
-                _table(["credentials", "count"], sorted(status.attestations.items())),
+                _table(
+                    ["credentials", "count"],
+                    list(status.attestations.items()),
+                    empty="no credential has been issued yet",
+                ),
             ),
             _section("tamper", tamper),
             _section("publish", publish),
@@ -268,5 +413,5 @@ def render_report(
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
         f'<h1>{escape(title)}</h1><p class="muted">generated {escape(generated_at)}; '
-        f"policy {escape(str(ropa.get('policy', '')))}</p>{body}</body></html>\n"
+        f"policy {escape(PurePath(str(ropa.get('policy', ''))).name)}</p>{body}</body></html>\n"
     )
