@@ -50,15 +50,24 @@ class TokenError(ValueError):
     """A token is malformed, forged, or from another purpose."""
 
 
+_EDGE_WHITESPACE = " \t\n\r\x0b\x0c"
+"""Trimmed from both ends, the same set in Python and SQL (``str.strip()`` and DuckDB's default
+``trim`` each strip a different set, so pseudonyms of ``'0\r'`` would differ between them)."""
+
+
 def canonical_value(value: object) -> str:
-    s = str(value).strip()
-    return s.lower() if s[:2] in ("0x", "0X") else s
+    """Edge whitespace trimmed; an ASCII ``0x`` hex address lower-cased (EIP-55 case is
+    presentation). :func:`canonical_sql` is its exact twin."""
+    s = str(value).strip(_EDGE_WHITESPACE)
+    return s.lower() if s[:2] in ("0x", "0X") and s.isascii() else s
 
 
 def canonical_sql(expr: str) -> str:
     """SQL twin of :func:`canonical_value` for a column expression (VARCHAR result)."""
-    v = f"trim(CAST({expr} AS VARCHAR))"
-    return f"(CASE WHEN lower(left({v}, 2)) = '0x' THEN lower({v}) ELSE {v} END)"
+    chars = " || ".join(f"chr({ord(c)})" for c in _EDGE_WHITESPACE)
+    v = f"trim(CAST({expr} AS VARCHAR), {chars})"
+    ascii_ = f"(octet_length(encode({v})) = length({v}))"
+    return f"(CASE WHEN lower(left({v}, 2)) = '0x' AND {ascii_} THEN lower({v}) ELSE {v} END)"
 
 
 def pseudonym(key: bytes, value: object) -> str:

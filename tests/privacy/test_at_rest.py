@@ -15,7 +15,7 @@ import pyarrow.compute  # noqa: F401  (pa.compute)
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ledger.ingest import ingest
@@ -279,8 +279,20 @@ def test_a_warehouse_from_before_protection_is_migrated_once(
     assert protect_ledger(con, kv) == {}  # nothing left to do; tokens are never re-tokenised
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.text(min_size=1, max_size=40).filter(lambda s: s.strip() != ""))
+@settings(max_examples=150, deadline=None)
+@given(
+    st.one_of(
+        st.text(min_size=1, max_size=40),
+        st.builds(
+            lambda pre, body, post: pre + body + post,
+            st.sampled_from(["", " ", "\t", "\r\n", "\u3000", "\xa0"]),
+            st.sampled_from(["0x", "0X", "0xAbC", "0XİI"]).map(lambda h: h + "dEf"),
+            st.sampled_from(["", " ", "\r", "\x0b", "\u2003"]),
+        ),
+    ).filter(lambda s: s.strip() != "")
+)
+@example("0\r")
+@example(" 0XABcd\t")
 def test_sql_and_python_tokens_agree(tmp_path_factory: pytest.TempPathFactory, value: str) -> None:
     kv = LocalFileKeyVault(tmp_path_factory.mktemp("tok") / "keys", b"\x07" * 32)
     tokens = Tokens(kv)
