@@ -73,14 +73,15 @@ def digest(doc: Any) -> str:
 
 
 def write_document(path: Path, doc: dict[str, Any]) -> Path:
-    """Write ``doc`` as canonical bytes, atomically (temp file + rename), mode 0644."""
+    """Write ``doc`` as canonical bytes, atomically (temp file + rename), owner-only (0600): an
+    opening is the subject's secret, and the operator decides who receives any document."""
     data = canonical(doc)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
