@@ -42,7 +42,7 @@ import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -134,8 +134,13 @@ def _ensure_checkpoints(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+# What json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+# default=str) builds on every call, built once.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _ENCODER.encode(value)
 
 
 _string = json.encoder.encode_basestring  # what json.dumps(..., ensure_ascii=False) writes
@@ -267,33 +272,30 @@ def append_events(con: duckdb.DuckDBPyConnection, events: Iterable[AuditEvent]) 
     ensure_audit(con)
     now = datetime.now(UTC)
     last_seq, prev = _head(con)
-    columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [])
-    seqs, whens, actors, actions, subjects, details_col, prevs, hashes = columns
+    # Events logged together mostly share one time. Keyed with the offset too: aware datetimes
+    # of one instant are equal whatever their offset, and isoformat writes the offset.
+    times: dict[tuple[datetime, timedelta | None], str] = {}
+    rows: list[tuple[int, str, str, str, str | None, str, str, str]] = []
     for seq, event in enumerate(events, start=last_seq + 1):
-        when = (event.event_time or now).isoformat()
+        moment = event.event_time or now
+        key = (moment, moment.utcoffset())
+        when = times.get(key) or times.setdefault(key, moment.isoformat())
         details_json = _canonical(event.details or {})
         digest = _hash(
             prev, event_bytes(seq, when, event.actor, event.action, event.subject, details_json)
         )
-        for column, value in zip(
-            columns,
-            (seq, when, event.actor, event.action, event.subject, details_json, prev, digest),
-            strict=True,
-        ):
-            column.append(value)
+        rows.append(
+            (seq, when, event.actor, event.action, event.subject, details_json, prev, digest)
+        )
         prev = digest
-    if not seqs:
+    if not rows:
         return []
+    columns = list(zip(*rows, strict=True))
+    names = ("seq", "event_time", "actor", "action", "subject", "details", "prev_hash", "hash")
     batch = pa.table(
         {
-            "seq": pa.array(seqs, pa.int64()),
-            "event_time": pa.array(whens, pa.string()),
-            "actor": pa.array(actors, pa.string()),
-            "action": pa.array(actions, pa.string()),
-            "subject": pa.array(subjects, pa.string()),
-            "details": pa.array(details_col, pa.string()),
-            "prev_hash": pa.array(prevs, pa.string()),
-            "hash": pa.array(hashes, pa.string()),
+            name: pa.array(values, pa.int64() if name == "seq" else pa.string())
+            for name, values in zip(names, columns, strict=True)
         }
     )
     name = f"audit_append_{uuid.uuid4().hex}"
@@ -305,7 +307,7 @@ def append_events(con: duckdb.DuckDBPyConnection, events: Iterable[AuditEvent]) 
         )
     finally:
         con.unregister(name)
-    return hashes
+    return [str(h) for h in columns[-1]]
 
 
 @dataclass(frozen=True)

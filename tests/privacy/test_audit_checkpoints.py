@@ -8,7 +8,7 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
@@ -455,11 +455,20 @@ def test_append_events_builds_the_chain_append_event_builds_and_lands_all_or_not
     assert one.execute(query).fetchall() == many.execute(query).fetchall()
     assert singles[:2] + batched == singles[2:4] + singles[4:]
     assert append_events(many, []) == []
+    # One instant in two offsets: each event keeps the time it was given, as written.
+    shifted = when.astimezone(timezone(timedelta(hours=8)))
+    append_events(
+        many, [AuditEvent("a", "utc", event_time=when), AuditEvent("a", "cst", event_time=shifted)]
+    )
+    assert many.execute(
+        "SELECT event_time FROM audit.events WHERE seq > 5 ORDER BY seq"
+    ).fetchall() == [(when.isoformat(),), (shifted.isoformat(),)]
+    assert when.isoformat() != shifted.isoformat()
     circular: dict[str, object] = {}
     circular["self"] = circular
     with pytest.raises(ValueError, match="[Cc]ircular"):
         append_events(many, [AuditEvent("a", "ok"), AuditEvent("a", "bad", None, circular)])
-    assert many.execute("SELECT count(*) FROM audit.events").fetchall() == [(5,)]
+    assert many.execute("SELECT count(*) FROM audit.events").fetchall() == [(7,)]
     assert verify_chain(many).ok
     one.close()
     many.close()
