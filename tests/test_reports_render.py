@@ -347,7 +347,11 @@ def test_the_dpo_report_renders_its_sections_and_figures_offline(
 
     # An edited audit event: the events row says BROKEN and names the event, the others hold.
     warehouse.execute("UPDATE audit.events SET actor = 'someone' WHERE seq = 1")
-    broken = parse(render(_dpo_report(warehouse, tmp_path, key), tmp_path / "broken").dom)
+    broken_dom, requests, _ = _chromium_run(
+        _dpo_report(warehouse, tmp_path, key), tmp_path / "chromium", "broken", "--dump-dom"
+    )
+    broken = parse(broken_dom)
+    assert requests == []
     rows = _tamper_rows(broken)
     assert rows["audit.events"][:3] == ["BROKEN", "2", "1"]
     assert "hash mismatch at seq 1" in rows["audit.events"][3]

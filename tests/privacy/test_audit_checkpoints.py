@@ -318,7 +318,7 @@ def _sql_encoding(
     return [str(r[0]).encode("utf-8") for r in out]
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(
     st.lists(
         st.tuples(
