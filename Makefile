@@ -26,7 +26,9 @@ manifest: $(STAMP)
 run: $(STAMP) manifest
 	$(BIN)/ledgerlens run --demo-if-empty
 
+# The render test of the HTML reports needs headless Chromium (installed from Debian if missing).
 test: $(STAMP) manifest lint
+	sh scripts/ensure_chromium.sh
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 lint: $(STAMP)
