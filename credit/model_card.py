@@ -65,6 +65,25 @@ def num(x: float) -> str:
     return f"{x:.3g}"
 
 
+_RELIABILITY_HEADERS = {
+    "bin": "PD decile",
+    "n": "applications",
+    "mean_pd": "mean predicted PD",
+    "observed": "observed bad rate",
+    "pd_min": "lowest PD",
+    "pd_max": "highest PD",
+    "abs_error": "|observed - predicted|",
+}
+
+
+def _readable_reliability(reliability: pd.DataFrame) -> pd.DataFrame:
+    """The reliability table as a reader names it: deciles 1-10, words for the columns."""
+    t = reliability.copy()
+    if "bin" in t.columns:
+        t["bin"] = t["bin"].astype(int) + 1
+    return t.rename(columns=_RELIABILITY_HEADERS)
+
+
 def _table(df: pd.DataFrame, max_rows: int = 400) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
     body = []
@@ -511,7 +530,12 @@ def render_model_card(
                     if cv and "additive" in cv
                     else ""
                 ),
-                f"Failed checks: {len(checks)}" + (" (see below)" if checks else ""),
+                f"Failed checks: {len(checks)}"
+                + (
+                    " (" + "; ".join(str(c["check"]) for c in checks) + ": see below)"
+                    if checks
+                    else ""
+                ),
             ]
         )
         + "</div>",
@@ -599,7 +623,7 @@ def render_model_card(
         "<h2>Calibration</h2>",
         f"<p>PD: {html.escape(model.calibrator.method)} calibration of the integer score, fitted "
         "on out-of-fold training scores. Reliability on the holdout by PD decile:</p>",
-        _table(reliability),
+        _table(_readable_reliability(reliability)),
     ]
     if stability is not None:
         base = stability.get("baseline", "training population")

@@ -403,6 +403,10 @@ def test_the_model_card_renders_its_sections_and_figures_offline(
     assert dom.svgs >= 3
     for figure in ("ROC (holdout)", "Calibration (holdout)", "Score distribution (holdout)"):
         assert figure in dom.svg_text, figure
+    # The calibration table speaks the reader's words: deciles 1-10, named columns.
+    [calibration] = [t for t in dom.tables if t and "PD decile" in t[0]]
+    assert "observed bad rate" in calibration[0] and "mean_pd" not in calibration[0]
+    assert [row[0] for row in calibration[1:]][:1] == ["1"]
     assert "snap-render" in page.dom
 
     shot = screenshot_pixels(page.png)
