@@ -176,6 +176,7 @@ class LedgerProtector:
     pads sit in a temp table for the batch), quarantined records sealed by a Python UDF."""
 
     _PADS = "_ll_at_rest_pads"
+    _TOKENS = "_ll_at_rest_tokens"
 
     def __init__(self, keyvault: KeyVault) -> None:
         self.keyvault = keyvault
@@ -186,6 +187,7 @@ class LedgerProtector:
         self._sealer = QuarantineSealer(keyvault)
         self._erased: dict[str, str] = {}
         self._counts: dict[str, int] = {}
+        self._records: dict[str, dict[str, list[Any]]] = {}
         self._ready: duckdb.DuckDBPyConnection | None = None
 
     def _ensure(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -195,6 +197,7 @@ class LedgerProtector:
         _ensure_protected_table(con)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {self._PADS} (i BLOB, o BLOB)")
         con.execute(f"INSERT INTO {self._PADS} VALUES ($hmac_i, $hmac_o)", self._tokens.params)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {self._TOKENS} (v VARCHAR, t VARCHAR)")
         sealer, aad = self._sealer, self._sealer.aad
 
         def seal(
@@ -235,16 +238,31 @@ class LedgerProtector:
         return table
 
     def prepare(self, con: duckdb.DuckDBPyConnection, entity: str, rows_sql: str) -> None:
+        """Collect the rows' personal values for the vault (written once, in :meth:`finish`)
+        and add the tokens of their distinct identifier values to the batch's token map."""
         self._ensure(con)
-        records = _records(con, entity, rows_sql)
-        if records:
-            n = PiiVault(con, self.keyvault).merge_many(records, own_transaction=False)
-            self._counts[f"subjects vaulted ({entity})"] = n
+        for sid, rec in _records(con, entity, rows_sql).items():
+            mine = self._records.setdefault(sid, {})
+            for name, values in rec.items():
+                mine.setdefault(name, []).extend(values)
+        cols = PROTECTED.get(entity, ())
+        if not cols:
+            return
+        distinct = " UNION ".join(
+            f"SELECT CAST({_q(c)} AS VARCHAR) AS v FROM ({rows_sql}) r WHERE {_q(c)} IS NOT NULL"
+            for c in cols
+        )
+        pad = f"(SELECT {{}} FROM {self._PADS})"
+        token = f"'{TOKEN_PREFIX}' || {hmac_sql('v', pad.format('i'), pad.format('o'))}"
+        # Each distinct value is hashed once (a day of transactions repeats devices and IPs).
+        con.execute(
+            f"INSERT INTO {self._TOKENS} SELECT v, {token} FROM ({distinct}) u "
+            f"WHERE v NOT IN (SELECT v FROM {self._TOKENS})"
+        )
 
     def column_sql(self, entity: str, column: str, expr: str) -> str:
         if column in PROTECTED.get(entity, ()):
-            pad = f"(SELECT {{}} FROM {self._PADS})"
-            return f"('{TOKEN_PREFIX}' || {hmac_sql(expr, pad.format('i'), pad.format('o'))})"
+            return f"(SELECT m.t FROM {self._TOKENS} m WHERE m.v = CAST({expr} AS VARCHAR))"
         if column in SUBJECT_RESOLVED.get(entity, ()):
             return "NULL"
         if column == "counterparty" and entity in self._erased:
@@ -255,6 +273,11 @@ class LedgerProtector:
         return "NULL", f"{self._seal_fn}({entity}, {file}, {row}, {line}, {raw})"
 
     def finish(self, con: duckdb.DuckDBPyConnection, snapshot: str) -> dict[str, int]:
+        if self._records:
+            # One decrypt-merge-encrypt per subject for the whole batch, in its transaction.
+            self._counts["subjects vaulted"] = PiiVault(con, self.keyvault).merge_many(
+                self._records, own_transaction=False
+            )
         con.execute(
             f"INSERT INTO {PROTECTED_SNAPSHOTS} VALUES (?, timezone('UTC', now()))", [snapshot]
         )
@@ -271,10 +294,11 @@ class LedgerProtector:
         if row and row[1]:
             counts["rows of erased subjects refused"] = int(row[1])
         con.execute(f"DROP TABLE IF EXISTS {self._PADS}")
+        con.execute(f"DROP TABLE IF EXISTS {self._TOKENS}")
         for table in self._erased.values():
             con.execute(f"DROP TABLE IF EXISTS {table}")
         con.remove_function(self._seal_fn)
-        self._erased, self._counts, self._ready = {}, {}, None
+        self._erased, self._counts, self._records, self._ready = {}, {}, {}, None
         return counts
 
 
