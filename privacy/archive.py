@@ -42,6 +42,7 @@ __all__ = [
     "archive_landed",
     "erase_from_archive",
     "restore_archived",
+    "whole_token",
 ]
 
 ARCHIVE_KEY = "archive"
@@ -61,6 +62,12 @@ class ArchiveResult:
     removed_copies: list[str] = field(default_factory=list)
     """Other landed copies of archived content, removed."""
     bytes: int = 0
+
+
+def whole_token(subject: str) -> re.Pattern[str]:
+    """The subject id as a whole token (not part of a longer id): how a record that cannot be
+    parsed is recognised as the subject's."""
+    return re.compile(r"(^|[^A-Za-z0-9_])" + re.escape(subject) + r"($|[^A-Za-z0-9_])")
 
 
 def _aad(entity: str, sha: str) -> bytes:
@@ -212,7 +219,7 @@ def _erase_csv(data: bytes, subject: str) -> tuple[bytes, int]:
     header = [h.strip().lower() for h in rows[0]]
     s_idx = header.index(_SUBJECT) if _SUBJECT in header else None
     c_idx = header.index(_COUNTERPARTY) if _COUNTERPARTY in header else None
-    token = re.compile(r"(^|[^A-Za-z0-9_])" + re.escape(subject) + r"($|[^A-Za-z0-9_])")
+    token = whole_token(subject)
     kept, changed = [rows[0]], 0
     for row in rows[1:]:
         if s_idx is not None and s_idx < len(row) and row[s_idx].strip() == subject:
@@ -233,7 +240,7 @@ def _erase_csv(data: bytes, subject: str) -> tuple[bytes, int]:
 
 
 def _erase_jsonl(data: bytes, subject: str) -> tuple[bytes, int]:
-    token = re.compile(r"(^|[^A-Za-z0-9_])" + re.escape(subject) + r"($|[^A-Za-z0-9_])")
+    token = whole_token(subject)
     kept, changed = [], 0
     for line in data.decode("utf-8", errors="surrogateescape").splitlines():
         try:
@@ -279,11 +286,12 @@ def erase_from_archive(
     the caller's transaction, which records each new ``archive_path``; the replaced blobs are
     only listed (:attr:`ArchiveErasure.stale`), so a rollback leaves a readable archive."""
     result = ArchiveErasure()
-    if not _archived(con):
+    files = _archived(con)
+    if not files:
         return result
     key = keyvault.key(ARCHIVE_KEY, create=False)
     counts = result.counts
-    for path, entity, _, fmt, apath in _archived(con):
+    for path, entity, _, fmt, apath in files:
         blob_path = archive / apath
         if not blob_path.is_file():
             raise ArchiveError(f"archived file {apath} of {path} is missing; nothing was erased")

@@ -29,7 +29,7 @@ import hmac
 import json
 import os
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import duckdb
@@ -90,15 +90,31 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _table_columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+def _table_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    """Column name -> DuckDB type of ``ledger.<table>`` (empty when there is no such table)."""
     return {
-        str(r[0])
-        for r in con.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'ledger' "
+        str(name): str(dtype)
+        for name, dtype in con.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'ledger' "
             "AND table_name = ? AND database_name = current_database()",
             [table],
         ).fetchall()
     }
+
+
+def _sql_list(values: Sequence[str]) -> str:
+    """A SQL list literal of strings (for a query handed on as text, where it cannot be bound)."""
+    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
+
+
+def _add_records(
+    into: dict[str, dict[str, list[Any]]], more: dict[str, dict[str, list[Any]]]
+) -> None:
+    """Extend ``into`` with ``more`` (per subject, per vault field, values in order)."""
+    for sid, rec in more.items():
+        mine = into.setdefault(sid, {})
+        for name, values in rec.items():
+            mine.setdefault(name, []).extend(values)
 
 
 class Tokens:
@@ -241,10 +257,7 @@ class LedgerProtector:
         """Collect the rows' personal values for the vault (written once, in :meth:`finish`)
         and add the tokens of their distinct identifier values to the batch's token map."""
         self._ensure(con)
-        for sid, rec in _records(con, entity, rows_sql).items():
-            mine = self._records.setdefault(sid, {})
-            for name, values in rec.items():
-                mine.setdefault(name, []).extend(values)
+        _add_records(self._records, _records(con, entity, rows_sql))
         cols = PROTECTED.get(entity, ())
         if not cols:
             return
@@ -406,8 +419,7 @@ def _refuse_erased(
             "SELECT counterparty FROM ledger.transactions WHERE list_contains($s, _snapshot_id)"
         )
     # erased_values_sql takes one query; bind the snapshot list by inlining it as a literal.
-    literal = "[" + ", ".join("'" + s.replace("'", "''") + "'" for s in snaps) + "]"
-    union = " UNION ".join(ids).replace("$s", literal)
+    union = " UNION ".join(ids).replace("$s", _sql_list(snaps))
     if not erased_values_sql(con, keyvault, union, "_ll_erased_at_ingest"):
         con.execute("DROP TABLE IF EXISTS _ll_erased_at_ingest")
         return
@@ -459,7 +471,7 @@ def _vault_values(
     entities: Sequence[str],
     counts: dict[str, int],
 ) -> None:
-    literal = "[" + ", ".join("'" + s.replace("'", "''") + "'" for s in snaps) + "]"
+    literal = _sql_list(snaps)
     records: dict[str, dict[str, list[Any]]] = {}
     plans: list[tuple[str, list[str], list[str]]] = []
     for table in entities:
@@ -470,10 +482,7 @@ def _vault_values(
             continue
         plans.append((table, cols, by_subject))
         rows_sql = f"SELECT * FROM ledger.{_q(table)} WHERE list_contains({literal}, _snapshot_id)"
-        for sid, rec in _records(con, table, rows_sql).items():
-            mine = records.setdefault(sid, {})
-            for name, values in rec.items():
-                mine.setdefault(name, []).extend(values)
+        _add_records(records, _records(con, table, rows_sql))
     if records:
         counts["subjects vaulted"] = PiiVault(con, keyvault).merge_many(
             records, own_transaction=False
@@ -577,33 +586,13 @@ class Plaintext:
         self.con.register(name, table)
         self._names.append(name)
 
-    def resolve(self, values: Iterable[object]) -> list[object]:
-        """The plaintext of each token among ``values`` (others unchanged)."""
-        vals = list(values)
-        toks = sorted({v for v in vals if isinstance(v, str) and v.startswith(TOKEN_PREFIX)})
-        if not toks:
-            return vals
-        found = dict(
-            self.con.execute(
-                "SELECT tok, v FROM _ll_plain_tokens WHERE list_contains(?, tok)", [toks]
-            ).fetchall()
-        )
-        return [found.get(v, v) if isinstance(v, str) else v for v in vals]
-
     def relation(self, table: str) -> str:
         """A TEMP VIEW of ``ledger.<table>`` with plaintext in the protected columns."""
-        present = _table_columns(self.con, table)
-        cols = [c for c in PROTECTED.get(table, ()) if c in present]
-        subj = [c for c in SUBJECT_RESOLVED.get(table, ()) if c in present]
+        types = _table_columns(self.con, table)
+        cols = [c for c in PROTECTED.get(table, ()) if c in types]
+        subj = [c for c in SUBJECT_RESOLVED.get(table, ()) if c in types]
         if not (cols or subj):
             return f"ledger.{_q(table)}"
-        types = dict(
-            self.con.execute(
-                "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'ledger' "
-                "AND table_name = ? AND database_name = current_database()",
-                [table],
-            ).fetchall()
-        )
         replace, joins = [], []
         for i, c in enumerate(cols):
             # A value that is not a token (a ledger written without protection) is kept as is.
@@ -667,22 +656,17 @@ def plaintext_findings(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     protected columns holding a non-token, subject-resolved columns holding a value, and raw
     quarantine records not sealed."""
     out: dict[str, int] = {}
-    for table, cols in PROTECTED.items():
+    not_token = f"NOT starts_with({{c}}, '{TOKEN_PREFIX}')"
+    for table in dict.fromkeys([*PROTECTED, *SUBJECT_RESOLVED]):
         present = _table_columns(con, table)
-        for c in cols:
+        checks = [(c, not_token) for c in PROTECTED.get(table, ())]
+        checks += [(c, "true") for c in SUBJECT_RESOLVED.get(table, ())]
+        for c, plain in checks:
             if c in present:
                 row = fetch_one(
                     con,
                     f"SELECT count(*) FROM ledger.{_q(table)} WHERE {_q(c)} IS NOT NULL "
-                    f"AND NOT starts_with({_q(c)}, '{TOKEN_PREFIX}')",
-                )
-                out[f"ledger.{table}.{c}"] = int(row[0]) if row else 0
-    for table, cols in SUBJECT_RESOLVED.items():
-        present = _table_columns(con, table)
-        for c in cols:
-            if c in present:
-                row = fetch_one(
-                    con, f"SELECT count(*) FROM ledger.{_q(table)} WHERE {_q(c)} IS NOT NULL"
+                    f"AND {plain.format(c=_q(c))}",
                 )
                 out[f"ledger.{table}.{c}"] = int(row[0]) if row else 0
     if "raw_record" in _table_columns(con, "quarantine"):

@@ -47,7 +47,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import time
 from collections.abc import Iterable, Sequence
@@ -62,7 +61,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from privacy._db import fetch_one
-from privacy.archive import erase_from_archive
+from privacy.archive import erase_from_archive, whole_token
 from privacy.at_rest import QuarantineSealer
 from privacy.audit import append_event
 from privacy.keyvault import KeyVault
@@ -256,7 +255,7 @@ def _erase_quarantine(
 ) -> None:
     if not _has_table(con, "ledger", "quarantine"):
         return
-    token = re.compile(r"(^|[^A-Za-z0-9_])" + re.escape(subject_id) + r"($|[^A-Za-z0-9_])")
+    token = whole_token(subject_id)
     row = fetch_one(
         con,
         """DELETE FROM ledger.quarantine WHERE subject_id = $s
