@@ -77,7 +77,11 @@ def _personal_values(landing: Path) -> set[str]:
     return {v for v in out if len(v) >= 6}
 
 
-def _open(root: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[duckdb.DuckDBPyConnection, object]:
+def _open(
+    landing: Path, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[duckdb.DuckDBPyConnection, LocalFileKeyVault]:
+    """A copy of the landing folder under ``root`` and a new warehouse with its key vault."""
+    shutil.copytree(landing, root / "landing")
     monkeypatch.setenv(MASTER_KEY_ENV, MASTER)
     con = duckdb.connect(str(root / "warehouse.duckdb"))
     return con, open_keyvault(con, root / "keys")
@@ -103,9 +107,7 @@ def _varchar_cells(con: duckdb.DuckDBPyConnection) -> set[str]:
 def protected(
     landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[duckdb.DuckDBPyConnection, LocalFileKeyVault, Path]:
-    shutil.copytree(landing, tmp_path / "landing")
-    con, kv = _open(tmp_path, monkeypatch)
-    assert isinstance(kv, LocalFileKeyVault)
+    con, kv = _open(landing, tmp_path, monkeypatch)
     report = ingest(con, tmp_path / "landing", protect=LedgerProtector(kv))
     assert report.rows_quarantined > 0, "the generator plants dirty rows; the test needs some"
     return con, kv, tmp_path
@@ -182,9 +184,7 @@ def test_minimised_tables_equal_those_of_a_plain_ledger(
 def test_a_failed_batch_leaves_neither_ledger_nor_vault_written(
     landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    shutil.copytree(landing, tmp_path / "landing")
-    con, kv = _open(tmp_path, monkeypatch)
-    assert isinstance(kv, LocalFileKeyVault)
+    con, kv = _open(landing, tmp_path, monkeypatch)
 
     class Failing(LedgerProtector):
         def finish(self, con: duckdb.DuckDBPyConnection, snapshot: str) -> dict[str, int]:
@@ -267,9 +267,7 @@ def test_a_sealed_record_moved_to_another_row_fails_to_open(
 def test_a_warehouse_from_before_protection_is_migrated_once(
     landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    shutil.copytree(landing, tmp_path / "landing")
-    con, kv = _open(tmp_path, monkeypatch)
-    assert isinstance(kv, LocalFileKeyVault)
+    con, kv = _open(landing, tmp_path, monkeypatch)
     ingest(con, tmp_path / "landing")  # no protection: the old behaviour
     assert sum(plaintext_findings(con).values()) > 0
     counts = protect_ledger(con, kv)
