@@ -23,6 +23,8 @@ from credit.scoring import (
     scoring_population_stability,
     train_ledger_model,
 )
+from privacy.audit import append_events
+from privacy.audit_events import audit_event, run_actor
 
 SCORE_PSI_CHECK = "score_psi"
 FEATURE_CSI_CHECK = "feature_csi"
@@ -35,6 +37,7 @@ PRICING_KEY = dg.AssetKey(["credit", "pricing"])
 MERCHANT_PRICING_KEY = dg.AssetKey(["credit", "merchant_pricing"])
 MODEL_CARD_KEY = dg.AssetKey(["credit", "model_card"])
 
+PURPOSE = "credit_scoring"
 EVENTS_MART = "marts.credit_events"
 APPLICATIONS_MART = "marts.credit_applications"
 SUBJECTS_MART = "marts.credit_subjects"
@@ -150,6 +153,23 @@ def credit_model(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
         for name in ("additive", "challenger", "logistic")
         if isinstance(result.metrics.get(name), dict) and "auc" in result.metrics[name]
     }
+    trained = audit_event(
+        "credit.model_trained",
+        actor=run_actor(context.run.run_id),
+        purpose=PURPOSE,
+        asset="credit.model",
+        snapshot_id=snapshot,
+        subject=result.model.version,
+        details={
+            "new_candidate": bool(record["new"]),
+            "champion": registry.champion_version(),
+            "applications": len(features),
+            "labelled": int(features["label"].notna().sum()),
+            "out_of_time_auc": auc,
+        },
+    )
+    with ledger_home.connect() as con:
+        append_events(con, [trained])
     return dg.MaterializeResult(
         metadata={
             "status": "trained",
@@ -218,6 +238,21 @@ def credit_scores(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
     with ledger_home.connect() as con:
         _write_table(con, "scores", scores)
         _write_table(con, "feature_stability", stable)
+        issued = audit_event(
+            "credit.scores_issued",
+            actor=run_actor(context.run.run_id),
+            purpose=PURPOSE,
+            asset="credit.scores",
+            snapshot_id=_snapshot(con),
+            subject=model.version,
+            details={
+                "applications": len(scores),
+                "grades": {str(k): int(v) for k, v in scores["grade"].value_counts().items()},
+                "staged": "risk/scores.parquet",
+                "approval": registry.approval(model.version)["status"],
+            },
+        )
+        append_events(con, [issued])
     scores.to_parquet(ledger_home.stage(context.run_id, "risk") / "scores.parquet", index=False)
     grade_mix = scores["grade"].value_counts(normalize=True).sort_index().round(4).to_dict()
     approved = price_applications(scores, features)["decision"].eq("approve")

@@ -11,6 +11,16 @@ from assets.ingest import ledger_key
 from assets.resources import DUCKDB_POOL, LedgerHome
 from ledger.contract import ENTITIES
 from privacy.at_rest import Plaintext, plaintext_findings, protect_ledger, quarantine_values
+from privacy.audit import append_events
+from privacy.audit_events import (
+    classification_events,
+    latest_snapshot,
+    policy_event,
+    previous_classification,
+    products_of,
+    publish_event,
+    run_actor,
+)
 from privacy.classifier import classify_tables, write_inventory
 from privacy.leakguard import scan_release
 from privacy.minimise import ColumnRecord, minimise
@@ -55,7 +65,12 @@ def column_inventory(context: dg.AssetExecutionContext, ledger_home: LedgerHome)
     with ledger_home.connect() as con, Plaintext(con, ledger_home.keyvault(con)) as plain:
         relations = {t: plain.relation(t) for t in LEDGER_TABLES}
         rows = classify_tables(con, LEDGER_TABLES, relations=relations)
+        before = previous_classification(con)
         write_inventory(con, rows)
+        changes = classification_events(
+            before, rows, actor=run_actor(context.run.run_id), snapshot_id=latest_snapshot(con)
+        )
+        append_events(con, changes)
     by_table: dict[str, list] = {}
     for row in rows:
         by_table.setdefault(row.table, []).append(row)
@@ -97,6 +112,7 @@ def column_inventory(context: dg.AssetExecutionContext, ledger_home: LedgerHome)
             "sensitive (PIPL Art. 28)": sum(bool(r.pipl_sensitive) for r in rows),
             "GB/T 43697 grades": dg.MetadataValue.json(grades),
             "staged for the DPO": "out/dpo/column_inventory.csv",
+            "classification changes (audited)": len(changes),
         }
     )
     yield dg.AssetCheckResult(
@@ -202,6 +218,15 @@ def build_minimised_tables(policy: Policy) -> dg.AssetsDefinition:
             with Plaintext(con, keyvault) as plain:
                 relations = {t: plain.relation(t) for t in LEDGER_TABLES}
                 results = minimise(con, inventory, policy, keyvault, relations=relations)
+            changed = policy_event(
+                con,
+                policy,
+                actor=run_actor(context.run.run_id),
+                asset="minimised",
+                snapshot_id=latest_snapshot(con),
+            )
+            if changed is not None:
+                append_events(con, [changed])
         for purpose, result in results.items():
             for table in result.tables:
                 key = minimised_key(policy, purpose, table.source_table.split(".")[-1])
@@ -296,9 +321,7 @@ def release_manifest(context: dg.AssetExecutionContext, ledger_home: LedgerHome)
         report = scan_release(
             con, keyvault, home.staging, tables, extra_needles=quarantine_values(con, keyvault)
         )
-        snapshot = con.execute(
-            "SELECT snapshot_id FROM ledger.snapshots ORDER BY created_at DESC LIMIT 1"
-        ).fetchone()
+        snapshot = latest_snapshot(con)
     evidence = {
         "staged files": len(staged),
         "files scanned": report.files_scanned,
@@ -308,8 +331,31 @@ def release_manifest(context: dg.AssetExecutionContext, ledger_home: LedgerHome)
         "identifiers checked": report.needles,
         "findings": dg.MetadataValue.md(report.summary()),
     }
+    counts = {
+        "staged files": len(staged),
+        "files scanned": report.files_scanned,
+        "tables scanned": report.tables_scanned,
+        "identifiers checked": report.needles,
+        "findings": len(report.findings),
+        "unreadable files": len(report.unreadable),
+    }
+    actor = run_actor(context.run.run_id)
     if not report.ok:
+        products = products_of(
+            [p.relative_to(home.staging).as_posix().split("/", 1)[-1] for p in staged]
+        )
         discarded = discard(home.staging)
+        refusal = publish_event(
+            passed=False,
+            actor=actor,
+            snapshot_id=snapshot,
+            products=products,
+            counts=counts,
+            reason=report.summary(),
+            runs=discarded,
+        )
+        with ledger_home.connect() as con:
+            append_events(con, [refusal])
         yield dg.AssetCheckResult(
             check_name=LEAK_GUARD_CHECK,
             passed=False,
@@ -320,7 +366,19 @@ def release_manifest(context: dg.AssetExecutionContext, ledger_home: LedgerHome)
             + report.summary().replace("\n", "; "),
             metadata=evidence,
         )
-    receipt = publish(home.staging, home.out, snapshot_id=snapshot[0] if snapshot else None)
+    receipt = publish(home.staging, home.out, snapshot_id=snapshot)
+    if staged:  # a gate with nothing staged decided nothing: only a publication is audited
+        decision = publish_event(
+            passed=True,
+            actor=actor,
+            snapshot_id=snapshot,
+            products=products_of(receipt.files),
+            counts={**counts, "files published": len(receipt.files)},
+            reason="leak guard passed: " + report.summary().split("\n", 1)[0],
+            runs=receipt.runs,
+        )
+        with ledger_home.connect() as con:
+            append_events(con, [decision])
     yield dg.MaterializeResult(
         metadata={
             "files published": len(receipt.files),

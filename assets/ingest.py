@@ -10,6 +10,8 @@ from ledger.contract import ENTITIES, REFERENCE_ENTITIES
 from ledger.ingest import BlockingCheckFailed, IngestReport, ingest, landing_file
 from privacy.archive import archive_landed
 from privacy.at_rest import LedgerProtector
+from privacy.audit import append_events
+from privacy.audit_events import ingest_events, run_actor
 
 RECONCILED_CHECK = "rows_reconcile"
 GX_SUITE_CHECK = "gx_suite_passes"
@@ -148,7 +150,7 @@ def _report_results(
 def ledger_reference(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
     """Users, wallets, merchants, prices and loans from landing, validated and typed."""
     with ledger_home.connect() as con:
-        report = _ingest(con, ledger_home, entities=REFERENCE_ENTITIES)
+        report = _ingest(con, ledger_home, context.run.run_id, entities=REFERENCE_ENTITIES)
         for entity in REFERENCE_ENTITIES:
             metadata, checks = _report_results(con, report, entity)
             yield dg.MaterializeResult(asset_key=ledger_key(entity), metadata=metadata)
@@ -185,17 +187,18 @@ def ledger_transactions(context: dg.AssetExecutionContext, ledger_home: LedgerHo
     ]
     with ledger_home.connect() as con:
         # A partition whose file vanished is reported by ingest (files missing), never raised.
-        report = _ingest(con, ledger_home, only=files)
+        report = _ingest(con, ledger_home, context.run.run_id, only=files)
         metadata, checks = _report_results(con, report, "transactions")
     yield dg.MaterializeResult(metadata=metadata)
     yield from checks
 
 
-def _ingest(con: Any, ledger_home: LedgerHome, **kwargs: Any) -> IngestReport:
+def _ingest(con: Any, ledger_home: LedgerHome, run_id: str, **kwargs: Any) -> IngestReport:
     """Ingest with at-rest protection in the same transaction (identifiers into the vault, tokens
     in the ledger, quarantined records sealed), then, under ``landing.retention: archive``, move
-    the loaded files into the encrypted archive. A failed blocking check becomes a Dagster
-    failure naming checks, files and rows (the ledger is unchanged, no value of a row is shown).
+    the loaded files into the encrypted archive, then audit the committed batch (snapshot,
+    files, row counts, protection counts). A failed blocking check becomes a Dagster failure
+    naming checks, files and rows (the ledger is unchanged, no value of a row is shown).
     """
     keyvault = ledger_home.keyvault(con)
     home = ledger_home.home
@@ -212,4 +215,5 @@ def _ingest(con: Any, ledger_home: LedgerHome, **kwargs: Any) -> IngestReport:
         report.protected["files moved to the encrypted archive"] = len(moved.archived)
         if moved.removed_copies:
             report.protected["landed copies of archived files removed"] = len(moved.removed_copies)
+    append_events(con, ingest_events(report, actor=run_actor(run_id)))
     return report

@@ -278,16 +278,26 @@ app.add_typer(keys_app, name="keys")
 
 
 @keys_app.command("rotate")
-def keys_rotate() -> None:
-    """Re-wrap every subject's data key (and the purpose keys) under a new master key.
+def keys_rotate(
+    actor: Annotated[
+        str | None, typer.Option(help="Who rotates the key (default: the OS user).")
+    ] = None,
+    reason: Annotated[str, typer.Option(help="Why the key is rotated.")] = "scheduled rotation",
+) -> None:
+    """Re-wrap every subject's data key (and the purpose keys) under a new master key; the
+    rotation is audited (fingerprints and counts, never a key).
 
     No record is re-encrypted. When the master key came from $LEDGERLENS_MASTER_KEY, the new key is
     written to keys/master.key.new (0600) and must replace the variable's value; it is never
     printed.
     """
+    import getpass
+
     import duckdb
 
-    from privacy.vault import rotate_master_key
+    from privacy.audit import append_events
+    from privacy.audit_events import key_rotation_event, latest_snapshot
+    from privacy.vault import DATA_KEYS_TABLE, rotate_master_key
 
     home = Settings.from_env().home.ensure()
     con = duckdb.connect(str(home.warehouse))
@@ -295,6 +305,16 @@ def keys_rotate() -> None:
         keyvault = _keyvault(con, home)
         before = keyvault.fingerprint
         new_key = rotate_master_key(con, keyvault)
+        rewrapped = con.execute(f"SELECT count(*) FROM {DATA_KEYS_TABLE}").fetchall()[0][0]
+        event = key_rotation_event(
+            actor=actor or getpass.getuser(),
+            reason=reason,
+            before=before,
+            after=keyvault.fingerprint,
+            data_keys=int(rewrapped),
+            snapshot_id=latest_snapshot(con),
+        )
+        append_events(con, [event])
     finally:
         con.close()
     if keyvault.master_source.startswith("$"):
