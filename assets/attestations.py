@@ -151,19 +151,29 @@ _ESCAPES = {chr(c): f"\\u{c:04x}" for c in range(32)} | {
     "\r": "\\r",
 }
 """RFC 8785 (ECMAScript) escapes of the control characters; '"' and '\\' are done first."""
+_NEEDS_ESCAPE = np.zeros(256, bool)
+_NEEDS_ESCAPE[[*range(0x20), 0x22, 0x5C]] = True
+"""Bytes that JSON escapes: U+0000-001F, '"' and '\\' (one table look-up per byte: one pass)."""
+_EXPONENT_OR_NAN = np.zeros(256, bool)
+_EXPONENT_OR_NAN[[ord("e"), ord("n")]] = True
 
 
 def _data_bytes(text: pa.Array) -> np.ndarray[Any, np.dtype[np.uint8]]:
-    """The UTF-8 bytes behind a string array (a superset of its values' bytes when sliced)."""
-    data = text.buffers()[2]
-    return np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
+    """The UTF-8 bytes of a string array's values, without a copy. Only the array's own range:
+    a batch sliced from a larger one shares its buffer, and scanning all of it per batch cost
+    the whole table's bytes per batch."""
+    _, offsets, data = text.buffers()
+    if data is None or not len(text):
+        return np.zeros(0, np.uint8)
+    ends = np.frombuffer(offsets, np.int32 if text.type == pa.string() else np.int64)
+    start, stop = int(ends[text.offset]), int(ends[text.offset + len(text)])
+    return np.frombuffer(data, np.uint8)[start:stop]
 
 
 def _escaped(text: pa.Array) -> pa.Array:
     """RFC 8785 string escapes applied to each value (quotes added by the caller); most columns
     need none, and one scan tells."""
-    data = _data_bytes(text)
-    if not ((data < 0x20) | (data == 0x22) | (data == 0x5C)).any():  # no '"', '\\', U+0000-1F
+    if not _NEEDS_ESCAPE[_data_bytes(text)].any():
         return text
     out = pc.replace_substring(pc.replace_substring(text, "\\", "\\\\"), '"', '\\"')
     for char, escape in _ESCAPES.items():  # after doubling '\\', so theirs stay single
@@ -178,8 +188,7 @@ def _number_strings(values: pa.Array, column: str, first_row: int) -> pa.Array:
     Arrow's shortest round-trip text equals it outside exponent form, except for -0; exponent
     forms (and NaN, inf) take the Python path, value by value."""
     text = pc.if_else(pc.equal(values, 0.0), "0", pc.cast(values, pa.string()))
-    data = _data_bytes(text)
-    if ((data == 0x65) | (data == 0x6E)).any():  # an 'e' or 'n' somewhere: 1e-07, inf, nan
+    if _EXPONENT_OR_NAN[_data_bytes(text)].any():  # 1e-07, inf, nan
         odd = pc.fill_null(pc.match_substring_regex(text, "[en]"), False)
         fixed = []
         for i in pc.indices_nonzero(odd).to_pylist():

@@ -410,6 +410,12 @@ def test_arrow_row_encoding_equals_encode_row_row_by_row(
         for x, y, z in rows
     ]
     assert encode_rows("transactions", batch).to_pylist() == expected
+    # Batches sliced from a larger one share its buffers: each slice is scanned for escapes and
+    # exponents over its own bytes only, and must still find those it holds.
+    for start in range(len(rows)):
+        for stop in (start + 1, len(rows)):
+            part = batch.slice(start, stop - start)
+            assert encode_rows("transactions", part).to_pylist() == expected[start:stop]
 
 
 def test_a_non_finite_amount_fails_naming_the_column_and_row_but_not_the_value() -> None:
