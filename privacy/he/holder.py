@@ -2,8 +2,9 @@
 
 Invariants:
 - column packing: for a batch of up to ``batch_size`` applicants, ciphertext k holds indicator k
-  of every applicant of the batch; BFV slot i carries applicants digits*i .. digits*i+digits-1 as
-  base-2^bits digits (``privacy.he.packing``), CKKS slot i applicant i; unused slots hold 0;
+  of every applicant of the batch; BFV coefficient i carries applicants digits*i ..
+  digits*i+digits-1 as base-2^bits digits (``privacy.he.packing``), CKKS slot i applicant i;
+  unused slots hold 0;
 - encryption is symmetric (seeded ciphertexts: half the bytes of a public-key encryption);
 - ``release`` returns clipped integer scores only, and only after every decrypted slot of the batch
   passed the checks: BFV, every digit of every slot inside the model's declared raw range and no
@@ -21,7 +22,7 @@ from privacy.he.encoding import PublicEncoding
 from privacy.he.errors import HEError
 from privacy.he.keys import HolderKey
 from privacy.he.packing import packing_for
-from privacy.he.wire import seal_bytes, seal_load
+from privacy.he.wire import plain_from_coefficients, seal_bytes, seal_load
 
 INTEGRALITY = 1e-3  # CKKS: farther than this from an integer means crafted weights or noise abuse
 
@@ -40,7 +41,7 @@ class Holder:
         self._encryptor = sa.Encryptor(self._ctx, secret)
         self._decryptor = sa.Decryptor(self._ctx, secret)
         self._bfv = s.name == "bfv"
-        self._encoder = sa.BatchEncoder(self._ctx) if self._bfv else sa.CKKSEncoder(self._ctx)
+        self._encoder = None if self._bfv else sa.CKKSEncoder(self._ctx)
         self._scale = float(2 ** (s.scale_bits or 0))
 
     def encrypt_batch(self, cols: np.ndarray) -> list[bytes]:
@@ -51,8 +52,8 @@ class Holder:
         out = []
         for row in slots:
             plain = sa.Plaintext()
-            if self._bfv:
-                self._encoder.encode(row.tolist(), plain)
+            if self._encoder is None:
+                plain_from_coefficients(plain, self._ctx, row)
             else:
                 self._encoder.encode(row.astype(np.float64).tolist(), self._scale, plain)
             out.append(seal_bytes(self._encryptor.encrypt_symmetric(plain)))
@@ -72,8 +73,10 @@ class Holder:
             ) from e
         plain = sa.Plaintext()
         self._decryptor.decrypt(ct, plain)
-        if self._bfv:
-            slots = np.asarray(self._encoder.decode_uint64(plain), dtype=np.uint64)
+        if self._encoder is None:
+            # SEAL trims high zero coefficients off a decrypted plaintext: they decode as 0
+            slots = np.zeros(self.key.scheme.slots, dtype=np.uint64)
+            slots[: plain.coeff_count()] = [plain[i] for i in range(plain.coeff_count())]
             return self.packing.unpack(slots, applicants, where)
         return np.asarray(self._encoder.decode_double(plain)[:applicants], dtype=np.float64)
 

@@ -5,13 +5,20 @@ Invariants:
   table (N=4096 allows 109 bits of coefficient modulus, N=8192 allows 218; BFV uses 109, CKKS 160);
   SEAL refuses a context above the table, so a change here that breaks this fails at key creation;
 - BFV: N=4096 is the smallest degree that works. Ciphertexts live at the first data level, so
-  what an applicant costs is the data prime's 64-bit word over the applicants a slot carries.
-  N=2048 allows 54 bits in all, and TenSEAL needs two primes (one is SEAL's special prime, unused
-  here), leaving ~27 data bits: too few for a useful plain modulus. N=4096 allows 109: a 60-bit
-  data prime (SEAL's largest) and a 49-bit special prime; the plain modulus t, a 37-bit batching
-  prime (t = 1 mod 2N), leaves 18 bits of fresh noise budget, so weights with sum |w| <= 2^13
-  keep >= 5 bits (worst case; ~8 measured) and every slot carries floor(36 / b) applicants whose
-  raw scores span b bits (``privacy.he.packing``);
+  what an applicant costs is the data prime's 64-bit word over the applicants a coefficient
+  carries. N=2048 allows 54 bits in all, and TenSEAL needs two primes (one is SEAL's special
+  prime, unused here), leaving ~27 data bits: too few for a useful plain modulus. N=4096 allows
+  109: a 60-bit data prime q (SEAL's largest) and a 49-bit special prime;
+- BFV plaintexts are coefficient-encoded, not batched: the scorer only multiplies by integer
+  constants and adds a constant, which act on each coefficient alone, so the 4096 coefficients
+  are the "slots" and no encoder NTT is needed on either side. t is then free of the batching
+  condition (t = 1 mod 2N): t = 2^41, so 40 bits per coefficient hold packed scores exactly
+  (4 applicants of a 10-bit raw span, ``privacy.he.packing``) and a decrypted residue at or above
+  2^40 (half of all residues a wrong key or tampering produces) is refused. Noise, worst case: a
+  fresh symmetric ciphertext decrypts to q/t * m + e with |e| <= 21 (SEAL's centred binomial)
+  + 1 (rounding of q/t * m); the scorer's sum of |w_k| * ct_k plus a constant leaves
+  |E| <= 22 * sum|w| + 1, and decryption is exact while |E| < q / (2t) = 262,143.99, so sum
+  |w| <= 2^13 is exact with margin 1.45x (``BFV_NOISE_CEILING``, asserted below);
 - a context built here is symmetric (the holder encrypts under its secret key): no public key,
   no Galois keys, no relinearisation keys ever exist, so none can be sent;
 - ``params_hash`` covers the protocol version and every parameter, so a message produced under
@@ -28,7 +35,7 @@ from typing import Any, Literal
 import rfc8785
 import tenseal as ts
 
-PROTOCOL = "ledgerlens-he/2"
+PROTOCOL = "ledgerlens-he/3"
 SchemeName = Literal["bfv", "ckks"]
 SCHEME_NAMES: tuple[SchemeName, ...] = ("bfv", "ckks")
 # BFV by measurement (benchmarks/bench_he.py): several times the end-to-end throughput of CKKS at a
@@ -39,14 +46,15 @@ DEFAULT_SCHEME: SchemeName = "bfv"
 
 @dataclass(frozen=True)
 class Scheme:
-    """One parameter set: ``slots`` slots per ciphertext (a slot row).
+    """One parameter set: ``slots`` slots per ciphertext (a slot row; BFV: the coefficients).
 
     ``plain_bits`` (BFV) is how many bits of a slot hold packed scores exactly: values in
-    [0, 2^plain_bits) are below t, so they decrypt as themselves. ``max_abs_score`` (CKKS) is the
+    [0, 2^plain_bits) are below t, so they decrypt as themselves; residues in [2^plain_bits, t),
+    at least half of them, are never a score. ``max_abs_score`` (CKKS) is the
     largest |raw score| it represents exactly: s * 2^scale_bits must stay below half the first
     (60-bit) prime, so |s| < 2^(60-40-1). ``max_weight_l1`` bounds sum |w_k| (each plaintext
-    multiplication scales the noise by |w_k|): inside the fresh noise budget (18 bits for BFV here,
-    ~20 bits of CKKS precision), measured by the tests.
+    multiplication scales the noise by |w_k|): for BFV by the worst-case bound above (about 14
+    bits of fresh budget), for CKKS inside its ~20 bits of precision; both measured by the tests.
     """
 
     name: SchemeName
@@ -64,7 +72,7 @@ class Scheme:
     @property
     def plain_bits(self) -> int:
         assert self.plain_modulus is not None
-        return self.plain_modulus.bit_length() - 1
+        return (self.plain_modulus - 1).bit_length() - 1  # the largest k with 2^k < t
 
     @property
     def max_abs_score(self) -> int:
@@ -87,7 +95,11 @@ class Scheme:
         return hashlib.sha256(rfc8785.dumps(self.describe())).hexdigest()[:32]
 
 
-BFV = Scheme("bfv", 4096, (60, 49), 137_438_822_401, None, max_weight_l1=2**13)
+BFV = Scheme("bfv", 4096, (60, 49), 2**41, None, max_weight_l1=2**13)
+BFV_DATA_PRIME = 1_152_921_504_606_830_593  # SEAL's first 60-bit prime = 1 mod 8192 (TenSEAL's)
+# a scored BFV ciphertext decrypts exactly while its noise stays below q / (2t) (tests hold
+# 22 * max_weight_l1 + 1 below it, and the prime to the context's)
+BFV_NOISE_CEILING = BFV_DATA_PRIME // (2 * 2**41)
 CKKS = Scheme("ckks", 8192, (60, 40, 60), None, 40, max_weight_l1=2**16)
 SCHEMES: dict[str, Scheme] = {"bfv": BFV, "ckks": CKKS}
 

@@ -3,14 +3,15 @@
 Invariants: a ``Scorer`` is built from serialised context bytes and refuses any context that
 ``is_private()`` (holds a secret key) or whose parameters differ from the declared scheme; it has
 no decryptor and no key of its own. Each plaintext weight is a constant polynomial (one non-zero
-coefficient), so SEAL's multiply_plain costs one pass over the ciphertext; CKKS weights are
-encoded at scale 1, so the product keeps the ciphertext's scale and needs no rescale. The
-constant c is the offset laid out by the packing (``Packing.constant``): the scorer derives the
-packing from its own model's raw range, never from the holder's message.
+coefficient), so SEAL's multiply_plain costs one pass over the ciphertext and multiplies every
+coefficient (BFV, coefficient-encoded) or slot (CKKS) by it; CKKS weights are encoded at scale 1,
+so the product keeps the ciphertext's scale and needs no rescale. The constant c is the offset
+laid out by the packing (``Packing.constant``), added to every BFV coefficient: the scorer
+derives the packing from its own model's raw range, never from the holder's message.
 
 BFV weights are applied as |w|, and the negative ones subtracted: SEAL multiplies a ciphertext by
-a constant plaintext's residue in [0, t) as is when every prime exceeds t, so -5 would act as
-t - 5 and scale the noise by t (the whole budget) instead of by 5.
+a plaintext's residue in [0, t) as is, so -5 would act as t - 5 and scale the noise by t (the
+whole budget) instead of by 5.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+import numpy as np
 import tenseal as ts
 import tenseal.sealapi as sa
 
@@ -25,7 +27,7 @@ from privacy.he.encoding import SecretWeights
 from privacy.he.errors import HEError
 from privacy.he.packing import Packing
 from privacy.he.params import Scheme, context_matches
-from privacy.he.wire import seal_bytes, seal_load
+from privacy.he.wire import plain_from_coefficients, seal_bytes, seal_load
 
 
 class Scorer:
@@ -73,7 +75,10 @@ class Scorer:
     def _constant(self, value: int, unit: bool) -> sa.Plaintext:
         plain = sa.Plaintext()
         if self._bfv:
-            sa.BatchEncoder(self._ctx).encode([int(value)] * self.scheme.slots, plain)
+            assert self.scheme.plain_modulus is not None
+            residue = int(value) % self.scheme.plain_modulus
+            every = np.full(1 if unit else self.scheme.slots, residue, dtype=np.uint64)
+            plain_from_coefficients(plain, self._ctx, every)
         else:
             scale = 1.0 if unit else float(2 ** (self.scheme.scale_bits or 0))
             sa.CKKSEncoder(self._ctx).encode(float(value), scale, plain)

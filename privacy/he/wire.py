@@ -12,6 +12,7 @@ they are not a MAC: a party that rewrites a file can recompute them (see THREAT_
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -24,6 +25,7 @@ from multiprocessing.util import Finalize
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import rfc8785
 
 from privacy.he.errors import HEError
@@ -33,24 +35,29 @@ MAGIC = b"LLHE\x01"
 MANIFEST = "manifest.json"
 CONTEXT = "context.bin"
 # SEAL objects serialise only to a path in this binding; tmpfs keeps that a memory copy. Each
-# process makes one private directory (0700, removed at exit) and each thread reuses one file in
-# it, which saves a create and an unlink per ciphertext over a fresh temporary file each time.
-# A multiprocessing finaliser (not atexit) removes it: pool workers leave through os._exit.
+# process makes one private directory (0700, removed at exit) and each thread keeps one file in it
+# open for good: SEAL rewrites it by path, this module reads and writes it through the open
+# descriptor (pread/pwrite), which saves an open, a close and most page allocations per object.
+# A multiprocessing finaliser (not atexit) removes the directory: pool workers leave through
+# os._exit.
 _SCRATCH = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
 _scratch: tuple[int, str] | None = None
 _scratch_lock = threading.Lock()
 _thread_file = threading.local()
+# SEAL's stream header starts with magic 0xA15E and header size 16, then SEAL's version (copied
+# from an object SEAL saved itself, so the version always matches the library loading it).
+_SEAL_MAGIC = b"\x5e\xa1\x10"
 
 
 class _Saveable(Protocol):
     def save(self, path: str) -> None: ...
 
 
-def _scratch_file() -> str:
+def _scratch_file() -> tuple[str, int]:
     pid = os.getpid()
-    cached: tuple[int, str] | None = getattr(_thread_file, "path", None)
+    cached: tuple[int, str, int] | None = getattr(_thread_file, "file", None)
     if cached is not None and cached[0] == pid:
-        return cached[1]
+        return cached[1], cached[2]
     global _scratch
     with _scratch_lock:
         if _scratch is None or _scratch[0] != pid:
@@ -58,23 +65,53 @@ def _scratch_file() -> str:
             Finalize(None, shutil.rmtree, args=(d, True), exitpriority=0)
             _scratch = (pid, d)
         name = os.path.join(_scratch[1], f"obj-{threading.get_ident()}")
-    _thread_file.path = (pid, name)
-    return name
+    fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    _thread_file.file = (pid, name, fd)
+    return name, fd
 
 
 def seal_bytes(obj: _Saveable) -> bytes:
-    name = _scratch_file()
-    obj.save(name)
-    with open(name, "rb") as f:
-        return f.read()
+    name, fd = _scratch_file()
+    obj.save(name)  # SEAL truncates and rewrites the same inode: the descriptor stays valid
+    return os.pread(fd, os.fstat(fd).st_size, 0)
 
 
 def seal_load(obj: Any, context: Any, data: bytes) -> None:
-    """``obj.load(context, path)`` from bytes (SEAL validates the ciphertext against ``context``)."""
-    name = _scratch_file()
-    with open(name, "wb") as f:
-        f.write(data)
+    """``obj.load(context, path)`` from bytes (SEAL validates the object against ``context``)."""
+    name, fd = _scratch_file()
+    os.pwrite(fd, data, 0)
+    os.ftruncate(fd, len(data))
     obj.load(context, name)
+
+
+def _seal_stream(version: bytes, members: bytes) -> bytes:
+    """SEAL's header (uncompressed: compr_mode 0) around ``members``."""
+    return version + b"\x00\x00\x00" + struct.pack("<Q", 16 + len(members)) + members
+
+
+def plain_from_coefficients(plain: Any, context: Any, coefficients: np.ndarray) -> None:
+    """Load ``coefficients`` (uint64, each below the plain modulus) into a BFV ``Plaintext``.
+
+    The bytes are SEAL's uncompressed Plaintext serialisation (parms_id zero, coefficient count,
+    scale 1.0, the coefficient array), built in numpy: a Python list through an encoder costs
+    ten times more. SEAL's ``load`` validates them (every coefficient below t), so a malformed
+    array raises instead of encrypting something else.
+    """
+    c = np.ascontiguousarray(coefficients, dtype="<u8")
+    version = _seal_version()
+    array = _seal_stream(version, struct.pack("<Q", c.size) + c.tobytes())
+    members = bytes(32) + struct.pack("<Qd", c.size, 1.0) + array
+    seal_load(plain, context, _seal_stream(version, members))
+
+
+@functools.cache
+def _seal_version() -> bytes:
+    import tenseal.sealapi as sa
+
+    head = seal_bytes(sa.Plaintext("1"))[:5]
+    if head[:3] != _SEAL_MAGIC:
+        raise RuntimeError(f"unexpected SEAL serialisation header {head.hex()}")
+    return head
 
 
 def sha256(data: bytes) -> str:

@@ -34,7 +34,7 @@ FEB = datetime(2026, 2, 1, 0, 0, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def rounds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Two encrypted rounds of 100 applicants each (one batch: 4 applicants per slot)."""
+    """Two encrypted rounds of 100 applicants each (one batch: 5 applicants per slot)."""
     root = tmp_path_factory.mktemp("he-budget")
     points = synthetic_points_table(12, seed=1)
     model = root / "model"
@@ -50,7 +50,7 @@ def rounds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return out
 
 
-CAPACITY = BFV.slots * 4  # one batch of 4,096 slots x 4 applicants per slot
+CAPACITY = BFV.slots * 5  # one batch of 4,096 slots x 5 applicants (8-bit raw span, 40 bits)
 
 
 def _lines(path: Path) -> list[str]:
@@ -71,8 +71,8 @@ def test_an_exhausted_budget_refuses_the_round_naming_the_holder_and_scores_noth
     with pytest.raises(BudgetExceededError) as refused:
         score_round(rounds["model"], rounds["second"], tmp_path / "refused", budget=budget)
     message = str(refused.value)
-    assert message.startswith("holder 'wallet-a': this round needs 16,384 applicants")
-    assert "16,384 of 16,484 per month are already spent" in message
+    assert message.startswith(f"holder 'wallet-a': this round needs {CAPACITY:,} applicants")
+    assert f"{CAPACITY:,} of {CAPACITY + 100:,} per month are already spent" in message
     assert "nothing was scored" in message and "--budget" in message
     assert refused.value.exit_code == 3
     assert not (tmp_path / "refused").exists()

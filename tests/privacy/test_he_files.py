@@ -87,7 +87,7 @@ def test_the_sent_directory_holds_no_key_and_no_applicant_values(world: dict[str
     manifest = json.loads((world["sent"] / "manifest.json").read_text())
     n = len(pd.read_parquet(world["applicants"]))
     assert manifest["model_version"] == "v-test" and manifest["applicants"] == n
-    assert manifest["packing"]["digits"] == 4  # 3 features of <= 60 points: 8-bit raw span
+    assert manifest["packing"]["digits"] == 5  # 3 features of <= 60 points: 8-bit raw span
     size = sum(p.stat().st_size for p in world["sent"].iterdir())
     assert size < 2 * 12 * 33_200 + 4_000  # 2 batches x 12 seeded ciphertexts of ~33 KB
     assert size / n < 50  # bytes per applicant: 4 applicants share each slot
@@ -183,7 +183,7 @@ def test_non_integer_points_are_refused_naming_the_bin(world: dict[str, Path]) -
 def test_points_that_overflow_the_parameters_are_refused(world: dict[str, Path]) -> None:
     d = json.loads((world["model"] / "points_table.json").read_text())
     for b in d["bins"]:
-        b["points"] *= 2**31
+        b["points"] *= 2**40  # any span of at least one point now passes 2^40 raw scores
     model = world["root"] / "huge"
     model.mkdir()
     (model / "points_table.json").write_text(json.dumps(d))
