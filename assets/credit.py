@@ -12,6 +12,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from assets.dbt import COLUMN_LINEAGE_UNKNOWN, asset_column_lineage
 from assets.resources import DUCKDB_POOL, LedgerHome
 from credit.features import build_features
 from credit.model_card import render_model_card
@@ -25,6 +26,13 @@ from credit.scoring import (
 )
 from privacy.audit import append_events
 from privacy.audit_events import audit_event, run_actor
+from privacy.dpo.asset_lineage import (
+    feature_columns,
+    merchant_pricing_columns,
+    pricing_columns,
+    score_columns,
+)
+from privacy.dpo.column_lineage import relation_columns
 
 SCORE_PSI_CHECK = "score_psi"
 FEATURE_CSI_CHECK = "feature_csi"
@@ -71,6 +79,27 @@ def _read(con: Any, sql: str) -> pd.DataFrame:
     return con.execute(sql).df()
 
 
+def _features_lineage(con: Any) -> dict[str, Any]:
+    """The features' column lineage from the feature SQL over the marts' columns."""
+    from sqlglot.errors import SqlglotError
+
+    try:
+        columns = feature_columns(
+            relation_columns(con), EVENTS_MART, APPLICATIONS_MART, SUBJECTS_MART
+        )
+    except SqlglotError as exc:
+        return {
+            COLUMN_LINEAGE_UNKNOWN: f"sqlglot cannot analyse the feature SQL ({type(exc).__name__})"
+        }
+    return asset_column_lineage(columns)
+
+
+MERCHANTS_SQL = """SELECT merchant_id, avg_monthly_volume_base AS monthly_volume,
+                      chargeback_rate AS chargeback_ratio, refund_rate AS refund_ratio,
+                      mcc_risk_level AS mcc_risk, active_months AS months_active, size_tier
+               FROM marts.merchants"""
+
+
 @dg.asset(
     key=FEATURES_KEY,
     deps=[dg.AssetKey(m.split(".")) for m in (EVENTS_MART, APPLICATIONS_MART, SUBJECTS_MART)],
@@ -82,6 +111,7 @@ def application_features(ledger_home: LedgerHome) -> dg.MaterializeResult:
     with ledger_home.connect() as con:
         features = build_features(con, EVENTS_MART, APPLICATIONS_MART, SUBJECTS_MART)
         _write_table(con, "features", features)
+        lineage = _features_lineage(con)
     labelled = features["label"].notna()
     return dg.MaterializeResult(
         metadata={
@@ -91,6 +121,7 @@ def application_features(ledger_home: LedgerHome) -> dg.MaterializeResult:
             if labelled.any()
             else None,
             "dagster/row_count": len(features),
+            **lineage,
         }
     )
 
@@ -266,6 +297,7 @@ def credit_scores(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
             "grade mix": dg.MetadataValue.json({str(k): float(v) for k, v in grade_mix.items()}),
             "mean PD": float(scores["pd"].mean()) if len(scores) else None,
             "mean score": float(scores["score"].mean()) if len(scores) else None,
+            **asset_column_lineage(score_columns("credit.features", list(features.columns))),
         }
     )
     if stability is None:
@@ -329,6 +361,9 @@ def loan_pricing(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
             "median limit (approved)": float(pricing.loc[approved, "credit_limit"].median())
             if approved.any()
             else None,
+            **asset_column_lineage(
+                pricing_columns("credit.scores", "credit.features", list(features.columns))
+            ),
         }
     )
 
@@ -343,18 +378,16 @@ def loan_pricing(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
 def merchant_pricing(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
     """Fee tier per merchant from volume band, chargebacks, refunds and MCC risk."""
     with ledger_home.connect() as con:
-        merchants = _read(
-            con,
-            """SELECT merchant_id, avg_monthly_volume_base AS monthly_volume,
-                      chargeback_rate AS chargeback_ratio, refund_rate AS refund_ratio,
-                      mcc_risk_level AS mcc_risk, active_months AS months_active, size_tier
-               FROM marts.merchants""",
-        )
+        merchants = _read(con, MERCHANTS_SQL)
         priced = price_merchants(merchants)
         _write_table(con, "merchant_pricing", priced)
+        marts = {"marts.merchants": relation_columns(con).get("marts.merchants", [])}
     staged = ledger_home.stage(context.run_id, "risk") / "merchant_pricing.parquet"
     priced.to_parquet(staged, index=False)
-    metadata: dict[str, Any] = {"dagster/row_count": len(priced)}
+    metadata: dict[str, Any] = {
+        "dagster/row_count": len(priced),
+        **asset_column_lineage(merchant_pricing_columns(MERCHANTS_SQL, marts)),
+    }
     if priced.empty:
         metadata["note"] = "the ledger has no merchants: no merchant pricing"
     return dg.MaterializeResult(metadata=metadata)

@@ -1,4 +1,6 @@
 """dbt models as Dagster assets: staging -> intermediate -> marts; dbt tests become asset checks.
+Also the one way column lineage becomes Dagster metadata, for the dbt models and the Python
+assets alike (:func:`asset_column_lineage`).
 
 Each model's materialisation carries its column lineage as ``dagster/column_lineage`` (from the
 SQL dbt compiled in that very run, :mod:`privacy.dpo.column_lineage`), or, where it is unknown,
@@ -17,6 +19,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from assets.dbt_project import dbt_project
 from assets.resources import DUCKDB_POOL, LedgerHome
 from privacy.dpo.column_lineage import (
+    ColumnDeps,
     DbtColumnLineage,
     ModelColumns,
     compiled_sql_in,
@@ -86,6 +89,23 @@ def column_lineage_metadata(model: ModelColumns, keys: Mapping[str, dg.AssetKey]
                     if rel in keys
                 ]
                 for column, deps in model.columns.items()
+            }
+        )
+    }
+
+
+def asset_column_lineage(columns: Mapping[str, ColumnDeps]) -> dict[str, Any]:
+    """The column-lineage metadata of a Python asset (``columns``: column -> the ``(schema.name,
+    column)`` it is computed from); a relation's asset key is its schema and name, as every
+    Python asset and minimised table is keyed."""
+    return {
+        COLUMN_LINEAGE: dg.TableColumnLineage(
+            deps_by_column={
+                column: [
+                    dg.TableColumnDep(asset_key=dg.AssetKey(rel.split(".")), column_name=col)
+                    for rel, col in deps
+                ]
+                for column, deps in columns.items()
             }
         )
     }

@@ -17,9 +17,11 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from assets.credit import FEATURES_KEY, MERCHANT_PRICING_KEY, PRICING_KEY, SCORES_KEY
 from assets.dbt import COLUMN_LINEAGE, COLUMN_LINEAGE_UNKNOWN, model_asset_keys
 from assets.dbt_project import dbt_project
 from assets.governance import INVENTORY_KEY
+from assets.insights import RELEASES_KEY
 from assets.resources import DUCKDB_POOL, LedgerHome
 from privacy.audit import (
     AuditKey,
@@ -51,6 +53,11 @@ PRODUCT_FILES: dict[str, tuple[str, ...]] = {
 }
 
 
+# Python assets that record their column lineage (the minimised tables' is the policy's, read
+# from the policy itself).
+PYTHON_COLUMN_LINEAGE = (FEATURES_KEY, SCORES_KEY, PRICING_KEY, MERCHANT_PRICING_KEY, RELEASES_KEY)
+
+
 def _dbt_model_keys() -> dict[dg.AssetKey, str]:
     manifest = dbt_project.manifest_path
     if not manifest.is_file():
@@ -61,8 +68,9 @@ def _dbt_model_keys() -> dict[dg.AssetKey, str]:
 def recorded_column_lineage(
     instance: dg.DagsterInstance, models: dict[dg.AssetKey, str]
 ) -> list[ModelColumns]:
-    """Each dbt model's column lineage as its latest materialisation recorded it; a model never
-    materialised, or whose lineage was unknown, is returned with the reason as ``problem``."""
+    """Each model's (or Python asset's: ``models`` maps an asset key to an id) column lineage as
+    its latest materialisation recorded it; one never materialised, or whose lineage was unknown,
+    is returned with the reason as ``problem``."""
     out: list[ModelColumns] = []
     for key, uid in sorted(models.items(), key=lambda kv: kv[0].to_user_string()):
         relation = ".".join(key.path)
@@ -134,6 +142,9 @@ def build_dpo_records(controller: Controller) -> dg.AssetsDefinition:
         home = ledger_home.home
         manifest = dbt_project.manifest_path
         dbt_columns = recorded_column_lineage(context.instance, models)
+        asset_columns = recorded_column_lineage(
+            context.instance, {k: k.to_user_string() for k in PYTHON_COLUMN_LINEAGE}
+        )
         now = datetime.now(UTC).isoformat(timespec="seconds")
         folder = ledger_home.stage(context.run_id, "dpo")
         witnesses, witness_problem = _witnesses(home.out_for("dpo") / WITNESS_FILE)
@@ -159,6 +170,7 @@ def build_dpo_records(controller: Controller) -> dg.AssetsDefinition:
                 products=PRODUCT_FILES,
                 budgets={b.id: b.rho for b in catalogue.buyers.values()},
                 dbt_columns=dbt_columns,
+                asset_columns=asset_columns,
                 audit_key=key,
                 witnesses=witnesses,
             )
@@ -172,7 +184,7 @@ def build_dpo_records(controller: Controller) -> dg.AssetsDefinition:
                 "personal columns": summary.personal_columns,
                 "sensitive columns (PIPL Art. 28)": summary.sensitive_columns,
                 "lineage edges": summary.lineage_edges,
-                "column lineage edges (dbt)": summary.column_edges,
+                "column lineage edges (dbt, Python assets, files)": summary.column_edges,
                 "models without column lineage": dg.MetadataValue.md(
                     "\n".join(f"- {m}" for m in unknown) or "none"
                 ),

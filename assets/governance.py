@@ -7,6 +7,7 @@ the classifier and minimisation read the plaintext back in memory through
 
 import dagster as dg
 
+from assets.dbt import asset_column_lineage
 from assets.ingest import ledger_key
 from assets.resources import DUCKDB_POOL, LedgerHome
 from ledger.contract import ENTITIES
@@ -22,6 +23,7 @@ from privacy.audit_events import (
     run_actor,
 )
 from privacy.classifier import classify_tables, write_inventory
+from privacy.dpo.asset_lineage import minimised_columns
 from privacy.leakguard import scan_release
 from privacy.minimise import ColumnRecord, minimise
 from privacy.policy import Policy
@@ -242,6 +244,7 @@ def build_minimised_tables(policy: Policy) -> dg.AssetsDefinition:
                     asset_key=key,
                     metadata={
                         "dagster/column_schema": _column_schema(table.columns),
+                        **asset_column_lineage(minimised_columns(table.columns)),
                         "dagster/row_count": table.rows,
                         "table": table.output_table,
                         "dropped columns": ", ".join(dropped) or "none",

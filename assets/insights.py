@@ -12,6 +12,7 @@ release whose ledger snapshot has no committed Merkle root is refused before the
 import dagster as dg
 
 from assets.attestations import SNAPSHOT_COMMITMENT_KEY
+from assets.dbt import asset_column_lineage
 from assets.resources import DUCKDB_POOL, LedgerHome
 from privacy.dp.attestation import (
     ATTESTATION_FILE,
@@ -23,6 +24,7 @@ from privacy.dp.base import latest_period
 from privacy.dp.catalogue import load_catalogue
 from privacy.dp.commands import REFUSALS, SELECTION_KEY_NAME, attested_release, budget_lines
 from privacy.dp.outputs import write_release
+from privacy.dpo.asset_lineage import release_columns
 from zk.signatures import write_issuer_public_key
 
 BUDGET_KEY = dg.AssetKey(["insights", "privacy_budget"])
@@ -136,6 +138,9 @@ def insight_release(
             "attestation": f"{ATTESTATION_FILE}: snapshot {attester.snapshot_id}, root "
             f"{attester.snapshot_root.hex()[:16]}, issuer key {issuer.key_id}",
             "code version": code_version(),
+            **asset_column_lineage(
+                release_columns(catalogue.report(rel.report_id), rel.cells.column_names)
+            ),
         }
     )
 

@@ -37,6 +37,7 @@ __all__ = [
     "compiled_sql_in",
     "dbt_relation",
     "relation_columns",
+    "sql_column_lineage",
 ]
 
 ColumnDeps = tuple[tuple[str, str], ...]
@@ -143,29 +144,13 @@ class DbtColumnLineage:
             return ModelColumns(
                 unique_id, relation, {}, "no compiled SQL (the model has not been compiled)"
             )
-        d = self._dialect
-        schema = MappingSchema(dialect=d)
-        parents: dict[str, str] = {}
+        tables: dict[str, list[str]] = {}
         for parent in self._parents(node):
             pnode = self._nodes[parent]
-            prel = dbt_relation(pnode)
-            parents[prel] = parent
-            cols = self._columns_of(parent)
-            if cols and isinstance(pnode.get("relation_name"), str):
-                schema.add_table(
-                    to_table(str(pnode["relation_name"]), dialect=d),
-                    {c: _ANY_TYPE for c in cols},
-                    dialect=d,
-                )
+            if isinstance(pnode.get("relation_name"), str):
+                tables[str(pnode["relation_name"])] = self._columns_of(parent)
         try:
-            tree = qualify(
-                parse_one(sql, dialect=d),
-                schema=schema,
-                dialect=d,
-                validate_qualify_columns=False,
-                identify=False,
-            )
-            roots = lineage(None, tree.sql(dialect=d), schema, dialect=d)
+            columns = sql_column_lineage(sql, tables, self._dialect)
         except SqlglotError as exc:
             first = str(exc).splitlines()[0][:200] if str(exc) else ""
             return ModelColumns(
@@ -174,21 +159,47 @@ class DbtColumnLineage:
                 {},
                 f"sqlglot cannot analyse the compiled SQL ({type(exc).__name__}: {first})",
             )
-        columns: dict[str, ColumnDeps] = {}
-        for name, root in roots.items():
-            deps: set[tuple[str, str]] = set()
-            for leaf in root.walk():
-                if leaf.downstream:
-                    continue
-                table = leaf.expression.find(exp.Table)
-                if table is None:
-                    continue
-                source = f"{table.db}.{table.name}"
-                column = leaf.name.rsplit(".", 1)[-1]
-                if source in parents and column != "*":
-                    deps.add((source, column))
-            columns[name] = tuple(sorted(deps))
         return ModelColumns(unique_id, relation, columns)
+
+
+def sql_column_lineage(
+    sql: str, tables: Mapping[str, Sequence[str]], dialect: str = "duckdb"
+) -> dict[str, ColumnDeps]:
+    """Each output column of the SELECT ``sql`` -> the ``(schema.name, column)`` pairs of
+    ``tables`` (relation as the SQL names it, 2 or 3 parts -> its columns, possibly unknown:
+    empty) it is computed from. Leaves outside ``tables`` (a ``range()``, an unnest) are not
+    sources. Raises sqlglot's
+    ``SqlglotError`` for SQL it cannot analyse."""
+    schema = MappingSchema(dialect=dialect)
+    known: set[str] = set()
+    for name, cols in tables.items():
+        table = to_table(name, dialect=dialect)
+        known.add(f"{table.db}.{table.name}")
+        if cols:
+            schema.add_table(table, {c: _ANY_TYPE for c in cols}, dialect=dialect)
+    tree = qualify(
+        parse_one(sql, dialect=dialect),
+        schema=schema,
+        dialect=dialect,
+        validate_qualify_columns=False,
+        identify=False,
+    )
+    roots = lineage(None, tree.sql(dialect=dialect), schema, dialect=dialect)
+    columns: dict[str, ColumnDeps] = {}
+    for name, root in roots.items():
+        deps: set[tuple[str, str]] = set()
+        for leaf in root.walk():
+            if leaf.downstream:
+                continue
+            found = leaf.expression.find(exp.Table)
+            if found is None:
+                continue
+            source = f"{found.db}.{found.name}"
+            column = leaf.name.rsplit(".", 1)[-1]
+            if source in known and column != "*":
+                deps.add((source, column))
+        columns[name] = tuple(sorted(deps))
+    return columns
 
 
 def relation_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:

@@ -12,9 +12,11 @@ Four layers, each from the pipeline's own metadata:
    ``minimised.credit_users``) and the Python assets' dependencies (from the asset graph).
 3. **Model columns** (``model_columns``, from :mod:`privacy.dpo.column_lineage`): each dbt
    model column -> the parent columns its values are computed from (value lineage from the
-   compiled SQL), and the models whose column lineage is unknown, with why (``column_gaps``).
+   compiled SQL), and the models whose column lineage is unknown, with why (``column_gaps``);
+   the same for the Python assets (``asset_columns``, from :mod:`privacy.dpo.asset_lineage`).
 4. **Files**: the ``out/`` files each dataset is published as (``products``), optionally
-   narrowed to the files the publish gate's manifest lists.
+   narrowed to the files the publish gate's manifest lists; a file's column (``file_columns``,
+   read from its header) is its dataset's column of the same name.
 
 Invariants: every inventory column appears in :attr:`Lineage.flows` once per purpose (a personal
 column is never silently absent). Two readings of the same graph: :func:`downstream_of` /
@@ -106,7 +108,7 @@ class ColumnEdge:
     source_column: str
     target_dataset: str
     target_column: str
-    via: str  # dbt
+    via: str  # dbt | asset | publish
 
 
 @dataclass
@@ -209,13 +211,18 @@ def build_lineage(
     published_files: Iterable[str] | None = None,
     model_columns: Mapping[str, Mapping[str, Iterable[tuple[str, str]]]] | None = None,
     column_gaps: Mapping[str, str] | None = None,
+    asset_columns: Mapping[str, Mapping[str, Iterable[tuple[str, str]]]] | None = None,
+    file_columns: Mapping[str, Sequence[str]] | None = None,
 ) -> Lineage:
     """The whole lineage. ``asset_deps``: dataset -> its upstream datasets (Python assets).
     ``model_columns``: model -> column -> the ``(dataset, column)`` it is computed from;
     ``column_gaps``: model -> why its column lineage is unknown.
     ``products``: dataset -> the ``out/`` paths (a path ending in ``/`` is a folder) it is
     published as; with ``published_files`` (paths relative to ``out/``) folders expand to the
-    files actually published and declared files that were not published are left out."""
+    files actually published and declared files that were not published are left out.
+    ``asset_columns``: the same as ``model_columns`` for the Python assets; ``file_columns``:
+    ``out/``-relative file -> its column names (a file's column is its dataset's column of the
+    same name)."""
     flows = column_flows(inventory, policy)
     edges: set[DatasetEdge] = {
         DatasetEdge(f.source_dataset, f.target_dataset, "minimise")
@@ -241,13 +248,29 @@ def build_lineage(
             files[dataset] = sorted(set(found))
             edges.update(DatasetEdge(dataset, OUT_PREFIX + f, "publish") for f in found)
     ordered = sorted(edges, key=lambda e: (e.via, e.source, e.target))
+    found_columns = {
+        ColumnEdge(src, src_col, model, col, via)
+        for via, by_model in (("dbt", model_columns), ("asset", asset_columns))
+        for model, by_column in (by_model or {}).items()
+        for col, deps in by_column.items()
+        for src, src_col in deps
+    }
+    known: dict[str, set[str]] = {}
+    for by_model in (model_columns, asset_columns):
+        for model, by_column in (by_model or {}).items():
+            known.setdefault(model, set()).update(by_column)
+    for f in flows:
+        if f.target_dataset is not None and f.target_column is not None:
+            known.setdefault(f.target_dataset, set()).add(f.target_column)
+    for dataset, found in files.items():
+        for path in found:
+            found_columns.update(
+                ColumnEdge(dataset, col, OUT_PREFIX + path, col, "publish")
+                for col in (file_columns or {}).get(path, ())
+                if col in known.get(dataset, ())
+            )
     columns = sorted(
-        {
-            ColumnEdge(src, src_col, model, col, "dbt")
-            for model, by_column in (model_columns or {}).items()
-            for col, deps in by_column.items()
-            for src, src_col in deps
-        },
+        found_columns,
         key=lambda e: (e.target_dataset, e.target_column, e.source_dataset, e.source_column),
     )
     return Lineage(flows, ordered, files, columns, dict(sorted((column_gaps or {}).items())))

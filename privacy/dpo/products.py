@@ -7,12 +7,15 @@ columns, categories and counts only, so they pass the publish gate's leak guard.
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from privacy.audit import AuditKey, Checkpoint
 from privacy.classifier import read_inventory
@@ -30,7 +33,13 @@ from privacy.dpo.status import read_status
 from privacy.policy import Policy
 from privacy.publish import MANIFEST_JSON
 
-__all__ = ["DEFAULT_RETENTION", "DpoSummary", "default_recipients", "write_dpo_products"]
+__all__ = [
+    "DEFAULT_RETENTION",
+    "DpoSummary",
+    "default_recipients",
+    "file_columns",
+    "write_dpo_products",
+]
 
 DEFAULT_RETENTION: dict[str, str] = {
     "audit.events": "P5Y after the last event of the subject (AML record keeping), append-only",
@@ -88,6 +97,23 @@ def default_recipients(
     return out
 
 
+def file_columns(out: Path, files: Iterable[str]) -> dict[str, list[str]]:
+    """Column names of the Parquet and CSV files among ``files`` (relative to ``out``), read from
+    the Parquet schema or the CSV header line: no value is read. Unreadable files are skipped."""
+    found: dict[str, list[str]] = {}
+    for rel in files:
+        path = out / rel
+        try:
+            if rel.endswith(".parquet"):
+                found[rel] = list(pq.read_schema(path).names)
+            elif rel.endswith(".csv"):
+                with path.open(encoding="utf-8", newline="") as fh:
+                    found[rel] = next(csv.reader(fh), [])
+        except (OSError, ValueError, pa.ArrowException):
+            continue
+    return found
+
+
 def write_dpo_products(
     con: duckdb.DuckDBPyConnection,
     folder: Path,
@@ -106,12 +132,15 @@ def write_dpo_products(
     dbt_columns: Sequence[ModelColumns] | None = None,
     audit_key: AuditKey | None = None,
     witnesses: Sequence[Checkpoint] = (),
+    asset_columns: Sequence[ModelColumns] | None = None,
 ) -> DpoSummary:
     """Write every DPO product into ``folder``; returns what was written, with counts.
 
     ``dbt_columns``: the column lineage of the dbt models (models with a ``problem`` are listed
-    as unknown); ``audit_key`` / ``witnesses``: what the audit log's checkpoints are verified
-    against (see :func:`privacy.audit.verify_audit`)."""
+    as unknown); ``asset_columns``: the same for the Python assets (features, scores, pricing,
+    releases); ``audit_key`` / ``witnesses``: what the audit log's checkpoints are verified
+    against (see :func:`privacy.audit.verify_audit`). The columns of published Parquet and CSV
+    files are read from their headers (names only) to trace each file column to its dataset."""
     inventory = read_inventory(con)
     published = None
     if out is not None and (out / MANIFEST_JSON).is_file():
@@ -125,7 +154,13 @@ def write_dpo_products(
         products=products,
         published_files=published,
         model_columns={m.relation: m.columns for m in dbt_columns or () if m.problem is None},
-        column_gaps={m.relation: m.problem for m in dbt_columns or () if m.problem is not None},
+        column_gaps={
+            m.relation: m.problem
+            for m in (*(dbt_columns or ()), *(asset_columns or ()))
+            if m.problem is not None
+        },
+        asset_columns={m.relation: m.columns for m in asset_columns or () if m.problem is None},
+        file_columns=file_columns(out, published) if out is not None and published else None,
     )
     lin = lineage_json(lineage)
     flows = {

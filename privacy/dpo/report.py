@@ -32,6 +32,7 @@ SECTIONS: dict[str, str] = {
     "erasure": "Erasure requests",
     "attestations": "Attestations issued and revoked",
     "tamper": "Tamper evidence",
+    "audit": "Audit log: events by kind",
     "publish": "Publish gate: last manifest",
 }
 
@@ -185,6 +186,64 @@ def _lineage_svg(edges: Sequence[Mapping[str, str]]) -> str:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _brief(details: Mapping[str, Any], limit: int = 240) -> str:
+    """The details of an event in one line: scalars as ``key=value``, lists and objects by size
+    (an ingest lists every file); the common fields (purpose, asset, snapshot) have columns."""
+    parts = []
+    for key, value in sorted(details.items()):
+        if key in ("purpose", "asset", "snapshot_id"):
+            continue
+        if isinstance(value, list):
+            parts.append(f"{key}: {_count(len(value), 'item')}")
+        elif isinstance(value, dict):
+            inner = ", ".join(
+                f"{k}={v}" for k, v in value.items() if not isinstance(v, list | dict)
+            )
+            parts.append(f"{key}: {inner or _count(len(value), 'field')}")
+        else:
+            parts.append(f"{key}={value}")
+    text = "; ".join(parts)
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def _audit_kinds(status: DpoStatus) -> str:
+    kinds = status.audit_kinds
+    return (
+        "<p>Each kind of security-relevant event, how often it was logged and its latest "
+        "entry (who, why, on what, against which ledger snapshot).</p>"
+        + _table(
+            [
+                "event",
+                "what it records",
+                "count",
+                "latest",
+                "actor",
+                "purpose",
+                "asset",
+                "snapshot",
+                "subject",
+                "details",
+            ],
+            [
+                [
+                    k.action,
+                    k.description,
+                    k.count,
+                    f"seq {k.latest_seq}, {k.latest_time}",
+                    k.latest_actor,
+                    k.latest_details.get("purpose", ""),
+                    k.latest_details.get("asset", ""),
+                    k.latest_details.get("snapshot_id") or "",
+                    k.latest_subject or "",
+                    _brief(k.latest_details),
+                ]
+                for k in kinds
+            ],
+            empty="no event has been audited yet",
+        )
+    )
 
 
 def _section(key: str, body: str) -> str:
@@ -406,6 +465,7 @@ def render_report(
                 ),
             ),
             _section("tamper", tamper),
+            _section("audit", _audit_kinds(status)),
             _section("publish", publish),
         ]
     )

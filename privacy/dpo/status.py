@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 
 from privacy.audit import AUDIT_TABLE, AuditKey, Checkpoint, verify_audit
+from privacy.audit_events import EventKind, event_kinds
 from privacy.dp.ledger import LEDGER_TABLE, verify_ledger
 from privacy.publish import MANIFEST_JSON
 from privacy.register import ERASURE_TABLE
@@ -43,6 +44,7 @@ class DpoStatus:
     erasure: dict[str, int] = field(default_factory=dict)
     attestations: dict[str, int] = field(default_factory=dict)
     manifest: dict[str, Any] = field(default_factory=dict)
+    audit_kinds: list[EventKind] = field(default_factory=list)
 
 
 def _exists(con: duckdb.DuckDBPyConnection, fq: str) -> bool:
@@ -159,4 +161,4 @@ def read_status(
             "snapshots": sorted({str(f["snapshot_id"]) for f in files if f.get("snapshot_id")}),
             "last_published_at": max((str(f["published_at"]) for f in files), default=""),
         }
-    return DpoStatus(audit, ledger, losses, erasure, attest, manifest)
+    return DpoStatus(audit, ledger, losses, erasure, attest, manifest, event_kinds(con))

@@ -18,6 +18,13 @@ from assets.dbt_project import DBT_PROJECT_DIR
 from assets.dpo import recorded_column_lineage
 from ledger.contract import ENTITIES
 from privacy.classifier import classify_tables, read_inventory, write_inventory
+from privacy.dpo.asset_lineage import (
+    feature_columns,
+    merchant_pricing_columns,
+    pricing_columns,
+    release_columns,
+    score_columns,
+)
 from privacy.dpo.column_lineage import (
     DbtColumnLineage,
     ModelColumns,
@@ -230,3 +237,111 @@ def test_the_dpo_products_follow_a_personal_column_to_the_marts(
     assert "<code>marts.credit_subjects.subject_id</code>" in html
     controller = html.split('id="controller"')[1].split("</section>")[0]
     assert controller.count("not configured") == 3
+
+
+def _python_assets(compiled: Compiled) -> dict[str, dict[str, tuple[tuple[str, str], ...]]]:
+    """The Python assets' column lineage over the compiled project's marts, as the assets
+    record it."""
+    from assets.credit import APPLICATIONS_MART, EVENTS_MART, MERCHANTS_SQL, SUBJECTS_MART
+    from privacy.dp.catalogue import load_catalogue
+
+    marts = {m.relation: list(m.columns) for m in compiled.models}
+    features = feature_columns(marts, EVENTS_MART, APPLICATIONS_MART, SUBJECTS_MART)
+    report = load_catalogue().report("spend_by_category_tier_week")
+    cells = [
+        *(d.column for d in report.dimensions),
+        *(m.name for m in report.measures),
+        "suppressed",
+    ]
+    return {
+        "credit.features": features,
+        "credit.scores": score_columns("credit.features", list(features)),
+        "credit.pricing": pricing_columns("credit.scores", "credit.features", list(features)),
+        "credit.merchant_pricing": merchant_pricing_columns(
+            MERCHANTS_SQL, {"marts.merchants": marts["marts.merchants"]}
+        ),
+        "insights.releases": release_columns(report, cells),
+    }
+
+
+def test_the_python_assets_trace_every_output_file_column_back_to_the_inventory(
+    compiled: Compiled,
+) -> None:
+    assets = _python_assets(compiled)
+    with duckdb.connect(str(compiled.warehouse)) as con:
+        inventory = read_inventory(con)
+    release = "buyers/b1/spend_by_category_tier_week/rel-1/data.parquet"
+    files = ["risk/scores.parquet", "risk/pricing.parquet", "risk/merchant_pricing.parquet"]
+    lineage = build_lineage(
+        inventory,
+        load_policy(),
+        model_columns={m.relation: m.columns for m in compiled.models if m.problem is None},
+        asset_columns=assets,
+        products={
+            "credit.scores": ["risk/scores.parquet"],
+            "credit.pricing": ["risk/pricing.parquet"],
+            "credit.merchant_pricing": ["risk/merchant_pricing.parquet"],
+            "insights.releases": ["buyers/"],
+        },
+        published_files=[*files, release],
+        file_columns={
+            "risk/scores.parquet": ["loan_id", "subject_id", "score", "reason_1"],
+            "risk/pricing.parquet": ["loan_id", "apr", "credit_limit"],
+            "risk/merchant_pricing.parquet": ["merchant_id", "list_fee_bps"],
+            release: list(assets["insights.releases"]),
+        },
+    )
+    doc = lineage_json(lineage)
+    personal = {(r.table, r.column) for r in inventory if r.personal}
+    assert personal and personal <= {(c["dataset"][7:], c["column"]) for c in doc["columns"]}
+
+    # The borrower's account key becomes the scored applicant's id in the published file.
+    back = column_sources(lineage, "out/risk/scores.parquet", "subject_id")
+    assert {(f.source_dataset, f.source_column, f.action) for f in back} == {
+        ("ledger.loans", "user_id", "pseudonymise")
+    }
+    # A score is computed from the transaction amounts, through the marts and the features.
+    score = {
+        (f.source_dataset, f.source_column)
+        for f in column_sources(lineage, "out/risk/scores.parquet", "score")
+    }
+    assert ("ledger.transactions", "amount") in score
+    # Sensitive (PIPL Art. 28) columns that reach a published file trace back from it.
+    sensitive = {(f"ledger.{r.table}", r.column) for r in inventory if r.pipl_sensitive}
+    reached = {
+        (f.source_dataset, f.source_column)
+        for path in [*files, release]
+        for edge in lineage.column_edges
+        if edge.target_dataset == f"out/{path}"
+        for f in column_sources(lineage, edge.target_dataset, edge.target_column)
+    }
+    assert {("ledger.transactions", "amount"), ("ledger.loans", "principal")} <= sensitive & reached
+    for dataset, column in sensitive & reached:
+        down = column_downstream_of(lineage, dataset, column)
+        assert any(d.startswith("out/") for d in down)
+    # A merchant's fee comes from merchant columns, never from a person's.
+    fee = column_sources(lineage, "out/risk/merchant_pricing.parquet", "list_fee_bps")
+    assert fee and "ledger.users" not in {f.source_dataset for f in fee}
+    # The weekly spend release: its category from the merchant, its spend from the amounts.
+    spend = {
+        (f.source_dataset, f.source_column)
+        for f in column_sources(lineage, f"out/{release}", "merchant_category")
+    }
+    assert spend == {
+        ("ledger.merchants", "category"),
+        ("ledger.transactions", "merchant_id"),
+        ("ledger.merchants", "merchant_id"),
+    }
+    assert column_sources(lineage, f"out/{release}", "suppressed") == []
+
+
+def test_a_python_asset_lineage_is_dagster_metadata_on_real_asset_keys(compiled: Compiled) -> None:
+    from assets.dbt import asset_column_lineage
+
+    meta = asset_column_lineage(_python_assets(compiled)["credit.scores"])
+    deps = meta[COLUMN_LINEAGE].deps_by_column
+    assert deps["loan_id"] == [
+        dg.TableColumnDep(asset_key=dg.AssetKey(["credit", "features"]), column_name="loan_id")
+    ]
+    assert {d.column_name for d in deps["score"]} >= {"inflow_180", "principal_base"}
+    assert deps["model_version"] == []
