@@ -277,8 +277,8 @@ def test_each_subject_receives_the_inclusion_proofs_of_exactly_their_rows(
         report = verify_file(_inclusion(home, subject), home=home.root)
         assert report.valid, report.summary()
         doc = read_document(_inclusion(home, subject))
-        assert [item["index"] for item in doc["leaves"]] == indices
-        leaves = [mb_decode(item["leaf"], "leaf") for item in doc["leaves"]]
+        assert doc["indices"] == indices
+        leaves = [mb_decode(leaf, "leaf") for leaf in doc["leaves"]]
         assert leaves == [EXPECTED_LEAVES[i] for i in indices]
         assert not any(u.encode() in leaf for u in USERS for leaf in leaves)
         signed = doc["snapshot"]["credentialSubject"]
@@ -289,22 +289,26 @@ def test_each_subject_receives_the_inclusion_proofs_of_exactly_their_rows(
     assert meta["inclusion proofs"] == "3 rows of 2 subjects in snapshot snap-b of 3"
 
 
-def test_a_tampered_row_or_audit_path_fails_the_merkle_inclusion_check(
+def test_a_tampered_row_multiproof_index_or_count_fails_the_merkle_inclusion_check(
     published: tuple[Home, dg.ExecuteInProcessResult], tmp_path: Path
 ) -> None:
     home, _ = published
     doc = read_document(_inclusion(home, P1))
-    row = json.loads(json.dumps(doc))
-    row["leaves"][1]["leaf"] = mb_encode(EXPECTED_LEAVES[2].replace(b'"1e-7"', b'"1e-6"'))
-    path = json.loads(json.dumps(doc))
-    first = path["leaves"][0]["path"][0]
-    path["leaves"][0]["path"][0] = first[:-1] + ("0" if first[-1] != "0" else "1")
-    moved = json.loads(json.dumps(doc))
-    moved["leaves"][0]["index"] = 1  # another holder's slot
-    for name, changed in (("row", row), ("path", path), ("index", moved)):
+    assert doc["indices"] == [0, 2]
+    nodes = mb_decode(doc["multiproof"], "multiproof")
+    changes: dict[str, dict[str, Any]] = {
+        "row": {
+            "leaves": [doc["leaves"][0], mb_encode(EXPECTED_LEAVES[2].replace(b"1e-7", b"1e-6"))]
+        },
+        "multiproof": {"multiproof": mb_encode(bytes([nodes[0] ^ 1]) + nodes[1:])},
+        "index": {"indices": [1, 2]},  # another holder's slot
+        "count": {"indices": [2], "leaves": doc["leaves"][1:]},
+    }
+    for name, change in changes.items():
+        changed = {**doc, **change}
         report = verify_file(write_document(tmp_path / f"{name}.json", changed), home=home.root)
         assert report.failed == "merkle_inclusion", (name, report.summary())
-        assert "is not in the snapshot" in report.summary()
+        assert "is not in snapshot snap-b" in report.summary()
 
 
 def test_reruns_keep_valid_credentials_and_reissue_what_the_gate_discarded_or_a_new_model_scored(

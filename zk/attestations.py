@@ -2,9 +2,11 @@
 
 - **Snapshot commitment**: the issuer signs the RFC 9162 root and size of the tree over one
   snapshot's encoded rows (:mod:`zk.merkle`).
-- **Snapshot inclusion**: for one subject, their rows, leaf indices and audit paths, together with
-  the signed snapshot commitment; anyone holding the issuer key checks the rows were in it. It
-  holds the subject's own rows, so it goes only to ``out/subjects/<pseudonym>/``.
+- **Snapshot inclusion**: for one subject, their rows and leaf indices with one Merkle multiproof
+  (:meth:`zk.merkle.MerkleTree.multiproof`: the nodes their audit paths share are given once, all
+  of them in one base64url string), together with the signed snapshot commitment; anyone holding
+  the issuer key checks the rows were in it. It holds the subject's own rows, so it goes only to
+  ``out/subjects/<pseudonym>/``. Version 1 documents (one audit path per row) are still verified.
 - **Release attestation**: for one DP release, the issuer signs the SHA-256 of the release
   manifest file (named relative to the attestation, so a verifier re-hashes it), the snapshot
   root, the rho charged, the hash of the privacy-loss ledger entry and the code version.
@@ -93,25 +95,30 @@ def snapshot_commitment(
 def snapshot_inclusion(
     commitment: dict[str, Any], tree: MerkleTree, leaves: Sequence[tuple[int, bytes]]
 ) -> dict[str, Any]:
-    """Inclusion proofs of ``(index, encoded row)`` pairs in the committed ``tree``.
+    """A version 2 inclusion document for ``(index, encoded row)`` pairs in the committed ``tree``:
+    ``indices`` ascending, ``leaves`` (each row, base64url) in the same order, ``multiproof``
+    (the multiproof's 32-byte nodes concatenated, base64url).
 
-    Raises ``ValueError`` when ``tree`` is not the committed one or a row is not at its index.
-    """
+    Raises ``ValueError`` when ``tree`` is not the committed one, an index repeats or a row is not
+    at its index."""
     subject = commitment["credentialSubject"]
     if subject["merkleRoot"] != tree.root.hex() or subject["treeSize"] != tree.size:
         raise ValueError("the tree does not match the signed snapshot commitment")
-    items = []
-    for index, leaf in leaves:
+    rows = sorted(leaves)
+    indices = [index for index, _ in rows]
+    if len(set(indices)) != len(indices):
+        raise ValueError("a leaf index is given twice")
+    for index, leaf in rows:
         if not 0 <= index < tree.size or tree.node(0, index) != leaf_hash(leaf):
             raise ValueError(f"leaf {index}: the row given is not the row at that index")
-        items.append(
-            {
-                "index": index,
-                "leaf": mb_encode(leaf),
-                "path": [p.hex() for p in tree.inclusion_proof(index)],
-            }
-        )
-    return {"type": INCLUSION_TYPE, "version": 1, "snapshot": commitment, "leaves": items}
+    return {
+        "type": INCLUSION_TYPE,
+        "version": 2,
+        "snapshot": commitment,
+        "indices": indices,
+        "leaves": [mb_encode(leaf) for _, leaf in rows],
+        "multiproof": mb_encode(b"".join(tree.multiproof(indices))),
+    }
 
 
 def attest_release(

@@ -20,7 +20,9 @@ on ``workers``; tests hold it equal to the RFC's recursive definition.
 
 :func:`merkle_root` streams (memory: one subtree plus one hash per subtree); :class:`MerkleTree`
 keeps every level, 32 bytes per node in one contiguous buffer per level, to hand out inclusion
-proofs (RFC 9162, 2.1.3), checked by :func:`verify_inclusion`.
+proofs (RFC 9162, 2.1.3), checked by :func:`verify_inclusion`, and multiproofs: one proof for
+several leaves that gives every node they need once (:meth:`MerkleTree.multiproof`, checked by
+:func:`verify_multiproof`).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ __all__ = [
     "node_hash",
     "number_text",
     "verify_inclusion",
+    "verify_multiproof",
 ]
 
 Value = str | int | bool | None
@@ -340,6 +343,28 @@ class MerkleTree:
             raise IndexError(f"node {index} outside level {level} of {len(buf) // 32} nodes")
         return buf[32 * index : 32 * index + 32]
 
+    def multiproof(self, indices: Sequence[int]) -> list[bytes]:
+        """The nodes that, with the leaves at ``indices`` (strictly ascending), give the root:
+        level by level from the leaves up, ascending within a level, each sibling that neither
+        those leaves nor nodes computed from them provide (:func:`verify_multiproof`'s order).
+
+        ``k`` leaves among ``n`` need about ``k * log2(n / k)`` nodes, where ``k`` audit paths
+        hold ``k * log2(n)``: the paths' shared upper parts are given once."""
+        wanted = _ascending(indices, self.size)
+        if wanted is None:
+            raise ValueError(
+                f"leaf indices must be strictly ascending and inside a tree of {self.size} leaves"
+            )
+        proof: list[bytes] = []
+        for level in self.levels[:-1]:
+            width = len(level) // 32
+            for k, pair in _pairs(wanted):
+                sibling = k ^ 1
+                if not pair and sibling < width:
+                    proof.append(level[32 * sibling : 32 * sibling + 32])
+            wanted = sorted({k // 2 for k in wanted})
+        return proof
+
     def inclusion_proof(self, index: int) -> list[bytes]:
         """The audit path of leaf ``index``, leaf side first (RFC 9162 ``PATH(index, D[n])``)."""
         if not 0 <= index < self.size:
@@ -375,3 +400,61 @@ def verify_inclusion(
         fn >>= 1
         sn >>= 1
     return sn == 0 and r == root
+
+
+def _ascending(indices: Sequence[int], size: int) -> list[int] | None:
+    """``indices`` as a list when non-empty, integers, strictly ascending and below ``size``."""
+    out = list(indices)
+    if not out or any(type(i) is not int for i in out):
+        return None
+    if out[0] < 0 or out[-1] >= size or any(a >= b for a, b in zip(out, out[1:], strict=False)):
+        return None
+    return out
+
+
+def _pairs(indices: list[int]) -> Iterable[tuple[int, bool]]:
+    """``(index, sibling known)`` for each node of one level whose parent is computed once:
+    a left node whose right sibling is also known stands for both."""
+    i = 0
+    while i < len(indices):
+        k = indices[i]
+        pair = k % 2 == 0 and i + 1 < len(indices) and indices[i + 1] == k + 1
+        yield k, pair
+        i += 2 if pair else 1
+
+
+def verify_multiproof(
+    leaves: Sequence[bytes],
+    indices: Sequence[int],
+    size: int,
+    proof: Sequence[bytes],
+    root: bytes,
+) -> bool:
+    """Do ``leaves`` sit at ``indices`` (strictly ascending) of the ``size``-leaf tree ``root``,
+    given :meth:`MerkleTree.multiproof`'s nodes? Every proof node must be used, exactly once.
+
+    The tree is walked bottom-up as it is built: on each level a known node is hashed with its
+    known sibling, or with the next proof node, or, as the unpaired last node, carried up
+    unchanged (RFC 9162's split). The nodes known on a level are a function of the indices and
+    the size alone, so the proof's shape is fixed before any hash is read."""
+    wanted = _ascending(indices, size)
+    if wanted is None or len(leaves) != len(wanted) or any(len(p) != 32 for p in proof):
+        return False
+    known = dict(zip(wanted, map(leaf_hash, leaves), strict=True))
+    width, used = size, 0
+    while width > 1:
+        parents: dict[int, bytes] = {}
+        for k, pair in _pairs(sorted(known)):
+            node = known[k]
+            if pair:
+                parents[k // 2] = node_hash(node, known[k + 1])
+            elif (k ^ 1) >= width:
+                parents[k // 2] = node  # the unpaired last node moves up unchanged
+            elif used == len(proof):
+                return False
+            else:
+                sibling = proof[used]
+                used += 1
+                parents[k // 2] = node_hash(sibling, node) if k % 2 else node_hash(node, sibling)
+        known, width = parents, (width + 1) // 2
+    return used == len(proof) and known == {0: root}

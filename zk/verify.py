@@ -11,7 +11,8 @@
 ``revocation``       the credential's bit in an issuer-signed, unexpired Bitstring Status List
 ``context``          a presentation's nonce and audience equal the verifier's own
 ``range_proof``      the "score >= t" proof against the signed commitment
-``merkle_inclusion`` every row's audit path leads to the signed snapshot root
+``merkle_inclusion`` the rows and their multiproof (version 1: every row's audit path) lead to the
+                     signed snapshot root
 ``binding_hashes``   a release's manifest file re-hashes to the signed digest and every file it
                      lists re-hashes to its entry; a presentation's holder is the credential
                      subject
@@ -41,7 +42,7 @@ from zk.envelope import (
     parse_time,
     read_document,
 )
-from zk.merkle import verify_inclusion
+from zk.merkle import verify_inclusion, verify_multiproof
 from zk.presentation import PRESENTATION_TYPE, verify_threshold_proof
 from zk.signatures import IssuerKeyError, IssuerPublicKey, issuer_key_path, load_issuer_public_key
 from zk.statuslist import StatusList
@@ -344,8 +345,9 @@ def _validate(kind: Kind, doc: dict[str, Any]) -> dict[str, Any]:
         _str(proof.get("proofValue"), "proof.proofValue")
         return cred
     if kind == "snapshot-inclusion":
-        if type(doc.get("version")) is not int or doc["version"] != 1:
-            raise FormatError("a snapshot inclusion document must have version 1")
+        version = doc.get("version")
+        if type(version) is not int or version not in (1, 2):
+            raise FormatError("a snapshot inclusion document must have version 1 or 2")
         snap = _obj(doc.get("snapshot"), "snapshot")
         if _kind(snap) != "snapshot-commitment":
             raise FormatError("snapshot must be a snapshot commitment")
@@ -353,6 +355,9 @@ def _validate(kind: Kind, doc: dict[str, Any]) -> dict[str, Any]:
         leaves = doc.get("leaves")
         if not isinstance(leaves, list) or not leaves:
             raise FormatError("leaves must be a non-empty list")
+        if version == 2:
+            _validate_multiproof(doc, leaves)
+            return snap
         for i, item in enumerate(leaves):
             item = _obj(item, f"leaves[{i}]")
             _int(item.get("index"), f"leaves[{i}].index")
@@ -394,6 +399,19 @@ def _validate(kind: Kind, doc: dict[str, Any]) -> dict[str, Any]:
         _str(privacy.get("ledgerEntryHash"), "credentialSubject.privacy.ledgerEntryHash")
         _str(subject.get("codeVersion"), "credentialSubject.codeVersion")
     return doc
+
+
+def _validate_multiproof(doc: dict[str, Any], leaves: list[Any]) -> None:
+    """Version 2: ``indices`` (one per leaf), ``leaves`` and ``multiproof`` (32-byte nodes)."""
+    indices = doc.get("indices")
+    if not isinstance(indices, list) or len(indices) != len(leaves):
+        raise FormatError("indices must be a list with one index per leaf")
+    for i, index in enumerate(indices):
+        _int(index, f"indices[{i}]")
+    for i, leaf in enumerate(leaves):
+        mb_decode(leaf, f"leaves[{i}]")
+    if len(mb_decode(doc.get("multiproof"), "multiproof")) % 32:
+        raise FormatError("multiproof must hold whole 32-byte nodes")
 
 
 def _trusted_key(
@@ -507,19 +525,30 @@ def _inclusion(run: _Run, kind: Kind, doc: dict[str, Any]) -> None:
         run.skip("merkle_inclusion", "no inclusion proof in this document")
         return
     subject = doc["snapshot"]["credentialSubject"]
-    root = bytes.fromhex(subject["merkleRoot"])
-    size = subject["treeSize"]
+    root, size = bytes.fromhex(subject["merkleRoot"]), subject["treeSize"]
+    where = f"snapshot {subject['snapshotId']}"
+    failure = (_multiproof_failure if doc["version"] == 2 else _path_failure)(doc, size, root)
+    if failure:
+        raise run.fail("merkle_inclusion", f"{failure} is not in {where}")
+    run.passed("merkle_inclusion", f"{len(doc['leaves'])} rows in {where} of {size}")
+
+
+def _multiproof_failure(doc: dict[str, Any], size: int, root: bytes) -> str:
+    leaves = [mb_decode(leaf, f"leaves[{i}]") for i, leaf in enumerate(doc["leaves"])]
+    nodes = mb_decode(doc["multiproof"], "multiproof")
+    proof = [nodes[at : at + 32] for at in range(0, len(nodes), 32)]
+    if verify_multiproof(leaves, doc["indices"], size, proof, root):
+        return ""
+    return f"the set of {len(leaves)} rows at the indices given, with {len(proof)} proof nodes,"
+
+
+def _path_failure(doc: dict[str, Any], size: int, root: bytes) -> str:
     for i, item in enumerate(doc["leaves"]):
         leaf = mb_decode(item["leaf"], f"leaves[{i}].leaf")
         path = [bytes.fromhex(p) for p in item["path"]]
         if not verify_inclusion(leaf, item["index"], size, path, root):
-            raise run.fail(
-                "merkle_inclusion", f"leaves[{i}] (index {item['index']}) is not in the snapshot"
-            )
-    run.passed(
-        "merkle_inclusion",
-        f"{len(doc['leaves'])} rows in snapshot {subject['snapshotId']} of {size}",
-    )
+            return f"leaves[{i}] (index {item['index']})"
+    return ""
 
 
 def _binding(run: _Run, kind: Kind, doc: dict[str, Any], base_dir: Path | None) -> None:

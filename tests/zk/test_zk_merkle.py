@@ -20,6 +20,7 @@ from zk.merkle import (
     merkle_root_packed,
     node_hash,
     verify_inclusion,
+    verify_multiproof,
 )
 
 
@@ -171,3 +172,66 @@ def test_a_failing_row_producer_stops_the_worker_processes(monkeypatch: pytest.M
 def test_packed_offsets_outside_the_data_are_refused() -> None:
     with pytest.raises(ValueError, match="outside the data"):
         merkle_root_packed([(b"abc", [0, 2, 5])])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_a_multiproof_gives_each_needed_node_of_the_rfc_paths_once(data: st.DataObject) -> None:
+    n = data.draw(st.integers(1, 70), label="n")
+    picked = data.draw(st.sets(st.integers(0, n - 1), min_size=1), label="indices")
+    indices = sorted(picked)
+    leaves = rows(n)
+    tree = MerkleTree(leaves)
+    proof = tree.multiproof(indices)
+    assert verify_multiproof([leaves[i] for i in indices], indices, n, proof, mth(leaves))
+    # Every node it gives is on one of the RFC audit paths, none twice, and never more of them
+    # than the paths hold together.
+    on_paths = {node for i in indices for node in rfc_path(i, leaves)}
+    assert set(proof) <= on_paths and len(set(proof)) == len(proof)
+    assert len(proof) <= sum(len(rfc_path(i, leaves)) for i in indices)
+    if len(indices) == 1:
+        assert proof == rfc_path(indices[0], leaves)
+
+
+def test_a_multiproof_fails_for_a_changed_row_index_count_node_size_or_root() -> None:
+    leaves = rows(37)
+    tree = MerkleTree(leaves)
+    indices = [2, 3, 9, 20, 36]
+    mine = [leaves[i] for i in indices]
+    proof = tree.multiproof(indices)
+    assert verify_multiproof(mine, indices, 37, proof, tree.root)
+    assert len(proof) < sum(len(tree.inclusion_proof(i)) for i in indices)
+    flipped = bytes([proof[1][0] ^ 1]) + proof[1][1:]
+    cases = {
+        "another row": ([*mine[:2], leaves[10], *mine[3:]], indices, 37, proof, tree.root),
+        "rows swapped": ([mine[1], mine[0], *mine[2:]], indices, 37, proof, tree.root),
+        "another index": (mine, [2, 3, 9, 21, 36], 37, proof, tree.root),
+        "a row dropped": (mine[1:], indices[1:], 37, proof, tree.root),
+        "a row without index": (mine, indices[1:], 37, proof, tree.root),
+        "indices not ascending": (mine, [3, 2, 9, 20, 36], 37, proof, tree.root),
+        "an index repeated": (mine, [2, 2, 9, 20, 36], 37, proof, tree.root),
+        "an index outside": (mine, [2, 3, 9, 20, 37], 37, proof, tree.root),
+        "a node changed": (mine, indices, 37, [proof[0], flipped, *proof[2:]], tree.root),
+        "a node dropped": (mine, indices, 37, proof[:-1], tree.root),
+        "a node added": (mine, indices, 37, [*proof, proof[0]], tree.root),
+        "a short node": (mine, indices, 37, [proof[0][:31], *proof[1:]], tree.root),
+        "another size": (mine, indices, 38, proof, tree.root),
+        "another root": (mine, indices, 37, proof, bytes(32)),
+        "no rows": ([], [], 37, proof, tree.root),
+    }
+    for name, args in cases.items():
+        assert not verify_multiproof(*args), name
+    with pytest.raises(ValueError, match="strictly ascending"):
+        tree.multiproof([3, 2])
+    with pytest.raises(ValueError, match="inside a tree of 37"):
+        tree.multiproof([37])
+
+
+def test_a_multiproof_of_a_tree_built_in_subtrees_and_workers_is_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(zk.merkle, "CHUNK_LEAVES", 4)
+    leaves = rows(23)
+    indices = [0, 5, 6, 7, 15, 22]
+    built = MerkleTree.from_packed(_packed(leaves, [7, 13]), workers=2)
+    assert built.multiproof(indices) == MerkleTree(leaves).multiproof(indices)

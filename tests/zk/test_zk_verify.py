@@ -15,7 +15,7 @@ import pytest
 from zk_testworld import AUDIENCE, LIST_ID, NONCE, NOW, T0, World
 
 from zk.attestations import attest_release, file_digest, snapshot_commitment, snapshot_inclusion
-from zk.envelope import canonical, write_document
+from zk.envelope import canonical, mb_decode, mb_encode, write_document
 from zk.merkle import MerkleTree, encode_row
 from zk.presentation import prove_threshold
 from zk.signatures import IssuerKey, issuer_key_path, write_issuer_public_key
@@ -343,24 +343,113 @@ def test_random_byte_mutations_of_a_release_attestation_are_rejected(
         assert not report.valid, i
 
 
-def test_snapshot_inclusion_proves_a_subjects_rows_and_nothing_else(
-    world: World, tmp_path: Path
-) -> None:
+def _snapshot_world(world: World) -> tuple[list[bytes], MerkleTree, dict[str, Any]]:
     leaves = [encode_row("transactions", [f"tx{i}", f"ps_{i % 5}", i * 100]) for i in range(57)]
     tree = MerkleTree(leaves)
     commitment = snapshot_commitment(
         issuer=world.key, snapshot_id="snap-2026-03-01", root=tree.root, size=tree.size, issued=T0
     )
+    return leaves, tree, commitment
+
+
+def test_snapshot_inclusion_proves_a_subjects_rows_and_nothing_else(
+    world: World, tmp_path: Path
+) -> None:
+    leaves, tree, commitment = _snapshot_world(world)
     mine = [(i, leaves[i]) for i in range(57) if i % 5 == 3]
-    doc = snapshot_inclusion(commitment, tree, mine)
+    doc = snapshot_inclusion(commitment, tree, list(reversed(mine)))
+    assert doc["version"] == 2 and doc["indices"] == [i for i, _ in mine]
+    assert [mb_decode(leaf, "leaf") for leaf in doc["leaves"]] == [leaf for _, leaf in mine]
     path = write_document(tmp_path / "inclusion.json", doc)
     report = verify_file(path, home=world.home, now=NOW)
     assert report.valid, report.summary()
     assert "11 rows" in next(c.detail for c in report.checks if c.name == "merkle_inclusion")
-    doc["leaves"][2]["index"] += 5  # another subject's slot
-    assert check(canonical(doc), world).failed == "merkle_inclusion"
     with pytest.raises(ValueError, match="not the row at that index"):
         snapshot_inclusion(commitment, tree, [(4, leaves[3])])
+    with pytest.raises(ValueError, match="given twice"):
+        snapshot_inclusion(commitment, tree, [(3, leaves[3]), (3, leaves[3])])
+
+
+def _tampered(doc: dict[str, Any], leaves: list[bytes]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each way of claiming rows the snapshot does not hold at those indices."""
+    nodes = mb_decode(doc["multiproof"], "multiproof")
+
+    def changed(**fields: Any) -> dict[str, Any]:
+        return {**copy.deepcopy(doc), **fields}
+
+    other = leaves[doc["indices"][1] + 1]
+    yield "row", changed(leaves=[doc["leaves"][0], mb_encode(other), *doc["leaves"][2:]])
+    yield "rows swapped", changed(leaves=[doc["leaves"][1], doc["leaves"][0], *doc["leaves"][2:]])
+    yield "index", changed(indices=[doc["indices"][0] + 1, *doc["indices"][1:]])
+    yield (
+        "index order",
+        changed(indices=[doc["indices"][1], doc["indices"][0], *doc["indices"][2:]]),
+    )
+    yield "count", changed(indices=doc["indices"][1:], leaves=doc["leaves"][1:])
+    node = bytes([nodes[0] ^ 1]) + nodes[1:]
+    yield "proof node", changed(multiproof=mb_encode(node))
+    yield "proof node dropped", changed(multiproof=mb_encode(nodes[32:]))
+    yield "proof node added", changed(multiproof=mb_encode(nodes + nodes[:32]))
+
+
+def test_a_changed_row_index_count_or_proof_node_fails_the_merkle_inclusion_check(
+    world: World,
+) -> None:
+    leaves, tree, commitment = _snapshot_world(world)
+    doc = snapshot_inclusion(commitment, tree, [(i, leaves[i]) for i in (1, 2, 8, 30, 56)])
+    assert check(canonical(doc), world).valid
+    for name, changed in _tampered(doc, leaves):
+        report = check(canonical(changed), world)
+        assert report.failed == "merkle_inclusion", (name, report.summary())
+        assert "is not in snapshot snap-2026-03-01" in report.summary(), name
+    torn = {**doc, "multiproof": mb_encode(mb_decode(doc["multiproof"], "m")[:-1])}
+    assert check(canonical(torn), world).failed == "format"  # not whole 32-byte nodes
+    uneven = {**doc, "indices": doc["indices"][1:]}  # one index short of the leaves
+    assert check(canonical(uneven), world).failed == "format"
+
+
+def test_a_version_1_document_with_one_audit_path_per_row_still_verifies(world: World) -> None:
+    # Documents published before the multiproof: each row with its own RFC 9162 audit path.
+    leaves, tree, commitment = _snapshot_world(world)
+    rows = [(i, leaves[i]) for i in (3, 8, 13)]
+    doc: dict[str, Any] = {
+        "type": "LedgerlensSnapshotInclusion",
+        "version": 1,
+        "snapshot": commitment,
+        "leaves": [
+            {
+                "index": i,
+                "leaf": mb_encode(leaf),
+                "path": [p.hex() for p in tree.inclusion_proof(i)],
+            }
+            for i, leaf in rows
+        ],
+    }
+    report = check(canonical(doc), world)
+    assert report.valid, report.summary()
+    doc["leaves"][2]["index"] += 5  # another subject's slot
+    report = check(canonical(doc), world)
+    assert report.failed == "merkle_inclusion"
+    assert "leaves[2] (index 18) is not in snapshot" in report.summary()
+
+
+def test_an_inclusion_proof_of_a_few_hundred_rows_in_a_large_tree_is_compact(
+    world: World,
+) -> None:
+    # 300 rows spread over 2^16 leaves: the multiproof shares the paths' upper nodes and packs
+    # the nodes as bytes; the version 1 document spelled 300 paths of 16 nodes in hex.
+    leaves = [f"row {i}".encode() for i in range(1 << 16)]
+    tree = MerkleTree(leaves)
+    commitment = snapshot_commitment(
+        issuer=world.key, snapshot_id="s-big", root=tree.root, size=tree.size, issued=T0
+    )
+    picked = sorted(random.Random(13).sample(range(tree.size), 300))
+    doc = snapshot_inclusion(commitment, tree, [(i, leaves[i]) for i in picked])
+    nodes = len(mb_decode(doc["multiproof"], "multiproof")) // 32
+    assert nodes < 0.6 * 300 * 16
+    v1_paths = 300 * 16 * len(json.dumps("00" * 32) + ",")
+    assert len(canonical(doc)) < 0.35 * v1_paths
+    assert check(canonical(doc), world).valid
 
 
 def test_status_list_round_trips_with_w3c_bit_order() -> None:
