@@ -44,11 +44,12 @@ class Holder:
         self._encoder = None if self._bfv else sa.CKKSEncoder(self._ctx)
         self._scale = float(2 ** (s.scale_bits or 0))
 
-    def encrypt_batch(self, cols: np.ndarray) -> list[bytes]:
-        """One serialised ciphertext per indicator column for ``cols`` (applicants x features)."""
+    def encrypt_batch(self, cols: np.ndarray, part: slice = slice(None)) -> list[bytes]:
+        """One serialised ciphertext per indicator column for ``cols`` (applicants x features);
+        ``part`` selects a range of the columns (a batch split across workers)."""
         if cols.shape[0] > self.batch_size:
             raise ValueError(f"a batch holds at most {self.batch_size} applicants")
-        slots = self.packing.pack(cols, self.encoding.columns)
+        slots = self.packing.pack(cols, self.encoding.columns)[part]
         out = []
         for row in slots:
             plain = sa.Plaintext()

@@ -86,12 +86,24 @@ def _init_scorer(
     _SCORER = Scorer(context, scheme_named(scheme), SecretWeights(*weights), Packing(*packing))
 
 
-def _encrypt(chunk: pd.DataFrame) -> tuple[list[bytes], float]:
-    """Bin, pack and encrypt one batch of applicants (the frame slice travels, not indicators)."""
+def _encrypt(job: tuple[pd.DataFrame, slice]) -> tuple[list[bytes], float]:
+    """Bin, pack and encrypt one batch of applicants, or a range of its columns (the frame slice
+    travels, not indicators)."""
     assert _HOLDER is not None
+    chunk, part = job
     started = time.perf_counter()
     cols = column_indices(_HOLDER.encoding, chunk, "scoring frame")
-    return _HOLDER.encrypt_batch(cols), time.perf_counter() - started
+    return _HOLDER.encrypt_batch(cols, part), time.perf_counter() - started
+
+
+def column_parts(columns: int, batches: int, workers: int) -> list[slice]:
+    """How each batch's columns are split among holder workers: whole batches when there are
+    enough to keep every worker busy; otherwise each batch in up to ``workers // batches``
+    column ranges, so a one-batch round still encrypts on every core (each range bins the
+    batch again: cheap beside its encryptions)."""
+    k = min(columns, workers // batches) if 0 < batches < workers else 1
+    edges = [columns * j // k for j in range(k + 1)]
+    return [slice(a, b) for a, b in zip(edges, edges[1:], strict=False)] if k > 1 else [slice(None)]
 
 
 def _score(blobs: list[bytes]) -> tuple[bytes, float, float]:
@@ -199,9 +211,13 @@ class RoundRunner:
         model_frame = frame[self.encoding.features]
         size = self.holder.batch_size
         chunks = [model_frame.iloc[a : a + size] for a in range(0, len(frame), size)]
-        encrypting: dict[Future[Any], int] = {
-            self._hold.submit(_encrypt, c): i for i, c in enumerate(chunks)
+        parts = column_parts(self.encoding.columns, len(chunks), self.workers)
+        encrypting: dict[Future[Any], tuple[int, int]] = {
+            self._hold.submit(_encrypt, (c, p)): (i, j)
+            for i, c in enumerate(chunks)
+            for j, p in enumerate(parts)
         }
+        encrypted: dict[int, list[list[bytes]]] = {}
         scoring: dict[Future[Any], int] = {}
         values: list[np.ndarray] = [np.empty(0)] * len(chunks)
         upload = len(self.key.public_context)
@@ -211,11 +227,15 @@ class RoundRunner:
             ready, _ = wait([*encrypting, *scoring], return_when=FIRST_COMPLETED)
             for fut in ready:
                 if fut in encrypting:
-                    i = encrypting.pop(fut)
+                    i, j = encrypting.pop(fut)
                     blobs, sec = fut.result()
                     holder_seconds += sec
                     upload += sum(len(b) for b in blobs)
-                    scoring[self._scor.submit(_score, blobs)] = i
+                    got = encrypted.setdefault(i, [[] for _ in parts])
+                    got[j] = blobs
+                    if all(got):
+                        del encrypted[i]
+                        scoring[self._scor.submit(_score, [b for g in got for b in g])] = i
                 else:
                     i = scoring.pop(fut)
                     blob, comp, sec = fut.result()
@@ -235,6 +255,7 @@ class RoundRunner:
         raw = np.concatenate(values) if values else np.empty(0)
         plain_raw = self.points.raw_points(frame)
         busy = min(self.workers, len(chunks)) or 1
+        holder_busy = min(self.workers, len(chunks) * len(parts)) or 1
         meta = {
             "scheme": s.name,
             "params_hash": s.params_hash,
@@ -247,11 +268,12 @@ class RoundRunner:
             "applicants_per_slot": self.holder.packing.digits,
             "batch_size": size,
             "workers": self.workers,
+            "column_parts": len(parts),
             "upload_bytes": upload,
             "upload_bytes_per_applicant": upload / n if n else 0.0,
             "download_bytes": download,
             # busy seconds per stage over its workers (stages overlap in time)
-            "seconds_encrypt": holder_seconds / busy,
+            "seconds_encrypt": holder_seconds / holder_busy,
             "seconds_score": score_seconds / busy,
             "seconds_score_compute": compute / busy,
             "seconds_decrypt_release": decrypt_seconds,

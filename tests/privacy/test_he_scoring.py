@@ -16,7 +16,7 @@ from privacy.he.holder import Holder
 from privacy.he.keys import HolderKey, generate_key
 from privacy.he.packing import packing_for
 from privacy.he.params import BFV, BFV_DATA_PRIME, BFV_NOISE_CEILING, CKKS, public_context_bytes
-from privacy.he.rounds import run_round
+from privacy.he.rounds import column_parts, run_round
 from privacy.he.scorer import Scorer
 from privacy.he.synthetic import synthetic_applicants, synthetic_points_table
 
@@ -61,6 +61,23 @@ def test_ten_thousand_encrypted_scores_equal_the_plaintext_scorecard(
     raw = points.raw_points(frame)
     assert (raw > 850).any() or (raw < 300).any()
     assert result.metadata["max_abs_error"] < (1e-3 if key.scheme.name == "ckks" else 1e-12)
+
+
+def test_a_one_batch_round_on_two_workers_splits_its_columns_and_stays_exact(
+    points: PointsTable,
+) -> None:
+    frame = synthetic_applicants(points, 700, seed=6)
+    result = run_round(points, frame, "bfv", key=_BFV_KEY, workers=2)
+    assert result.metadata["batches"] == 1 and result.metadata["column_parts"] == 2
+    np.testing.assert_array_equal(result.scores, points.score(frame))
+
+
+@given(columns=st.integers(1, 300), batches=st.integers(1, 40), workers=st.integers(1, 8))
+def test_column_parts_cover_every_column_once(columns: int, batches: int, workers: int) -> None:
+    parts = column_parts(columns, batches, workers)
+    covered = [c for p in parts for c in range(columns)[p]]
+    assert covered == list(range(columns))
+    assert len(parts) == (min(columns, workers // batches) if batches < workers else 1)
 
 
 def test_batch_sizes_off_the_slot_count_score_exactly() -> None:
