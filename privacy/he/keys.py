@@ -126,7 +126,7 @@ def load_key(holder_dir: Path, scheme: str = DEFAULT_SCHEME) -> HolderKey:
             str(secret_path), "is readable by others", "chmod 600 it (and 700 its directory)"
         )
     try:
-        ctx = ts.context_from(secret)
+        ctx = ts.context_from(secret, n_threads=1)
     except Exception as e:  # TenSEAL raises bare ValueError/RuntimeError on bad bytes
         raise HEError(str(secret_path), f"cannot be read ({type(e).__name__})", "restore it") from e
     if not ctx.is_private():

@@ -40,7 +40,7 @@ class Scorer:
         where: str = "context",
     ) -> None:
         try:
-            ctx = ts.context_from(context)
+            ctx = ts.context_from(context, n_threads=1)
         except Exception as e:  # TenSEAL raises bare errors on unparseable bytes
             raise HEError(where, "is not a TenSEAL context", "ask the holder to resend it") from e
         if ctx.is_private():
