@@ -169,6 +169,8 @@ def build_dpo_records(controller: Controller) -> dg.AssetsDefinition:
                 asset_deps=asset_deps,
                 products=PRODUCT_FILES,
                 budgets={b.id: b.rho for b in catalogue.buyers.values()},
+                global_budget=catalogue.global_rho,
+                delta=catalogue.delta,
                 dbt_columns=dbt_columns,
                 asset_columns=asset_columns,
                 audit_key=key,

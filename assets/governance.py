@@ -282,112 +282,126 @@ RELEASED_PRODUCTS = (
 """Assets that stage files for a party; the gate publishes what they staged."""
 
 
-@dg.asset(
-    key=RELEASE_KEY,
-    deps=sorted(
-        {*RELEASED_PRODUCTS, *(dg.AssetKey(t.split(".")) for t in PUBLISHED_TABLES)},
-        key=lambda k: k.to_user_string(),
-    ),
-    check_specs=[
-        dg.AssetCheckSpec(
-            LEAK_GUARD_CHECK,
-            asset=RELEASE_KEY,
-            blocking=True,
-            description="no personal identifier appears in a staged file or a published table",
-        )
-    ],
-    group_name="governance",
-    kinds={"duckdb"},
-    owners=["team:privacy"],
-    pool=DUCKDB_POOL,
-    # Eager, but not held back by a product that was never built (a DP release runs only on
-    # request): the gate publishes whatever is staged whenever any product changed.
-    automation_condition=dg.AutomationCondition.eager().without(
-        ~dg.AutomationCondition.any_deps_missing()
-    ),
-)
-def release_manifest(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
-    """The publish gate: the leak guard scans every staged file and published table; only if it
-    passes do the staged files move into out/ (each atomically), listed in out/MANIFEST.json."""
-    home = ledger_home.home
-    staged = staged_files(home.staging)
-    with ledger_home.connect() as con:
-        keyvault = ledger_home.keyvault(con)
-        existing = {
-            f"{schema}.{name}"
-            for schema, name in con.execute(
-                "SELECT schema_name, table_name FROM duckdb_tables()"
-            ).fetchall()
-        }
-        tables = [t for t in PUBLISHED_TABLES if t in existing]
-        # Needles: the vault's values plus those of sealed quarantined records.
-        report = scan_release(
-            con, keyvault, home.staging, tables, extra_needles=quarantine_values(con, keyvault)
-        )
-        snapshot = latest_snapshot(con)
-    evidence = {
-        "staged files": len(staged),
-        "files scanned": report.files_scanned,
-        "tables scanned": ", ".join(tables) or "none",
-        "published tables not built": ", ".join(sorted(set(PUBLISHED_TABLES) - set(tables)))
-        or "none",
-        "identifiers checked": report.needles,
-        "findings": dg.MetadataValue.md(report.summary()),
-    }
-    counts = {
-        "staged files": len(staged),
-        "files scanned": report.files_scanned,
-        "tables scanned": report.tables_scanned,
-        "identifiers checked": report.needles,
-        "findings": len(report.findings),
-        "unreadable files": len(report.unreadable),
-    }
-    actor = run_actor(context.run.run_id)
-    if not report.ok:
-        products = products_of(
-            [p.relative_to(home.staging).as_posix().split("/", 1)[-1] for p in staged]
-        )
-        discarded = discard(home.staging)
-        refusal = publish_event(
-            passed=False,
-            actor=actor,
-            snapshot_id=snapshot,
-            products=products,
-            counts=counts,
-            reason=report.summary(),
-            runs=discarded,
-        )
-        with ledger_home.connect() as con:
-            append_events(con, [refusal])
-        yield dg.AssetCheckResult(
-            check_name=LEAK_GUARD_CHECK,
-            passed=False,
-            metadata={**evidence, "discarded staged runs": ", ".join(discarded)},
-        )
-        raise dg.Failure(
-            description="publish gate blocked the release, out/ is unchanged: "
-            + report.summary().replace("\n", "; "),
-            metadata=evidence,
-        )
-    receipt = publish(home.staging, home.out, snapshot_id=snapshot)
-    if staged:  # a gate with nothing staged decided nothing: only a publication is audited
-        decision = publish_event(
-            passed=True,
-            actor=actor,
-            snapshot_id=snapshot,
-            products=products_of(receipt.files),
-            counts={**counts, "files published": len(receipt.files)},
-            reason="leak guard passed: " + report.summary().split("\n", 1)[0],
-            runs=receipt.runs,
-        )
-        with ledger_home.connect() as con:
-            append_events(con, [decision])
-    yield dg.MaterializeResult(
-        metadata={
-            "files published": len(receipt.files),
-            "bytes published": receipt.bytes,
-            "from runs": ", ".join(receipt.runs) or "none (nothing staged)",
-            "published": dg.MetadataValue.md("\n".join(f"- {f}" for f in receipt.files) or "none"),
-        }
+def build_release_manifest(published_contacts: tuple[str, ...] = ()) -> dg.AssetsDefinition:
+    """The publish gate for a deployment whose controller and DPO publish ``published_contacts``
+    (e-mail, phone from its settings): the DPO's files may name them; anything else, and a
+    contact that is a subject's value, is still refused
+    (:func:`privacy.leakguard.contact_allowlist`)."""
+
+    @dg.asset(
+        key=RELEASE_KEY,
+        deps=sorted(
+            {*RELEASED_PRODUCTS, *(dg.AssetKey(t.split(".")) for t in PUBLISHED_TABLES)},
+            key=lambda k: k.to_user_string(),
+        ),
+        check_specs=[
+            dg.AssetCheckSpec(
+                LEAK_GUARD_CHECK,
+                asset=RELEASE_KEY,
+                blocking=True,
+                description="no personal identifier appears in a staged file or a published table",
+            )
+        ],
+        group_name="governance",
+        kinds={"duckdb"},
+        owners=["team:privacy"],
+        pool=DUCKDB_POOL,
+        # Eager, but not held back by a product that was never built (a DP release runs only on
+        # request): the gate publishes whatever is staged whenever any product changed.
+        automation_condition=dg.AutomationCondition.eager().without(
+            ~dg.AutomationCondition.any_deps_missing()
+        ),
     )
-    yield dg.AssetCheckResult(check_name=LEAK_GUARD_CHECK, passed=True, metadata=evidence)
+    def release_manifest(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
+        """The publish gate: the leak guard scans every staged file and published table; only if it
+        passes do the staged files move into out/ (each atomically), listed in out/MANIFEST.json."""
+        home = ledger_home.home
+        staged = staged_files(home.staging)
+        with ledger_home.connect() as con:
+            keyvault = ledger_home.keyvault(con)
+            existing = {
+                f"{schema}.{name}"
+                for schema, name in con.execute(
+                    "SELECT schema_name, table_name FROM duckdb_tables()"
+                ).fetchall()
+            }
+            tables = [t for t in PUBLISHED_TABLES if t in existing]
+            # Needles: the vault's values plus those of sealed quarantined records.
+            report = scan_release(
+                con, keyvault, home.staging, tables, extra_needles=quarantine_values(con, keyvault)
+            )
+            snapshot = latest_snapshot(con)
+        evidence = {
+            "staged files": len(staged),
+            "files scanned": report.files_scanned,
+            "tables scanned": ", ".join(tables) or "none",
+            "published tables not built": ", ".join(sorted(set(PUBLISHED_TABLES) - set(tables)))
+            or "none",
+            "identifiers checked": report.needles,
+            "findings": dg.MetadataValue.md(report.summary()),
+        }
+        counts = {
+            "staged files": len(staged),
+            "files scanned": report.files_scanned,
+            "tables scanned": report.tables_scanned,
+            "identifiers checked": report.needles,
+            "findings": len(report.findings),
+            "unreadable files": len(report.unreadable),
+        }
+        actor = run_actor(context.run.run_id)
+        if not report.ok:
+            products = products_of(
+                [p.relative_to(home.staging).as_posix().split("/", 1)[-1] for p in staged]
+            )
+            discarded = discard(home.staging)
+            refusal = publish_event(
+                passed=False,
+                actor=actor,
+                snapshot_id=snapshot,
+                products=products,
+                counts=counts,
+                reason=report.summary(),
+                runs=discarded,
+            )
+            with ledger_home.connect() as con:
+                append_events(con, [refusal])
+            yield dg.AssetCheckResult(
+                check_name=LEAK_GUARD_CHECK,
+                passed=False,
+                metadata={**evidence, "discarded staged runs": ", ".join(discarded)},
+            )
+            raise dg.Failure(
+                description="publish gate blocked the release, out/ is unchanged: "
+                + report.summary().replace("\n", "; "),
+                metadata=evidence,
+            )
+        receipt = publish(home.staging, home.out, snapshot_id=snapshot)
+        if staged:  # a gate with nothing staged decided nothing: only a publication is audited
+            decision = publish_event(
+                passed=True,
+                actor=actor,
+                snapshot_id=snapshot,
+                products=products_of(receipt.files),
+                counts={**counts, "files published": len(receipt.files)},
+                reason="leak guard passed: " + report.summary().split("\n", 1)[0],
+                runs=receipt.runs,
+            )
+            with ledger_home.connect() as con:
+                append_events(con, [decision])
+        yield dg.MaterializeResult(
+            metadata={
+                "files published": len(receipt.files),
+                "bytes published": receipt.bytes,
+                "from runs": ", ".join(receipt.runs) or "none (nothing staged)",
+                "published": dg.MetadataValue.md(
+                    "\n".join(f"- {f}" for f in receipt.files) or "none"
+                ),
+            }
+        )
+        yield dg.AssetCheckResult(check_name=LEAK_GUARD_CHECK, passed=True, metadata=evidence)
+
+    return release_manifest
+
+
+release_manifest = build_release_manifest()
+"""The gate of a deployment without configured contacts."""

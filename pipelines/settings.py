@@ -36,6 +36,12 @@ class Settings:
     dpo_contact: str | None = None
     jurisdiction: str = "CN"
 
+    @property
+    def published_contacts(self) -> tuple[str, ...]:
+        """The controller's and the DPO's contacts as configured: published in the DPO's products,
+        so the publish gate lets them pass there (never a subject's value)."""
+        return tuple(c for c in (self.controller_contact, self.dpo_contact) if c)
+
     @classmethod
     def from_env(cls) -> Settings:
         policy = os.environ.get("LEDGERLENS_POLICY") or None

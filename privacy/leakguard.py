@@ -62,7 +62,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import duckdb
@@ -78,11 +78,13 @@ from privacy.keyvault import KeyVault
 from privacy.vault import PiiVault
 
 __all__ = [
+    "CONTACT_FOLDERS",
     "LeakFinding",
     "LeakReport",
     "NeedleSet",
     "Unreadable",
     "canonical_ip",
+    "contact_allowlist",
     "normalise_text",
     "scan_outputs",
     "scan_paths",
@@ -1004,16 +1006,52 @@ class LeakReport:
         return "\n".join([head, *lines])
 
 
+CONTACT_FOLDERS = ("dpo",)
+"""Parties whose files may name the controller's published contacts (the DPO's products)."""
+_PARTIES = frozenset({"dpo", "risk", "buyers", "subjects", "issuer"})
+
+
+def contact_allowlist(needles: NeedleSet, contacts: Iterable[str | None]) -> tuple[str, ...]:
+    """The controller's own published contacts (e-mail, phone) that the guard lets pass in
+    :data:`CONTACT_FOLDERS`: each configured contact, except one that holds a subject's value
+    (any needle match, exact or normalised, as the guard would find it anywhere): that one is
+    not allowed and is still reported wherever it appears. Longest first, so a contact that
+    contains another is taken out whole."""
+    allowed = set()
+    for contact in contacts:
+        text = (contact or "").strip()
+        if text and all(form == "detected" for _, form in needles.scan_text(text)):
+            allowed.add(text)
+    return tuple(sorted(allowed, key=lambda c: (-len(c), c)))
+
+
 class _Collector:
-    def __init__(self, needles: NeedleSet) -> None:
+    def __init__(self, needles: NeedleSet, contacts: tuple[str, ...] = ()) -> None:
         self.needles = needles
+        self.contacts = contacts
         self.counts: Counter[tuple[str, str | None, str, str]] = Counter()
         self.unreadable: list[Unreadable] = []
         self.files = 0
         self.bytes = 0
 
+    def _without_contacts(self, location: str, arr: pa.Array) -> pa.Array:
+        """``arr`` with the allowed contacts taken out, in a DPO file only; elsewhere as is."""
+        if not self.contacts:
+            return arr
+        # The party is the first folder (out/<party>/...) or the second (staging/<run>/<party>/...):
+        # a buyer whose id is "dpo" is still a buyer.
+        folders = PurePosixPath(location.split("!", 1)[0]).parts[:-1]
+        party = next((f for f in folders[:2] if f in _PARTIES), None)
+        if party not in CONTACT_FOLDERS:
+            return arr
+        text = arr if arr.type == pa.string() else arr.cast(pa.string())
+        for contact in self.contacts:
+            text = pc.replace_substring(text, contact, " ")
+        return text
+
     def values(self, location: str, column: str | None, values: pa.Array | Sequence[str]) -> None:
         arr = values if isinstance(values, pa.Array) else pa.array(list(values), pa.string())
+        arr = self._without_contacts(location, arr)
         hits = self.needles.scan_array(arr)
         if not hits:
             return
@@ -1028,7 +1066,8 @@ class _Collector:
 
     def lines(self, location: str, lines: Sequence[str], first_line: int = 1) -> None:
         where: dict[tuple[str, str], list[int]] = {}
-        for i, found in self.needles.scan_array(pa.array(list(lines), pa.string())):
+        arr = self._without_contacts(location, pa.array(list(lines), pa.string()))
+        for i, found in self.needles.scan_array(arr):
             for kind, form in found:
                 where.setdefault((kind, form), []).append(i + first_line)
         for (kind, form), nums in where.items():
@@ -1425,13 +1464,17 @@ def _files(root: Path) -> Iterator[Path]:
             yield p
 
 
-def scan_paths(root: str | Path, needles: NeedleSet) -> LeakReport:
+def scan_paths(
+    root: str | Path, needles: NeedleSet, published_contacts: Iterable[str | None] = ()
+) -> LeakReport:
     """Scan every file under ``root`` (or the file ``root``), whatever its name or type.
-    Locations are relative to ``root``; members of archives are ``archive.zip!member``."""
+    Locations are relative to ``root``; members of archives are ``archive.zip!member``.
+    ``published_contacts``: the controller's own contacts, allowed in the DPO's files
+    (:func:`contact_allowlist`)."""
     root = Path(root)
     if not root.exists():
         raise FileNotFoundError(f"leak guard: nothing to scan at {root}")
-    c = _Collector(needles)
+    c = _Collector(needles, contact_allowlist(needles, published_contacts))
     for path in _files(root):
         location = path.name if root.is_file() else path.relative_to(root).as_posix()
         c.files += 1
@@ -1492,13 +1535,16 @@ def scan_release(
     *,
     extra_needles: Iterable[str | tuple[str, str]] = (),
     include_subject_ids: bool = True,
+    published_contacts: Iterable[str | None] = (),
 ) -> LeakReport:
     """The publish gate's scan: every file under ``staging_dir`` (which must exist) and every
     column of ``tables``, against the vault's values plus ``extra_needles`` (bare values or
     ``(kind, value)`` pairs, e.g. quarantined raw records) and the detectors. Release only if
-    ``report.ok``: no finding and no unreadable file."""
+    ``report.ok``: no finding and no unreadable file. ``published_contacts``: the controller's
+    and DPO's own contacts, which the DPO's files may name (never a subject's value:
+    :func:`contact_allowlist`)."""
     needles = _needles(con, keyvault, extra_needles, include_subject_ids)
-    files = scan_paths(staging_dir, needles)
+    files = scan_paths(staging_dir, needles, published_contacts)
     return _merge(files, scan_tables(con, tables, needles) if tables else None, len(needles))
 
 
@@ -1510,12 +1556,18 @@ def scan_outputs(
     *,
     include_subject_ids: bool = True,
     extra_needles: Iterable[str | tuple[str, str]] = (),
+    published_contacts: Iterable[str | None] = (),
 ) -> LeakReport:
-    """Decrypt the vault in memory, then scan ``root`` (when it exists) and ``tables``::
+    """Decrypt the vault in memory, then scan ``root`` (when it exists) and ``tables``
+    (``published_contacts``: as for :func:`scan_release`)::
 
     report = scan_outputs(con, kv, out_dir, ["marts.insight_base"])
     if not report.ok: raise RuntimeError(report.summary())
     """
     needles = _needles(con, keyvault, extra_needles, include_subject_ids)
-    files = scan_paths(root, needles) if root is not None and Path(root).exists() else None
+    files = (
+        scan_paths(root, needles, published_contacts)
+        if root is not None and Path(root).exists()
+        else None
+    )
     return _merge(files, scan_tables(con, tables, needles) if tables else None, len(needles))

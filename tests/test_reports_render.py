@@ -34,7 +34,9 @@ from PIL import Image
 from credit.model_card import render_model_card
 from credit.monitoring import stability_report
 from privacy.audit import AuditKey, append_event, write_checkpoint
+from privacy.audit_events import EVENT_KINDS
 from privacy.dp.ledger import Charge, charge
+from privacy.dp.mechanisms import zcdp_to_approx_dp
 from privacy.dpo.products import default_recipients, write_dpo_products
 from privacy.dpo.report import SECTIONS
 from privacy.policy import load_policy
@@ -305,9 +307,9 @@ def test_the_dpo_report_renders_its_sections_and_figures_offline(
     warehouse: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
     key = AuditKey.from_seed(bytes(range(32)))
-    append_event(warehouse, "pipeline", "policy_change", None, {"policy": "default"})
+    append_event(warehouse, "pipeline", "policy.change", "default.yaml", {"purpose": "governance"})
     write_checkpoint(warehouse, key)
-    append_event(warehouse, "pipeline", "ingest_snapshot", None, {"snapshot": "s1"})
+    append_event(warehouse, "pipeline", "ingest.snapshot", "s1", {"snapshot_id": "s1"})
     release = Charge(
         "rel-render",
         "acme",
@@ -337,8 +339,20 @@ def test_the_dpo_report_renders_its_sections_and_figures_offline(
     assert rows["audit.events"][:3] == ["intact", "2", ""]
     assert rows["audit.checkpoints"][:3] == ["intact", "1", ""]
     assert rows["insights.privacy_ledger"][:3] == ["intact", "1", ""]
-    loss = next(t for t in dom.tables if t and t[0][:2] == ["period", "buyer"])
-    assert loss[1] == ["2026-11", "acme", "1", "0.05", "1.2", "0.5", "0.45"]
+    loss = next(t for t in dom.tables if t and t[0][:2] == ["scope", "releases"])
+    epsilon = f"{zcdp_to_approx_dp(0.05, 1e-6):.4g}"
+    assert loss[1:] == [
+        ["acme", "1", "0.05", epsilon, "1e-06", "0.5", "0.45"],
+        ["all buyers", "1", "0.05", epsilon, "1e-06", "", ""],
+    ]
+    timeline = next(t for t in dom.tables if t and t[0][0] == "release date")
+    assert timeline[1][:5] == ["2026-12-01", "acme", "1", "0.05", "0.05"]
+    assert dom.svgs >= 3  # grades, lineage, the privacy loss of 2026-11
+    kinds = next(t for t in dom.tables if t and t[0][:3] == ["event", "what it records", "count"])
+    assert [r[:3] for r in kinds[1:]] == [
+        ["ingest.snapshot", EVENT_KINDS["ingest.snapshot"], "1"],
+        ["policy.change", EVENT_KINDS["policy.change"], "1"],
+    ]
     assert "/work/" not in page.dom and str(ROOT) not in page.dom  # no host paths
 
     shot = screenshot_pixels(page.png)

@@ -133,13 +133,16 @@ def write_dpo_products(
     audit_key: AuditKey | None = None,
     witnesses: Sequence[Checkpoint] = (),
     asset_columns: Sequence[ModelColumns] | None = None,
+    global_budget: float | None = None,
+    delta: float | None = None,
 ) -> DpoSummary:
     """Write every DPO product into ``folder``; returns what was written, with counts.
 
     ``dbt_columns``: the column lineage of the dbt models (models with a ``problem`` are listed
     as unknown); ``asset_columns``: the same for the Python assets (features, scores, pricing,
     releases); ``audit_key`` / ``witnesses``: what the audit log's checkpoints are verified
-    against (see :func:`privacy.audit.verify_audit`). The columns of published Parquet and CSV
+    against (see :func:`privacy.audit.verify_audit`); ``budgets`` / ``global_budget`` / ``delta``:
+    each buyer's and all buyers' rho per period and the delta the loss is stated at. The columns of published Parquet and CSV
     files are read from their headers (names only) to trace each file column to its dataset."""
     inventory = read_inventory(con)
     published = None
@@ -176,7 +179,7 @@ def write_dpo_products(
         generated_at=now,
         flows=flows,
     )
-    status = read_status(con, out, budgets, audit_key, witnesses)
+    status = read_status(con, out, budgets, audit_key, witnesses, global_budget, delta)
     columns: dict[str, list[tuple[str, str]]] = {}
     for r in inventory:
         columns.setdefault(f"ledger.{r.table}", []).append((r.column, r.dtype))

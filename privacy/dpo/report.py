@@ -15,11 +15,12 @@ categories and counts only. An empty table says what has not happened yet.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import date
 from html import escape
 from pathlib import PurePath
 from typing import Any
 
-from privacy.dpo.status import DpoStatus
+from privacy.dpo.status import ALL_BUYERS, DpoStatus, LossPoint
 
 __all__ = ["SECTIONS", "render_report"]
 
@@ -28,7 +29,7 @@ SECTIONS: dict[str, str] = {
     "inventory": "Personal-data inventory by grade",
     "lineage": "Lineage of personal data",
     "matrix": "Purpose x recipient matrix",
-    "privacy-loss": "Privacy loss per buyer and remaining budgets",
+    "privacy-loss": "Privacy loss per population and buyer over time, remaining budgets",
     "erasure": "Erasure requests",
     "attestations": "Attestations issued and revoked",
     "tamper": "Tamper evidence",
@@ -208,6 +209,142 @@ def _brief(details: Mapping[str, Any], limit: int = 240) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
+_LINE_COLOURS = ("#1f5fa8", "#b5541b", "#2a8a4a", "#7b3fa0", "#8a6d00", "#a4161a")
+
+
+def _loss_svg(period: str, points: Sequence[LossPoint]) -> str:
+    """Cumulative rho per scope over the release dates of one period (a step at each release
+    date, dates to scale), with each budget dashed."""
+    ordinal = {p.day: date.fromisoformat(p.day).toordinal() for p in points}
+    first, last = min(ordinal.values()), max(ordinal.values())
+    # All buyers first: a buyer's line drawn over it stays visible where the two coincide.
+    scopes = sorted(dict.fromkeys(p.scope for p in points), key=lambda s: s != ALL_BUYERS)
+    top = max([p.rho_total for p in points] + [p.budget_rho or 0.0 for p in points]) or 1.0
+    w, h, left, right, bottom = 520, 180, 46, 400, 24
+    span = max(last - first, 1)
+
+    def x(day: str) -> float:
+        return left + (right - left) * (ordinal[day] - first) / span
+
+    def y(rho: float) -> float:
+        return 8 + (h - bottom - 8) * (1 - rho / top)
+
+    days = sorted(ordinal, key=ordinal.__getitem__)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" role="img" '
+        f'style="max-width:40em" aria-label="cumulative rho per scope, {escape(period)}">',
+        f'<line x1="{left}" y1="{y(0):.1f}" x2="{right}" y2="{y(0):.1f}" stroke="#889"/>',
+        f'<text x="{left - 4}" y="{y(top) + 4:.1f}" font-size="10" text-anchor="end">'
+        f"{top:.3g}</text>",
+        f'<text x="{left - 4}" y="{y(0) + 4:.1f}" font-size="10" text-anchor="end">0</text>',
+        f'<text x="{left}" y="{h - 6}" font-size="10">{escape(days[0])}</text>',
+    ]
+    if len(days) > 1:
+        parts.append(
+            f'<text x="{right}" y="{h - 6}" font-size="10" text-anchor="end">'
+            f"{escape(days[-1])}</text>"
+        )
+    for i, scope in enumerate(scopes):
+        colour = _LINE_COLOURS[i % len(_LINE_COLOURS)]
+        mine = [p for p in points if p.scope == scope]
+        steps = [f"{x(mine[0].day):.1f},{y(0):.1f}"]
+        for prev, p in zip([None, *mine], mine, strict=False):
+            if prev is not None:
+                steps.append(f"{x(p.day):.1f},{y(prev.rho_total):.1f}")
+            steps.append(f"{x(p.day):.1f},{y(p.rho_total):.1f}")
+        steps.append(f"{right:.1f},{y(mine[-1].rho_total):.1f}")
+        parts.append(
+            f'<polyline points="{" ".join(steps)}" fill="none" stroke="{colour}" '
+            'stroke-width="2"/>'
+            + "".join(
+                f'<circle cx="{x(p.day):.1f}" cy="{y(p.rho_total):.1f}" r="3" fill="{colour}"/>'
+                for p in mine
+            )
+        )
+        budget = mine[-1].budget_rho
+        if budget is not None:
+            parts.append(
+                f'<line x1="{left}" y1="{y(budget):.1f}" x2="{right}" y2="{y(budget):.1f}" '
+                f'stroke="{colour}" stroke-dasharray="{4 + 2 * i} 3"/>'
+            )
+        parts.append(
+            f'<text x="{right + 8}" y="{16 + 14 * i}" font-size="11" fill="{colour}">'
+            f"{escape(scope)}</text>"
+        )
+    parts.append("</svg>")
+    return '<div class="graph">' + "".join(parts) + "</div>"
+
+
+def _privacy_loss(points: Sequence[LossPoint]) -> str:
+    """Per dataset period: the chart, the totals per scope and the timeline per release date."""
+    if not points:
+        return '<p class="muted">no DP release has been charged yet</p>'
+    html = [
+        "<p>Privacy loss is composed in zCDP (rho adds up over releases) and stated as "
+        "(epsilon, delta) by converting the total once. The population of a period is every "
+        f"holder in its data: <em>{escape(ALL_BUYERS)}</em> is the loss it suffered through "
+        "all buyers together (buyers can pool their results). Dashed lines: budgets.</p>"
+    ]
+    for period in sorted({p.period for p in points}):
+        mine = [p for p in points if p.period == period]
+        latest = {p.scope: p for p in mine}
+        html.append(f"<h3>Dataset period {escape(period)}</h3>")
+        html.append(_loss_svg(period, mine))
+        html.append(
+            _table(
+                [
+                    "scope",
+                    "releases",
+                    "rho spent (zCDP)",
+                    "epsilon",
+                    "delta",
+                    "rho budget",
+                    "rho left",
+                ],
+                [
+                    [
+                        scope,
+                        sum(p.releases for p in mine if p.scope == scope),
+                        f"{p.rho_total:.4g}",
+                        f"{p.epsilon_total:.4g}",
+                        f"{p.delta:g}",
+                        "" if p.budget_rho is None else f"{p.budget_rho:.4g}",
+                        "" if p.remaining_rho is None else f"{p.remaining_rho:.4g}",
+                    ]
+                    for scope, p in latest.items()
+                ],
+            )
+        )
+        html.append(
+            "<details><summary>per release date</summary>"
+            + _table(
+                [
+                    "release date",
+                    "scope",
+                    "releases",
+                    "rho that day",
+                    "rho to date",
+                    "epsilon to date",
+                    "rho left",
+                ],
+                [
+                    [
+                        p.day,
+                        p.scope,
+                        p.releases,
+                        f"{p.rho:.4g}",
+                        f"{p.rho_total:.4g}",
+                        f"{p.epsilon_total:.4g}",
+                        "" if p.remaining_rho is None else f"{p.remaining_rho:.4g}",
+                    ]
+                    for p in sorted(mine, key=lambda p: (p.day, p.scope == ALL_BUYERS, p.scope))
+                ],
+            )
+            + "</details>"
+        )
+    return "".join(html)
+
+
 def _audit_kinds(status: DpoStatus) -> str:
     kinds = status.audit_kinds
     return (
@@ -354,30 +491,7 @@ def render_report(
         [[p, *("x" if p in r["purposes"] else "" for r in recipients)] for p in purposes],
     )
 
-    loss = _table(
-        [
-            "period",
-            "buyer",
-            "releases",
-            "rho spent (zCDP)",
-            "epsilon (sum of the releases' epsilons)",
-            "rho budget",
-            "rho left",
-        ],
-        [
-            [
-                b.period,
-                b.buyer,
-                b.releases,
-                f"{b.rho:.4g}",
-                f"{b.epsilon:.4g}",
-                "" if b.budget_rho is None else f"{b.budget_rho:.4g}",
-                "" if b.remaining_rho is None else f"{b.remaining_rho:.4g}",
-            ]
-            for b in status.privacy_loss
-        ],
-        empty="no DP release has been charged yet",
-    )
+    loss = _privacy_loss(status.loss_timeline)
     au = status.audit
     last = au.get("last_checkpoint")
     signed = (

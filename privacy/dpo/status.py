@@ -20,7 +20,7 @@ from privacy.dp.ledger import LEDGER_TABLE, verify_ledger
 from privacy.publish import MANIFEST_JSON
 from privacy.register import ERASURE_TABLE
 
-__all__ = ["BuyerLoss", "DpoStatus", "read_status"]
+__all__ = ["ALL_BUYERS", "BuyerLoss", "DpoStatus", "LossPoint", "loss_timeline", "read_status"]
 
 CREDENTIALS_TABLE = "attest.credentials"
 
@@ -36,6 +36,79 @@ class BuyerLoss:
     remaining_rho: float | None
 
 
+ALL_BUYERS = "all buyers"
+"""The scope of a period's population: every buyer's releases together (they can pool them)."""
+
+
+@dataclass(frozen=True)
+class LossPoint:
+    """The privacy loss of one scope (a buyer, or :data:`ALL_BUYERS`) of one dataset period on
+    one release date (UTC): charged that day and in total up to it, the total as (epsilon,
+    delta) by zCDP conversion at ``delta``, and the budget left after it."""
+
+    period: str
+    scope: str
+    day: str
+    releases: int
+    rho: float
+    rho_total: float
+    epsilon_total: float
+    delta: float
+    budget_rho: float | None
+    remaining_rho: float | None
+
+
+def loss_timeline(
+    con: duckdb.DuckDBPyConnection,
+    budgets: dict[str, float] | None = None,
+    global_budget: float | None = None,
+    delta: float | None = None,
+) -> list[LossPoint]:
+    """Per dataset period, per buyer and for all buyers together, per release date: rho spent and
+    cumulative, its (epsilon, delta) and the remaining budget. ``delta``: the delta of the
+    (epsilon, delta) statement (default: the largest delta the ledger's entries were released
+    at). Composition is in zCDP (rho adds up), then converted once: summing the releases'
+    epsilons would overstate the loss. Reads the privacy ledger only."""
+    rows = con.execute(
+        f"SELECT period, buyer, substr(CAST(created_at AS VARCHAR), 1, 10) AS day, count(*), "
+        f"sum(rho), max(delta) FROM {LEDGER_TABLE} GROUP BY ALL ORDER BY period, day, buyer"
+    ).fetchall()
+    if not rows:
+        return []
+    from privacy.dp.mechanisms import zcdp_to_approx_dp  # OpenDP: only with entries to convert
+
+    at = delta if delta is not None else max(float(r[5]) for r in rows)
+    daily: dict[tuple[str, str], dict[str, tuple[int, float]]] = {}
+    for period, buyer, day, n, rho, _ in rows:
+        for scope in (str(buyer), ALL_BUYERS):
+            per_day = daily.setdefault((str(period), scope), {})
+            count, spent = per_day.get(str(day), (0, 0.0))
+            per_day[str(day)] = (count + int(n), spent + float(rho))
+    points: list[LossPoint] = []
+    for (period, scope), per_day in sorted(
+        daily.items(), key=lambda kv: (kv[0][0], kv[0][1] == ALL_BUYERS, kv[0][1])
+    ):
+        budget = global_budget if scope == ALL_BUYERS else (budgets or {}).get(scope)
+        total = 0.0
+        for day, (n, rho) in sorted(per_day.items()):
+            total += rho
+            points.append(
+                LossPoint(
+                    period,
+                    scope,
+                    day,
+                    n,
+                    rho,
+                    total,
+                    zcdp_to_approx_dp(total, at),
+                    at,
+                    budget,
+                    None if budget is None else max(0.0, budget - total),
+                )
+            )
+    return points
+
+
 @dataclass
 class DpoStatus:
     audit: dict[str, Any]
@@ -45,6 +118,7 @@ class DpoStatus:
     attestations: dict[str, int] = field(default_factory=dict)
     manifest: dict[str, Any] = field(default_factory=dict)
     audit_kinds: list[EventKind] = field(default_factory=list)
+    loss_timeline: list[LossPoint] = field(default_factory=list)
 
 
 def _exists(con: duckdb.DuckDBPyConnection, fq: str) -> bool:
@@ -67,8 +141,12 @@ def read_status(
     budgets: dict[str, float] | None = None,
     audit_key: AuditKey | None = None,
     witnesses: Sequence[Checkpoint] = (),
+    global_budget: float | None = None,
+    delta: float | None = None,
 ) -> DpoStatus:
     """Counts and chain checks from the warehouse; ``budgets``: buyer -> rho per period;
+    ``global_budget``: rho per period of all buyers together; ``delta``: of the (epsilon, delta)
+    statement of the loss timeline (:func:`loss_timeline`);
     ``audit_key``: the trusted checkpoint key (None: the key vault has none); ``witnesses``:
     audit checkpoints kept outside the warehouse (the last published one)."""
     if _exists(con, AUDIT_TABLE):
@@ -103,7 +181,9 @@ def read_status(
             "message": "no audit log yet",
         }
     losses: list[BuyerLoss] = []
+    timeline: list[LossPoint] = []
     if _exists(con, LEDGER_TABLE):
+        timeline = loss_timeline(con, budgets, global_budget, delta)
         st = verify_ledger(con)
         ledger = {
             "present": True,
@@ -161,4 +241,4 @@ def read_status(
             "snapshots": sorted({str(f["snapshot_id"]) for f in files if f.get("snapshot_id")}),
             "last_published_at": max((str(f["published_at"]) for f in files), default=""),
         }
-    return DpoStatus(audit, ledger, losses, erasure, attest, manifest, event_kinds(con))
+    return DpoStatus(audit, ledger, losses, erasure, attest, manifest, event_kinds(con), timeline)
