@@ -273,6 +273,15 @@ def read_csv(
 def _record_lines(data: bytes, codec: str, delim: str) -> list[int] | None:
     """1-based first line of every data record (a quoted field may span lines), or None when
     Python's CSV reader cannot read the file the way DuckDB did."""
+    if not any(c in data for c in (b'"', b"\r", b"\0")) and codec != "utf-16":
+        # Without quotes or carriage returns every physical line is one record (a blank one
+        # included, as the CSV reader counts it), so the lines need no parsing, only counting.
+        try:
+            data.decode(codec)
+        except UnicodeDecodeError:
+            return None
+        lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+        return list(range(2, lines + 1))
     try:
         reader = csv.reader(io.StringIO(data.decode(codec), newline=""), delimiter=delim)
         next(reader, None)  # the header
@@ -345,24 +354,40 @@ def jsonl_lines(data: bytes) -> tuple[list[str | None], list[str], list[int]]:
 
 def jsonl_parse_sql(entity: Entity, source: str) -> str:
     """SELECT over ``source`` (``_text`` lines) adding ``_parse_rule`` (NULL for a good line)
-    and ``_vals`` (the contract columns as text). Each line is parsed once per list call; the
-    CASE keeps invalid lines away from the extractors."""
-    paths = "[" + ", ".join(f"'$.{c}'" for c in entity.column_names) + "]"
-    return f"""SELECT *,
-        CASE WHEN _text IS NULL THEN 'jsonl_invalid_encoding'
-             WHEN NOT json_valid(_text) THEN 'jsonl_invalid_json'
-             WHEN json_type(_text) <> 'OBJECT' THEN 'jsonl_not_an_object'
-             WHEN list_has_any(json_type(_text, {paths}), ['OBJECT', 'ARRAY'])
-                THEN 'jsonl_nested_value' END AS _parse_rule,
-        CASE WHEN _parse_rule IS NULL THEN json_extract_string(_text, {paths}) END AS _vals
-    FROM {source}"""
+    and ``_vals`` (the contract columns as text, a struct). A valid object is parsed once into
+    every contract column; only a line where some column's text could be an object or array
+    (it holds a brace or bracket) is parsed again to tell a nested value from a string. The
+    CASEs keep invalid lines away from the extractors."""
+    names = entity.column_names
+    struct = "{" + ", ".join(f'"{c}": "VARCHAR"' for c in names) + "}"
+    paths = "[" + ", ".join(f"'$.{c}'" for c in names) + "]"
+    bracket = " OR ".join(
+        f"coalesce(contains(_vals.\"{c}\", '{{') OR contains(_vals.\"{c}\", '['), false)"
+        for c in names
+    )
+    return f"""SELECT * EXCLUDE (_shape_rule),
+        CASE WHEN _shape_rule IS NOT NULL THEN _shape_rule
+             WHEN ({bracket})
+                AND list_has_any(json_type(_text, {paths}), ['OBJECT', 'ARRAY'])
+                THEN 'jsonl_nested_value' END AS _parse_rule
+    FROM (
+        SELECT *, CASE WHEN _shape_rule IS NULL THEN json_transform(_text, '{struct}') END
+            AS _vals
+        FROM (
+            SELECT *,
+                CASE WHEN _text IS NULL THEN 'jsonl_invalid_encoding'
+                     WHEN NOT json_valid(_text) THEN 'jsonl_invalid_json'
+                     WHEN json_type(_text) <> 'OBJECT' THEN 'jsonl_not_an_object' END
+                    AS _shape_rule
+            FROM {source}
+        )
+    )"""
 
 
 def jsonl_canonical_sql(entity: Entity) -> str:
     """Canonical column expressions from ``_vals`` of :func:`jsonl_parse_sql`."""
-    index = {c: i + 1 for i, c in enumerate(entity.column_names)}
     out = []
     for name, kind in canonical_schema(entity):
-        value = f"_vals[{index[name[2:]]}]" if name.startswith("t_") else "NULL"
+        value = f'_vals."{name[2:]}"' if name.startswith("t_") else "NULL"
         out.append(f"CAST({value} AS {kind}) AS {name}")
     return ", ".join(out)

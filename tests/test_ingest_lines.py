@@ -3,12 +3,17 @@ the parser counts rejects: header = line 1, a quoted field spanning lines moves 
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import duckdb
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ledger.contract import TRANSACTIONS
 from ledger.ingest import ingest
+from ledger.readers import _record_lines
 
 COLUMNS = TRANSACTIONS.column_names
 
@@ -41,3 +46,18 @@ def test_value_rule_rejects_carry_their_line_beside_parser_rejects(tmp_path: Pat
     assert 5 in lines_by_rule and any("amount" in rule for rule in lines_by_rule[5])
     assert 13 in lines_by_rule and any("amount" in rule for rule in lines_by_rule[13])
     assert set(lines_by_rule) == {5, 7, 13}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet="ab,;\n \t\x85\u2028é", max_size=12), max_size=12))
+def test_line_counting_shortcut_agrees_with_the_csv_reader(parts: list[str]) -> None:
+    """Files without quotes, CR or NUL are counted by newlines; the CSV reader must agree."""
+    data = "\n".join(parts).encode("utf-8")
+    fast = _record_lines(data, "utf-8", ",")
+    reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""), delimiter=",")
+    next(reader, None)
+    starts, end = [], reader.line_num
+    for _ in reader:
+        starts.append(end + 1)
+        end = reader.line_num
+    assert fast == starts
