@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 from assets.credit import SCORES_KEY, model_registry
 from assets.ingest import ledger_key
 from assets.resources import DUCKDB_POOL, LedgerHome
+from privacy.audit import AuditEvent, append_events
 from privacy.keyvault import open_keyvault
 from privacy.publish import pending_runs
 from zk.attestations import file_digest, snapshot_inclusion
@@ -409,6 +410,7 @@ class _Held:
     loan_id: str
     model_version: str
     valid_until: datetime
+    status_index: int
 
 
 def _scored(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int, str]]:
@@ -423,12 +425,12 @@ def _scored(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int, str]]:
 
 def _held(con: duckdb.DuckDBPyConnection) -> dict[str, list[_Held]]:
     by_loan: dict[str, list[_Held]] = {}
-    for cid, subject, loan, version, until in con.execute(
-        "SELECT credential_id, subject, loan_id, model_version, valid_until "
+    for cid, subject, loan, version, until, index in con.execute(
+        "SELECT credential_id, subject, loan_id, model_version, valid_until, status_index "
         "FROM attest.credentials WHERE NOT revoked"
     ).fetchall():
         by_loan.setdefault(loan, []).append(
-            _Held(cid, subject, loan, version, until.replace(tzinfo=UTC))
+            _Held(cid, subject, loan, version, until.replace(tzinfo=UTC), int(index))
         )
     return by_loan
 
@@ -480,11 +482,18 @@ def _model_hash(ledger_home: LedgerHome, version: str) -> str:
 
 
 @dataclass(frozen=True)
+class _Revocation:
+    credential_id: str
+    status_index: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class _Plan:
     to_issue: dict[str, list[tuple[str, str, int]]]
     """model version -> (loan, pseudonym, score) to issue a credential for"""
-    superseded: list[str]
-    """credential ids to revoke: replaced by a new model's, or never delivered"""
+    superseded: list[_Revocation]
+    """credentials to revoke (by credential id): replaced, or never delivered"""
     kept: int
 
 
@@ -495,28 +504,35 @@ def _plan(
     now: datetime,
 ) -> _Plan:
     """A loan keeps its credential while it is unrevoked, unexpired, of the same subject and
-    model version, and delivered; otherwise a new one is issued and the old ones revoked."""
+    model version, and delivered; otherwise a new one is issued and the old ones revoked, each
+    with the reason it no longer stands."""
     to_issue: dict[str, list[tuple[str, str, int]]] = {}
-    superseded: list[str] = []
+    superseded: dict[str, _Revocation] = {}
     kept = 0
     for loan, subject, score, version in scores:
-        mine = [h for h in held.get(loan, []) if h.valid_until > now]
-        keep = next(
-            (
-                h.credential_id
-                for h in mine
-                if h.subject == subject
-                and h.model_version == version
-                and _delivered(ledger_home, h)
-            ),
-            None,
-        )
+        reasons: dict[str, str] = {}
+        keep = None
+        for h in (h for h in held.get(loan, []) if h.valid_until > now):
+            if h.subject != subject:
+                reasons[h.credential_id] = "the loan's scored subject changed"
+            elif h.model_version != version:
+                reasons[h.credential_id] = f"superseded by model version {version}"
+            elif keep is not None:
+                reasons[h.credential_id] = "a duplicate: another valid credential is kept"
+            elif not _delivered(ledger_home, h):
+                reasons[h.credential_id] = "never delivered (the publish gate discarded it)"
+            else:
+                keep = h
         if keep is None:
             to_issue.setdefault(version, []).append((loan, subject, score))
         else:
             kept += 1
-        superseded += [h.credential_id for h in mine if h.credential_id != keep]
-    return _Plan(to_issue, sorted(set(superseded)), kept)
+        for h in held.get(loan, []):
+            if h.credential_id in reasons:
+                superseded[h.credential_id] = _Revocation(
+                    h.credential_id, h.status_index, reasons[h.credential_id]
+                )
+    return _Plan(to_issue, [superseded[c] for c in sorted(superseded)], kept)
 
 
 @dataclass(frozen=True)
@@ -569,15 +585,74 @@ def _issue(
     return issued
 
 
+def _index_ranges(indexes: Sequence[int]) -> list[list[int]]:
+    """Sorted indexes as ``[first, last]`` runs: credentials issued together take consecutive
+    status-list indexes, so a run's thousands of indexes are a few pairs."""
+    runs: list[list[int]] = []
+    for i in sorted(indexes):
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return runs
+
+
+def _audit_events(
+    run_id: str, issued: Sequence[_Issued], superseded: Sequence[_Revocation], snapshot_id: str
+) -> list[AuditEvent]:
+    """``attest.credentials_issued`` (how many, per model version, and their status-list
+    indexes) and one ``attest.credential_revoked`` per revoked credential (its id, index and
+    reason). Never a score, a commitment opening, a pseudonym or a loan id: the credential id
+    (a random UUID URN) links an event to ``attest.credentials`` for whoever may read that."""
+    actor = f"dagster run {run_id}"
+    common = {
+        "purpose": "score credentials (issuance and revocation)",
+        "asset": SCORE_CREDENTIALS_KEY.to_user_string(),
+        "snapshot_id": snapshot_id,
+        "status_list": STATUS_LIST_ID,
+    }
+    events = []
+    if issued:
+        versions: dict[str, int] = {}
+        for item in issued:
+            versions[item.model_version] = versions.get(item.model_version, 0) + 1
+        indexes = [int(i.credential["credentialStatus"]["statusListIndex"]) for i in issued]
+        events.append(
+            AuditEvent(
+                actor,
+                "attest.credentials_issued",
+                STATUS_LIST_ID,
+                {
+                    **common,
+                    "credentials": len(issued),
+                    "by_model_version": dict(sorted(versions.items())),
+                    "status_list_indexes": _index_ranges(indexes),
+                },
+            )
+        )
+    events += [
+        AuditEvent(
+            actor,
+            "attest.credential_revoked",
+            r.credential_id,
+            {**common, "status_list_index": r.status_index, "reason": r.reason},
+        )
+        for r in superseded
+    ]
+    return events
+
+
 def _record(
     con: duckdb.DuckDBPyConnection,
+    run_id: str,
     issued: Sequence[_Issued],
-    superseded: Sequence[str],
+    superseded: Sequence[_Revocation],
     hashes: dict[str, str],
     snapshot_id: str,
     now: datetime,
 ) -> None:
-    """Insert the new credentials and revoke the superseded ones in one transaction."""
+    """Insert the new credentials, revoke the superseded ones and audit both, in one
+    transaction: no credential is recorded or revoked without its audit event."""
     con.execute("BEGIN TRANSACTION")
     try:
         if issued:
@@ -602,8 +677,10 @@ def _record(
             con.execute(
                 "UPDATE attest.credentials SET revoked = true, revoked_at = ? "
                 "WHERE list_contains(?, credential_id)",
-                [_naive(now), list(superseded)],
+                [_naive(now), [r.credential_id for r in superseded]],
             )
+        if events := _audit_events(run_id, issued, superseded, snapshot_id):
+            append_events(con, events)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -746,7 +823,7 @@ def score_credentials(
     issued = _issue(ledger_home, plan.to_issue, key, hashes, root, now)
     with ledger_home.connect() as con:
         # Recorded and committed before any file carrying a status index is staged.
-        _record(con, issued, plan.superseded, hashes, snapshot_id, now)
+        _record(con, context.run.run_id, issued, plan.superseded, hashes, snapshot_id, now)
         entries, revoked = _stage_status_list(
             con, key, ledger_home.stage(context.run.run_id, ISSUER_PARTY), now
         )

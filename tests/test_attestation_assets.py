@@ -29,6 +29,7 @@ from assets.attestations import (
 from assets.resources import ledger_home_resource
 from ledger.home import Home
 from ledger.ingest import ensure_tables
+from privacy.audit import verify_chain
 from privacy.keyvault import KeyMissingError
 from privacy.leakguard import NeedleSet, scan_paths
 from privacy.publish import discard, publish
@@ -311,6 +312,38 @@ def test_a_tampered_row_multiproof_index_or_count_fails_the_merkle_inclusion_che
         assert "is not in snapshot snap-b" in report.summary()
 
 
+def _audited(home: Home) -> list[tuple[str, str, str, dict[str, Any]]]:
+    rows = _query(
+        home,
+        "SELECT actor, action, subject, details FROM audit.events "
+        "WHERE action LIKE 'attest.%' ORDER BY seq",
+    )
+    return [(a, b, c, json.loads(d)) for a, b, c, d in rows]
+
+
+def _values(obj: Any) -> list[Any]:
+    if isinstance(obj, dict):
+        return [v for x in obj.values() for v in _values(x)] + list(obj)
+    if isinstance(obj, list):
+        return [v for x in obj for v in _values(x)]
+    return [obj]
+
+
+def _assert_no_personal_value(
+    home: Home, events: list[tuple[str, str, str, dict[str, Any]]]
+) -> None:
+    """No score, opening, pseudonym, loan id or ledger user id in any attestation audit event."""
+    openings = [read_document(p) for p in (home.out / "subjects").glob("*/opening-*.json")]
+    assert openings
+    secrets = {o["blinding"] for o in openings} | {o["subject"] for o in openings}
+    names = {*USERS, P1, P2, *(loan for loan, *_ in SCORES)} | secrets
+    scores = {score for _, _, score, _ in SCORES} | {o["score"] for o in openings}
+    for actor, action, subject, details in events:
+        for value in [actor, action, subject, *_values(details)]:
+            assert not (type(value) is int and value in scores), (action, value)
+            assert not any(name in str(value) for name in names), (action, value)
+
+
 def test_reruns_keep_valid_credentials_and_reissue_what_the_gate_discarded_or_a_new_model_scored(
     tmp_path: Path,
 ) -> None:
@@ -344,6 +377,30 @@ def test_reruns_keep_valid_credentials_and_reissue_what_the_gate_discarded_or_a_
     indices = _query(home, "SELECT status_index, revoked FROM attest.credentials ORDER BY 1")
     assert [i for i, _ in indices] == list(range(7))
     assert sum(r for _, r in indices) == 4
+
+    # Each issuance and revocation is in the audit chain, with counts, indexes and reasons only.
+    events = _audited(home)
+    issued = [
+        (d["credentials"], d["status_list_indexes"]) for _, a, _, d in events if "issued" in a
+    ]
+    assert issued == [(3, [[0, 2]]), (3, [[3, 5]]), (1, [[6, 6]])]
+    revoked = {
+        (subject, d["status_list_index"], d["reason"])
+        for _, a, subject, d in events
+        if a == "attest.credential_revoked"
+    }
+    ids = dict(_query(home, "SELECT status_index, credential_id FROM attest.credentials"))
+    undelivered = "never delivered (the publish gate discarded it)"
+    assert revoked == {(ids[i], i, undelivered) for i in (0, 1, 2)} | {
+        (ids[3], 3, f"superseded by model version {V2}")
+    }
+    assert all(d["snapshot_id"] == "snap-b" for *_, d in events)
+    _assert_no_personal_value(home, events)
+    con = duckdb.connect(str(home.warehouse), read_only=True)
+    try:
+        assert verify_chain(con).ok
+    finally:
+        con.close()
 
     (home.keys / "attest_issuer.key").unlink()  # a lost issuer secret is never regenerated
     with pytest.raises(Exception) as err:
