@@ -253,12 +253,14 @@ def credit_scores(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
     champion = registry.champion_version()
     with ledger_home.connect() as con:
         features = _read(con, "SELECT * FROM credit.features")
+        lineage = asset_column_lineage(score_columns("credit.features", list(features.columns)))
         if champion is None:
             _write_table(con, "scores", _empty(SCORES_COLUMNS))
             _write_table(con, "feature_stability", _empty(("feature", "csi", "status")))
     if champion is None:
         reason = "no credit model has been trained yet (too few observed loan outcomes)"
-        yield dg.MaterializeResult(metadata={"status": "skipped", "reason": reason})
+        # The (empty) table still has its columns and where they would come from.
+        yield dg.MaterializeResult(metadata={"status": "skipped", "reason": reason, **lineage})
         for check in (SCORE_PSI_CHECK, FEATURE_CSI_CHECK):
             yield _status_result(check, "not evaluated", {"reason": reason})
         return
@@ -297,7 +299,7 @@ def credit_scores(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
             "grade mix": dg.MetadataValue.json({str(k): float(v) for k, v in grade_mix.items()}),
             "mean PD": float(scores["pd"].mean()) if len(scores) else None,
             "mean score": float(scores["score"].mean()) if len(scores) else None,
-            **asset_column_lineage(score_columns("credit.features", list(features.columns))),
+            **lineage,
         }
     )
     if stability is None:

@@ -6,9 +6,11 @@ Sections (:data:`SECTIONS`, each an ``<h2>`` with that title and id): the contro
 GB/T 43697 grade (most protected grade first), the lineage of personal data (the dataset graph
 drawn as SVG, then every personal column down to the model columns computed from it, and the
 models whose column lineage is unknown), the purpose x recipient matrix, the privacy loss per
-buyer with remaining budgets, erasure requests (counts), attestations issued and revoked
-(counts), tamper evidence of the audit log (chain and signed checkpoints) and the privacy
-ledger, and the publish gate's last manifest. Every value is escaped; the report holds names,
+dataset period for each buyer and for all buyers together (the period's population) over the
+release dates, as rho and as (epsilon, delta), with remaining budgets (an SVG step chart and
+tables), erasure requests (counts), attestations issued and revoked (counts), tamper evidence of
+the audit log (chain and signed checkpoints) and the privacy ledger, every kind of audited event
+with its count and latest entry, and the publish gate's last manifest. Every value is escaped; the report holds names,
 categories and counts only. An empty table says what has not happened yet.
 """
 

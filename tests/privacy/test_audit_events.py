@@ -106,6 +106,18 @@ def test_each_step_audits_itself_once_and_change_events_only_on_change(pipeline)
     gate = next(e for e in events if e[1] == "publish.passed")[3]
     assert gate["products"] == ["dpo"] and gate["counts"]["findings"] == 0
 
+    # The minimised tables' column lineage is Dagster metadata from the minimisation's records.
+    credit_users = next(
+        m
+        for m in first.asset_materializations_for_node("minimised_tables")
+        if m.asset_key == dg.AssetKey(["minimised", "credit_users"])
+    )
+    deps = credit_users.metadata["dagster/column_lineage"].value.deps_by_column
+    users = dg.AssetKey(["ledger", "users"])
+    assert deps["user_id"] == [dg.TableColumnDep(asset_key=users, column_name="user_id")]
+    assert deps["age_band"] == [dg.TableColumnDep(asset_key=users, column_name="date_of_birth")]
+    assert "full_name" not in deps  # dropped for credit scoring
+
     # Nothing new landed, the policy is the same: only the gate's decision is audited again.
     run()
     assert [a for _, a, _, _ in _events(home)][len(events) :] == ["publish.passed"]
