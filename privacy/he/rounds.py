@@ -64,38 +64,43 @@ T = TypeVar("T")
 # ---- worker processes: each holds one Holder or one Scorer, built once per pool
 
 
-_HOLDER: Holder | None = None
-_SCORER: Scorer | None = None
+_ROLE: Any = None  # this worker process's Holder or Scorer (a pool's processes share one role)
 
 
-def _init_holder(secret: bytes, scheme: str, key_id: str, encoding: dict[str, Any]) -> None:
+def _holder(secret: bytes, scheme: str, key_id: str, encoding: dict[str, Any]) -> Holder:
     import tenseal as ts
 
-    global _HOLDER
     # n_threads=1 here and in the scorer: one worker process per core already; TenSEAL's own
     # thread pool would only oversubscribe it
     key = HolderKey(scheme_named(scheme), ts.context_from(secret, n_threads=1), key_id)
-    _HOLDER = Holder(key, PublicEncoding.from_dict(encoding))
+    return Holder(key, PublicEncoding.from_dict(encoding))
 
 
-def _init_scorer(
+def _scorer(
     context: bytes,
     scheme: str,
     weights: tuple[tuple[int, ...], int, str],
     packing: tuple[int, int, int, int],
-) -> None:
-    global _SCORER
-    _SCORER = Scorer(context, scheme_named(scheme), SecretWeights(*weights), Packing(*packing))
+) -> Scorer:
+    return Scorer(context, scheme_named(scheme), SecretWeights(*weights), Packing(*packing))
 
 
-def _encrypt(job: tuple[pd.DataFrame, slice]) -> tuple[list[bytes], float]:
+def _install(build: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    global _ROLE
+    _ROLE = build(*args)
+
+
+def _in_worker(fn: Callable[[Any, Any], T], item: Any) -> T:
+    return fn(_ROLE, item)
+
+
+def _encrypt(holder: Holder, job: tuple[pd.DataFrame, slice]) -> tuple[list[bytes], float]:
     """Bin, pack and encrypt one batch of applicants, or a range of its columns (the frame slice
     travels, not indicators)."""
-    assert _HOLDER is not None
     chunk, part = job
     started = time.perf_counter()
-    cols = column_indices(_HOLDER.encoding, chunk, "scoring frame")
-    return _HOLDER.encrypt_batch(cols, part), time.perf_counter() - started
+    cols = column_indices(holder.encoding, chunk, "scoring frame")
+    return holder.encrypt_batch(cols, part), time.perf_counter() - started
 
 
 def column_parts(columns: int, batches: int, workers: int) -> list[slice]:
@@ -104,25 +109,28 @@ def column_parts(columns: int, batches: int, workers: int) -> list[slice]:
     column ranges, so a one-batch round still encrypts on every core (each range bins the
     batch again: cheap beside its encryptions)."""
     k = min(columns, workers // batches) if 0 < batches < workers else 1
-    edges = [columns * j // k for j in range(k + 1)]
-    return [slice(a, b) for a, b in zip(edges, edges[1:], strict=False)] if k > 1 else [slice(None)]
+    if k == 1:
+        return [slice(None)]
+    return [slice(columns * j // k, columns * (j + 1) // k) for j in range(k)]
 
 
-def _score(blobs: list[bytes]) -> tuple[bytes, float, float]:
-    assert _SCORER is not None
+def _score(scorer: Scorer, blobs: list[bytes]) -> tuple[bytes, float, float]:
     started = time.perf_counter()
-    blob, compute = _SCORER.score_batch(blobs, "batch")
+    blob, compute = scorer.score_batch(blobs, "batch")
     return blob, compute, time.perf_counter() - started
 
 
 @dataclass
 class _Pool:
-    """``submit`` to a process pool, or run inline when one worker is asked for."""
+    """``submit`` to a process pool, or run inline when one worker is asked for. Inline, the
+    role object belongs to this pool, never to the module: two rounds run at once in threads of
+    one process keep their own keys."""
 
     workers: int
-    init: Callable[..., None]
+    build: Callable[..., Any]
     args: tuple[Any, ...]
     _ex: ProcessPoolExecutor | None = None
+    _role: Any = None
 
     def __post_init__(self) -> None:
         if self.workers > 1:
@@ -131,17 +139,17 @@ class _Pool:
             ctx = get_context("forkserver")
             ctx.set_forkserver_preload(["privacy.he.rounds"])
             self._ex = ProcessPoolExecutor(
-                self.workers, ctx, initializer=self.init, initargs=self.args
+                self.workers, ctx, initializer=_install, initargs=(self.build, self.args)
             )
         else:
-            self.init(*self.args)
+            self._role = self.build(*self.args)
 
-    def submit(self, fn: Callable[[Any], T], item: Any) -> Future[T]:
+    def submit(self, fn: Callable[[Any, Any], T], item: Any) -> Future[T]:
         if self._ex is not None:
-            return self._ex.submit(fn, item)
+            return self._ex.submit(_in_worker, fn, item)
         done: Future[T] = Future()
         try:
-            done.set_result(fn(item))
+            done.set_result(fn(self._role, item))
         except Exception as e:  # re-raised by .result(), as a pool would
             done.set_exception(e)
         return done
@@ -184,12 +192,12 @@ class RoundRunner:
         w = self.weights
         self._hold = _Pool(
             self.workers,
-            _init_holder,
+            _holder,
             (key.secret_bytes(), key.scheme.name, key.key_id, self.encoding.to_dict()),
         )
         self._scor = _Pool(
             self.workers,
-            _init_scorer,
+            _scorer,
             (
                 key.public_context,
                 key.scheme.name,

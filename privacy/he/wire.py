@@ -12,8 +12,10 @@ they are not a MAC: a party that rewrites a file can recompute them (see THREAT_
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -36,13 +38,15 @@ MANIFEST = "manifest.json"
 CONTEXT = "context.bin"
 # SEAL objects serialise only to a path in this binding; tmpfs keeps that a memory copy. Each
 # process makes one private directory (0700, removed at exit) and each thread keeps one file in it
-# open for good: SEAL rewrites it by path, this module reads and writes it through the open
-# descriptor (pread/pwrite), which saves an open, a close and most page allocations per object.
-# A multiprocessing finaliser (not atexit) removes the directory: pool workers leave through
-# os._exit.
+# open: SEAL rewrites it by path, this module reads and writes it through the open descriptor
+# (pread/pwrite), which saves an open, a close and most page allocations per object. Before each
+# use the path is checked to still name the descriptor's file (a cleaner that removed it would
+# otherwise have SEAL write one file and this module read another). A multiprocessing finaliser
+# (not atexit) removes the directory: pool workers leave through os._exit.
 _SCRATCH = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
 _scratch: tuple[int, str] | None = None
 _scratch_lock = threading.Lock()
+_scratch_names = itertools.count()
 _thread_file = threading.local()
 # SEAL's stream header starts with magic 0xA15E and header size 16, then SEAL's version (copied
 # from an object SEAL saved itself, so the version always matches the library loading it).
@@ -53,35 +57,58 @@ class _Saveable(Protocol):
     def save(self, path: str) -> None: ...
 
 
-def _scratch_file() -> tuple[str, int]:
-    pid = os.getpid()
-    cached: tuple[int, str, int] | None = getattr(_thread_file, "file", None)
-    if cached is not None and cached[0] == pid:
-        return cached[1], cached[2]
+class _ScratchFile:
+    """One thread's scratch file; closed and removed when the thread ends (in its own process
+    only: a forked child must not remove its parent's file)."""
+
+    def __init__(self, name: str) -> None:
+        self.pid = os.getpid()
+        self.name = name
+        self.fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        self.inode = os.fstat(self.fd).st_ino
+
+    def intact(self) -> bool:
+        try:
+            return self.pid == os.getpid() and os.stat(self.name).st_ino == self.inode
+        except FileNotFoundError:
+            return False
+
+    def __del__(self) -> None:
+        if self.pid == os.getpid():
+            os.close(self.fd)
+            with contextlib.suppress(OSError):
+                os.unlink(self.name)
+
+
+def _scratch_file() -> _ScratchFile:
+    cached: _ScratchFile | None = getattr(_thread_file, "file", None)
+    if cached is not None and cached.intact():
+        return cached
     global _scratch
+    pid = os.getpid()
     with _scratch_lock:
-        if _scratch is None or _scratch[0] != pid:
+        if _scratch is None or _scratch[0] != pid or not os.path.isdir(_scratch[1]):
             d = tempfile.mkdtemp(dir=_SCRATCH, prefix="ledgerlens-he-")
             Finalize(None, shutil.rmtree, args=(d, True), exitpriority=0)
             _scratch = (pid, d)
-        name = os.path.join(_scratch[1], f"obj-{threading.get_ident()}")
-    fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-    _thread_file.file = (pid, name, fd)
-    return name, fd
+        name = os.path.join(_scratch[1], f"obj-{next(_scratch_names)}")
+    fresh = _ScratchFile(name)
+    _thread_file.file = fresh
+    return fresh
 
 
 def seal_bytes(obj: _Saveable) -> bytes:
-    name, fd = _scratch_file()
-    obj.save(name)  # SEAL truncates and rewrites the same inode: the descriptor stays valid
-    return os.pread(fd, os.fstat(fd).st_size, 0)
+    f = _scratch_file()
+    obj.save(f.name)  # SEAL truncates and rewrites the same inode: the descriptor stays valid
+    return os.pread(f.fd, os.fstat(f.fd).st_size, 0)
 
 
 def seal_load(obj: Any, context: Any, data: bytes) -> None:
     """``obj.load(context, path)`` from bytes (SEAL validates the object against ``context``)."""
-    name, fd = _scratch_file()
-    os.pwrite(fd, data, 0)
-    os.ftruncate(fd, len(data))
-    obj.load(context, name)
+    f = _scratch_file()
+    os.pwrite(f.fd, data, 0)
+    os.ftruncate(f.fd, len(data))
+    obj.load(context, f.name)
 
 
 def _seal_stream(version: bytes, members: bytes) -> bytes:

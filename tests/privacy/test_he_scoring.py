@@ -72,6 +72,33 @@ def test_a_one_batch_round_on_two_workers_splits_its_columns_and_stays_exact(
     np.testing.assert_array_equal(result.scores, points.score(frame))
 
 
+def test_two_inline_rounds_at_once_in_threads_keep_their_own_keys() -> None:
+    """Inline pools once kept their Holder and Scorer in module globals: a second round started
+    in another thread swapped the first's key, and its batches failed the range check."""
+    import threading
+
+    small = synthetic_points_table(12, seed=2)
+    frame = synthetic_applicants(small, 300, seed=2)
+    keys = [generate_key("bfv"), generate_key("bfv")]
+    results: dict[int, np.ndarray] = {}
+    failures: list[BaseException] = []
+
+    def one(i: int) -> None:
+        try:
+            results[i] = run_round(small, frame, key=keys[i], workers=1).scores
+        except BaseException as e:  # collected: a thread's exception would be lost
+            failures.append(e)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    for i in range(2):
+        np.testing.assert_array_equal(results[i], small.score(frame))
+
+
 @given(columns=st.integers(1, 300), batches=st.integers(1, 40), workers=st.integers(1, 8))
 def test_column_parts_cover_every_column_once(columns: int, batches: int, workers: int) -> None:
     parts = column_parts(columns, batches, workers)
