@@ -32,10 +32,12 @@ import hashlib
 import re
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 import duckdb
 import pyarrow as pa
@@ -381,34 +383,78 @@ def _read_verified(lf: LandingFile, outcome: FileOutcome) -> bytes:
     return data
 
 
+READ_AHEAD = 8
+"""Files read and parsed ahead of the one being staged (bounds the memory held in flight)."""
+
+_Parsed: TypeAlias = "ParquetPart | pa.Table | bytes"
+
+
+def _parse(order: int, lf: LandingFile, outcome: FileOutcome, entity: Entity) -> _Parsed:
+    """A file's bytes, verified, as what its stager consumes: the canonical Parquet part, the
+    JSON Lines table, or a CSV's bytes (DuckDB parses those). Runs on a reader thread."""
+    data = _read_verified(lf, outcome)
+    if lf.fmt == "parquet":
+        return read_parquet(lf.relpath, data, entity)
+    if lf.fmt == "jsonl":
+        return _jsonl_table(order, lf.relpath, data)
+    if lf.fmt == "csv":
+        return data
+    raise FileRejected(
+        f"{lf.relpath}: unsupported format '.{lf.fmt}'; landing files must be one of "
+        f"{', '.join('.' + f for f in LANDING_FORMATS)} (any letter case)"
+    )
+
+
+def _read_ahead(
+    files: list[tuple[int, LandingFile, FileOutcome]], entity: Entity
+) -> Iterator[tuple[int, LandingFile, FileOutcome, Future[_Parsed]]]:
+    """The files in order, each with its parse running up to :data:`READ_AHEAD` files ahead on
+    two threads: reading, hashing and pyarrow decoding overlap the SQL of earlier files (both
+    release the GIL). An error surfaces from the future, for that file alone."""
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ledgerlens-read") as pool:
+        queue: deque[tuple[int, LandingFile, FileOutcome, Future[_Parsed]]] = deque()
+        todo = iter(files)
+        try:
+            for order, lf, outcome in todo:
+                queue.append((order, lf, outcome, pool.submit(_parse, order, lf, outcome, entity)))
+                if len(queue) > READ_AHEAD:
+                    yield queue.popleft()
+            while queue:
+                yield queue.popleft()
+        finally:
+            for *_, future in queue:
+                future.cancel()
+
+
 def _stage_entity(
     batch: _Batch, entity: Entity, files: list[tuple[int, LandingFile, FileOutcome]]
 ) -> None:
     """Stage every file of one entity; a file that fails is rejected alone."""
     chunk: list[tuple[int, LandingFile, FileOutcome, ParquetPart]] = []
-    for order, lf, outcome in files:
+    lines: list[tuple[int, LandingFile, FileOutcome, pa.Table]] = []
+    for order, lf, outcome, parsed in _read_ahead(files, entity):
         try:
-            data = _read_verified(lf, outcome)
-            if lf.fmt == "parquet":
-                part = read_parquet(lf.relpath, data, entity)
-                outcome.rows_read = part.rows_read
-                _note_extra(outcome, part.extra)
-                chunk.append((order, lf, outcome, part))
+            got = parsed.result()
+            if isinstance(got, ParquetPart):
+                outcome.rows_read = got.rows_read
+                _note_extra(outcome, got.extra)
+                chunk.append((order, lf, outcome, got))
                 if sum(p.table.num_rows for *_, p in chunk) >= CHUNK_ROWS:
                     _flush_parquet(batch, entity, chunk)
                     chunk = []
-            elif lf.fmt in ("csv", "jsonl"):
-                _stage_text(batch, entity, order, lf, outcome, data)
+            elif isinstance(got, pa.Table):
+                lines.append((order, lf, outcome, got))
+                if sum(t.num_rows for *_, t in lines) >= CHUNK_ROWS:
+                    _flush_jsonl(batch, entity, lines)
+                    lines = []
             else:
-                raise FileRejected(
-                    f"{lf.relpath}: unsupported format '.{lf.fmt}'; landing files must be one of "
-                    f"{', '.join('.' + f for f in LANDING_FORMATS)} (any letter case)"
-                )
+                _stage_text(batch, entity, order, lf, outcome, got)
         except _OUR_BUGS:
             raise
         except (FileRejected, duckdb.Error) as exc:
             _reject(outcome, lf, exc)
     _flush_parquet(batch, entity, chunk)
+    _flush_jsonl(batch, entity, lines)
     _judge_rows(batch.con, entity, f"canon_{entity.name}", batch.limits)
     batch.staged[entity.name] = [o for _, _, o in files if o.status != "rejected"]
 
@@ -462,25 +508,20 @@ def _judge_arrow(batch: _Batch, entity: Entity, table: pa.Table) -> None:
 def _stage_text(
     batch: _Batch, entity: Entity, order: int, lf: LandingFile, outcome: FileOutcome, data: bytes
 ) -> None:
-    """Parse one CSV/JSONL file into ``canon_<entity>`` and its parser rejects, atomically."""
-    con, name = batch.con, f"src_{entity.name}_{order}"
-    canon = f"canon_{entity.name}"
+    """Parse one CSV file into ``canon_<entity>`` and its parser rejects, atomically."""
+    con = batch.con
     con.execute("BEGIN TRANSACTION")
     try:
-        if lf.fmt == "csv":
-            # The relative path only ever appears as an escaped string literal, never as a path.
-            lineage = f"{_sql_text(lf.relpath)}, {order}, _ll_row, NULL, NULL"
-            copy = batch.folder / f"{order}.csv"
-            read, extra, rejects = read_csv(con, lf.relpath, data, entity, canon, copy, lineage)
-            _stage_rejects(con, lf, name, order, rejects)
-        else:
-            read, extra = _stage_jsonl(con, entity, lf, name, order, data)
+        # The relative path only ever appears as an escaped string literal, never as a path.
+        lineage = f"{_sql_text(lf.relpath)}, {order}, _ll_row, NULL, NULL"
+        copy = batch.folder / f"{order}.csv"
+        canon = f"canon_{entity.name}"
+        read, extra, rejects = read_csv(con, lf.relpath, data, entity, canon, copy, lineage)
+        _stage_rejects(con, lf, order, rejects)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    finally:
-        con.execute(f"DROP TABLE IF EXISTS {name}")
     outcome.rows_read = read
     _note_extra(outcome, extra)
 
@@ -489,70 +530,93 @@ def _sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _stage_jsonl(
-    con: duckdb.DuckDBPyConnection,
-    entity: Entity,
-    lf: LandingFile,
-    name: str,
-    order: int,
-    data: bytes,
-) -> tuple[int, list[str]]:
-    texts, raws, lines = jsonl_lines(data)
-    table = pa.table(
+def _jsonl_table(order: int, relpath: str, data: bytes) -> pa.Table:
+    """The non-blank lines of one JSON Lines file with their lineage (parsed in SQL later)."""
+    texts, raws, lines = jsonl_lines(data, relpath)
+    n = len(lines)
+    return pa.table(
         {
             "_text": pa.array(texts, pa.string()),
             "_raw_text": pa.array(raws, pa.string()),
             "_line": pa.array(lines, pa.int64()),
-            "_row": pa.array(range(len(lines)), pa.int64()),
+            "_row": pa.array(range(n), pa.int64()),
+            "_file": pa.repeat(pa.scalar(relpath, pa.string()), n),
+            "_order": pa.repeat(pa.scalar(order, pa.int32()), n),
         }
     )
+
+
+def _flush_jsonl(
+    batch: _Batch, entity: Entity, chunk: list[tuple[int, LandingFile, FileOutcome, pa.Table]]
+) -> None:
+    """Parse a chunk of JSON Lines files in one pass; if that fails, each file alone."""
+    if not chunk:
+        return
+    try:
+        _stage_jsonl(batch.con, entity, pa.concat_tables([t for *_, t in chunk]))
+    except _OUR_BUGS:
+        raise
+    except duckdb.Error as exc:
+        if len(chunk) == 1:
+            _reject(chunk[0][2], chunk[0][1], exc)
+            return
+        for part in chunk:
+            _flush_jsonl(batch, entity, [part])
+        return
+    for _, _, outcome, table in chunk:
+        outcome.rows_read = table.num_rows
+
+
+def _stage_jsonl(con: duckdb.DuckDBPyConnection, entity: Entity, table: pa.Table) -> None:
+    """Lines (``_text`` and lineage) into ``canon_<entity>`` or, when the parser cannot split
+    them into columns, ``stage_rejects``: both or neither."""
+    name = f"src_{entity.name}_jsonl"
+    whys = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in JSONL_REJECTS.items())
     con.register(f"{name}_lines", table)
+    con.execute("BEGIN TRANSACTION")
     try:
         con.execute(f"CREATE TEMP TABLE {name} AS {jsonl_parse_sql(entity, name + '_lines')}")
+        con.execute(
+            f"INSERT INTO canon_{entity.name} SELECT {jsonl_canonical_sql(entity)}, _file, "
+            f"_order, _row, _line, _raw_text FROM {name} WHERE _parse_rule IS NULL"
+        )
+        con.execute(
+            f"""INSERT INTO stage_rejects SELECT ?, _file, _order, _row, _line, _parse_rule,
+                'line ' || _line || ': ' || CASE _parse_rule {whys} END, _raw_text
+            FROM {name} WHERE _parse_rule IS NOT NULL""",
+            [entity.name],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
     finally:
         con.unregister(f"{name}_lines")
-    con.execute(
-        f"INSERT INTO canon_{entity.name} SELECT {jsonl_canonical_sql(entity)}, ?, {order}, "
-        f"_row, _line, _raw_text FROM {name} WHERE _parse_rule IS NULL",
-        [lf.relpath],
-    )
-    _stage_rejects(con, lf, name, order, [])
-    return len(lines), []
+        con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 def _stage_rejects(
-    con: duckdb.DuckDBPyConnection,
-    lf: LandingFile,
-    source: str,
-    order: int,
-    rejects: list[ParserReject],
+    con: duckdb.DuckDBPyConnection, lf: LandingFile, order: int, rejects: list[ParserReject]
 ) -> None:
-    if lf.fmt == "jsonl":
-        whys = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in JSONL_REJECTS.items())
+    if not rejects:
+        return
+    table = pa.table(
+        {
+            "line": pa.array([r[0] for r in rejects], pa.int64()),
+            "rule": [r[1] for r in rejects],
+            "reason": [r[2] for r in rejects],
+            "raw": [r[3] for r in rejects],
+        }
+    )
+    con.register("_csv_rejects", table)
+    try:
         con.execute(
-            f"""INSERT INTO stage_rejects SELECT ?, ?, {order}, _row, _line, _parse_rule,
-                'line ' || _line || ': ' || CASE _parse_rule {whys} END, _raw_text
-            FROM {source} WHERE _parse_rule IS NOT NULL""",
+            f"INSERT INTO stage_rejects SELECT ?, ?, {order}, NULL, line, rule, reason, raw "
+            "FROM _csv_rejects",
             [lf.entity, lf.relpath],
         )
-    if rejects:
-        table = pa.table(
-            {
-                "line": pa.array([r[0] for r in rejects], pa.int64()),
-                "rule": [r[1] for r in rejects],
-                "reason": [r[2] for r in rejects],
-                "raw": [r[3] for r in rejects],
-            }
-        )
-        con.register("_csv_rejects", table)
-        try:
-            con.execute(
-                f"INSERT INTO stage_rejects SELECT ?, ?, {order}, NULL, line, rule, reason, raw "
-                "FROM _csv_rejects",
-                [lf.entity, lf.relpath],
-            )
-        finally:
-            con.unregister("_csv_rejects")
+    finally:
+        con.unregister("_csv_rejects")
 
 
 # -- phase 2: route -------------------------------------------------------------------------
@@ -622,24 +686,31 @@ def _route(
         WHERE {key} IN (SELECT {key} FROM ledger.{name})"""
     )
     batch_rules = [r for r in rules_for(name) if r.scope == "batch"]
-    # Materialised once: the ledger insert, the quarantine insert and the protect step all read
-    # it (as a view, every reader would redo the joins over the whole batch).
+    # Only the failing rows are materialised (with their rules), once: the quarantine insert
+    # reads them, and the rows to load are the stage minus them (an anti-join on the row's
+    # position), so the ~99% that pass are written once, straight into the ledger.
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE judged_{name} AS
-        SELECT *, list_concat(_local, {_failed_list(batch_rules)}) AS failed_rules FROM (
-            SELECT b.*, ({clean}) AND (a._k IS NOT NULL OR b._pos <> d._first) AS _is_duplicate
-            FROM base_{name} b
-            LEFT JOIN already_{name} a ON a._k = b.{key}
-            LEFT JOIN dups_{name} d ON d._k = b.{key}
-        )"""
+        f"""CREATE OR REPLACE TEMP TABLE judged_{name} AS SELECT * FROM (
+            SELECT *, list_concat(_local, {_failed_list(batch_rules)}) AS failed_rules FROM (
+                SELECT b.*, ({clean}) AND (a._k IS NOT NULL OR b._pos <> d._first)
+                    AS _is_duplicate
+                FROM base_{name} b
+                LEFT JOIN already_{name} a ON a._k = b.{key}
+                LEFT JOIN dups_{name} d ON d._k = b.{key}
+            )
+        ) WHERE len(failed_rules) > 0"""
     )
     cols = ", ".join(_key(c) for c in entity.column_names)
-    loaded = f"SELECT {cols} FROM judged_{name} WHERE len(failed_rules) = 0"
+    passing = (
+        f"SELECT * FROM stage_{name} s ANTI JOIN judged_{name} j "
+        "ON j._pos = (CAST(s._order AS BIGINT) << 32) | s._row"
+    )
+    loaded = f"SELECT {cols} FROM ({passing})"
     protect.prepare(con, name, loaded)
     stored = ", ".join(protect.column_sql(name, c, _key(c)) for c in entity.column_names)
     con.execute(
         f"INSERT INTO ledger.{name} ({cols}, _source_file, _source_row, _snapshot_id) "
-        f"SELECT {stored}, _file, _row, ? FROM judged_{name} WHERE len(failed_rules) = 0",
+        f"SELECT {stored}, _file, _row, ? FROM ({passing})",
         [snapshot],
     )
     typed_raw = _text_struct((c, _key(c)) for c in entity.column_names)
@@ -654,7 +725,7 @@ def _route(
             CASE WHEN {gone} THEN NULL ELSE {raw} END, $s,
             timezone('UTC', now()), CASE WHEN {gone} THEN NULL ELSE {subject} END,
             CASE WHEN {gone} THEN NULL ELSE {sealed} END
-        FROM judged_{name} WHERE len(failed_rules) > 0 ORDER BY _order, _row""",
+        FROM judged_{name} ORDER BY _order, _row""",
         {"e": name, "s": snapshot},
     )
     raw, sealed = protect.raw_sql("raw", "entity", "_file", "_row", "_line")

@@ -328,28 +328,55 @@ def _set_record_lines(
 # -- JSON Lines -------------------------------------------------------------------------------
 
 
-def jsonl_lines(data: bytes) -> tuple[list[str | None], list[str], list[int]]:
+def jsonl_lines(
+    data: bytes, relpath: str = "the file"
+) -> tuple[list[str | None], list[str], list[int]]:
     """The non-blank lines of JSONL bytes: text (None where not UTF-8), raw text (undecodable
-    bytes as backslash escapes, for quarantine) and 1-based line numbers."""
+    bytes as backslash escapes, for quarantine) and 1-based line numbers. A file with a UTF-16
+    byte-order mark that is not valid UTF-16 is rejected whole (its lines cannot be found)."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        data = data.decode("utf-16").encode("utf-8")
+        try:
+            data = data.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise FileRejected(
+                f"{relpath}: starts with a UTF-16 byte-order mark but is not valid UTF-16 (byte "
+                f"{exc.start}); save it as UTF-8 or valid UTF-16 and land it again"
+            ) from exc
     elif data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     texts: list[str | None] = []
     raws: list[str] = []
     lines: list[int] = []
+    try:
+        whole = data.decode("utf-8")
+    except UnicodeDecodeError:
+        whole = None
+    if whole is not None:
+        # The common case: one decode, lines split as text (a newline byte never occurs inside
+        # a UTF-8 sequence); blank means ASCII whitespace only, as for the bytes below.
+        for number, line in enumerate(whole.split("\n"), start=1):
+            if line.strip(_ASCII_WHITESPACE):
+                raw = line.rstrip("\r")
+                texts.append(raw)
+                raws.append(raw)
+                lines.append(number)
+        return texts, raws, lines
     for number, chunk in enumerate(data.split(b"\n"), start=1):
         if not chunk.strip():
             continue
-        raw = chunk.rstrip(b"\r")
+        raw_bytes = chunk.rstrip(b"\r")
         try:
-            texts.append(raw.decode("utf-8"))
+            texts.append(raw_bytes.decode("utf-8"))
             raws.append(texts[-1] or "")
         except UnicodeDecodeError:
             texts.append(None)
-            raws.append(raw.decode("utf-8", errors="backslashreplace"))
+            raws.append(raw_bytes.decode("utf-8", errors="backslashreplace"))
         lines.append(number)
     return texts, raws, lines
+
+
+_ASCII_WHITESPACE = " \t\n\r\x0b\x0c"
+"""What ``bytes.strip()`` removes."""
 
 
 def jsonl_parse_sql(entity: Entity, source: str) -> str:

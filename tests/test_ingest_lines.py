@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 
 import duckdb
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 from ledger.contract import TRANSACTIONS
 from ledger.ingest import ingest
-from ledger.readers import _record_lines
+from ledger.readers import _record_lines, jsonl_lines
 
 COLUMNS = TRANSACTIONS.column_names
 
@@ -61,3 +62,47 @@ def test_line_counting_shortcut_agrees_with_the_csv_reader(parts: list[str]) -> 
         starts.append(end + 1)
         end = reader.line_num
     assert fast == starts
+
+
+def _lines_bytewise(data: bytes) -> tuple[list[str | None], list[str], list[int]]:
+    texts: list[str | None] = []
+    raws: list[str] = []
+    lines: list[int] = []
+    for number, chunk in enumerate(data.split(b"\n"), start=1):
+        if chunk.strip():
+            raw = chunk.rstrip(b"\r")
+            try:
+                texts.append(raw.decode("utf-8"))
+                raws.append(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                texts.append(None)
+                raws.append(raw.decode("utf-8", errors="backslashreplace"))
+            lines.append(number)
+    return texts, raws, lines
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.text(alphabet='{}"a: \t\r\n\x0b\x0c\xa0\u2028\u3000é', max_size=10), max_size=10)
+)
+def test_jsonl_lines_decoded_whole_agree_with_line_by_line(parts: list[str]) -> None:
+    """A UTF-8 file is split as text; line numbers, texts and blank lines match bytewise splitting
+    (Unicode spaces are content, not blank)."""
+    data = "\n".join(parts).encode("utf-8")
+    assert jsonl_lines(data) == _lines_bytewise(data)
+
+
+def test_jsonl_with_a_broken_utf16_mark_is_rejected_alone(tmp_path: Path) -> None:
+    folder = tmp_path / "landing" / "transactions"
+    folder.mkdir(parents=True)
+    (folder / "bad.jsonl").write_bytes(b"\xff\xfe" + b"\x00\xd8")
+    good = {c: "" for c in COLUMNS} | {"txn_id": "T1", "occurred_at": "2026-01-02T10:00:00Z"}
+    good |= {"user_id": "U1", "tx_type": "top_up", "direction": "in", "asset": "USDT"}
+    good |= {"amount": "1.5", "fee": "0"}
+    (folder / "good.jsonl").write_text(json.dumps(good) + "\n")
+    con = duckdb.connect()
+    report = ingest(con, tmp_path / "landing", suite=None)
+    by_file = {f.relpath: f for f in report.files}
+    bad, ok = by_file["transactions/bad.jsonl"], by_file["transactions/good.jsonl"]
+    assert bad.status == "rejected" and "UTF-16" in (bad.error or "")
+    assert ok.status == "loaded" and ok.rows_read == 1
