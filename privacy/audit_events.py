@@ -65,6 +65,8 @@ EVENT_KINDS: dict[str, str] = {
     "insights.release": "a DP release charged to the privacy-loss ledger",
     "insights.release_reused": "an identical DP release served again, uncharged",
     "insights.release_refused": "a DP release refused",
+    "attest.credentials_issued": "score credentials issued (counts, status-list indexes)",
+    "attest.credential_revoked": "a score credential revoked",
     "publish.passed": "the publish gate passed and published the staged products",
     "publish.refused": "the publish gate refused the staged products",
 }
