@@ -261,9 +261,10 @@ class RoundRunner:
         t1 = time.perf_counter()
         decrypt_seconds += t1 - started
         n = len(frame)
-        plain = self.points.score(frame)
-        raw = np.concatenate(values) if values else np.empty(0)
+        # the plaintext scorecard, binned once (PointsTable.score is clip(raw_points))
         plain_raw = self.points.raw_points(frame)
+        plain = self.points.clip(plain_raw)
+        raw = np.concatenate(values) if values else np.empty(0)
         busy = min(self.workers, len(chunks)) or 1
         holder_busy = min(self.workers, len(chunks) * len(parts)) or 1
         meta = {
