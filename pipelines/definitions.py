@@ -35,8 +35,8 @@ ASSET_MODULES = [
     attestation_assets,
     insights_assets,
 ]
-"""Modules whose assets need no settings; the minimised tables (the policy) and the DPO records
-(the controller) are built per settings below."""
+"""Modules whose assets need no settings; the minimised tables (the policy), the publish gate (the
+published contacts) and the DPO records (the controller) are built per settings below."""
 
 automation_sensor = dg.AutomationConditionSensorDefinition(
     "automation",
@@ -61,9 +61,17 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         settings.dpo_contact,
         settings.jurisdiction,
     )
+    # The publish gate is built per settings too: the DPO's files may name the deployment's own
+    # contacts (the module's default gate allows none).
+    loaded = [
+        a
+        for a in dg.load_assets_from_modules(ASSET_MODULES)
+        if governance_assets.RELEASE_KEY not in getattr(a, "keys", ())
+    ]
     return dg.Definitions(
         assets=[
-            *dg.load_assets_from_modules(ASSET_MODULES),
+            *loaded,
+            governance_assets.build_release_manifest(settings.published_contacts),
             governance_assets.build_minimised_tables(policy),
             dpo_assets.build_dpo_records(controller),
         ],
