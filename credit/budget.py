@@ -7,11 +7,17 @@ the bins; a validator reads a short table more surely than a long one. The budge
 steps, both on training rows only:
 
 * features: the ones whose points vary most over the training rows (standard deviation of their
-  points) are kept and the model is refitted on them;
+  points) are kept and the model is refitted on them. (Ranking by out-of-fold value, the rise in
+  out-of-fold log loss without the feature, was tried on the demo ledger's development sample:
+  better on CV seeds 10-12, worse on seeds 0-2, within noise both times; not adopted.)
 * bins: each feature's fine step function (one bin per split threshold) is cut into at most
   ``max_bins`` contiguous segments minimising the training-weighted squared error of the log-odds
   (an exact dynamic programme); categories are grouped the same way after sorting by their log-odds.
   A segment's value is the weighted mean of its bins, so a monotone feature stays monotone.
+
+Its cost is reported as the AUC lost against the unconstrained additive model, a paired difference
+on the same rows (``paired_cost``: percentile bootstrap of the rows, the same resample scoring
+both models; intervals carry the test-sample noise, not the variation of refitting).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 
 from credit.scorecard import POINTS_COLUMNS, PointsTable
 
@@ -194,3 +201,61 @@ def within_budget(points: PointsTable, budget: Budget) -> bool:
 
 
 DEFAULT_BUDGET = Budget()
+
+
+def rank_auc(y: np.ndarray, s: np.ndarray) -> float:
+    """ROC AUC by the rank-sum formula (ties count half); NaN when one class is absent."""
+    y = np.asarray(y, dtype=bool)
+    n1 = int(y.sum())
+    n0 = len(y) - n1
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    r = rankdata(np.asarray(s, dtype=np.float64))
+    return float((r[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+Run = tuple[np.ndarray, np.ndarray, np.ndarray]  # free scores, budgeted scores, group per row
+
+
+def _aucs(y: np.ndarray, runs: Sequence[Run], idx: np.ndarray) -> np.ndarray:
+    """[AUC free, AUC budgeted] on rows ``idx``: group means, then the mean over runs."""
+    per_run = []
+    for free, budgeted, groups in runs:
+        g = groups[idx]
+        per_group = [
+            (
+                rank_auc(y[idx][g == k], free[idx][g == k]),
+                rank_auc(y[idx][g == k], budgeted[idx][g == k]),
+            )
+            for k in np.unique(groups)
+        ]
+        per_run.append(np.nanmean(np.array(per_group), axis=0))
+    return np.asarray(np.mean(per_run, axis=0), dtype=np.float64)
+
+
+def paired_cost(
+    y: np.ndarray, runs: Sequence[Run], n_boot: int = 200, seed: int = 0, alpha: float = 0.05
+) -> dict[str, Any]:
+    """AUC(free) - AUC(budgeted) (scores: higher = riskier) with a paired percentile bootstrap
+    over rows: the same resample scores both models. Each run is one CV repetition (or one
+    holdout, with a single group): the AUC is taken within each group (fold) and averaged, as
+    K-fold CV reports it, then averaged over runs; a resampled row keeps its group. The same
+    resamples give each model's AUC interval."""
+    y = np.asarray(y, dtype=np.int64)
+    point = _aucs(y, runs, np.arange(len(y)))
+    rng = np.random.default_rng(seed)
+    boots = np.array([_aucs(y, runs, rng.integers(0, len(y), len(y))) for _ in range(n_boot)])
+    boots = boots[np.isfinite(boots).all(axis=1)] if len(boots) else np.empty((0, 2))
+    q = [100 * alpha / 2, 100 * (1 - alpha / 2)]
+
+    def ci(v: np.ndarray, at: float) -> list[float]:
+        return [float(x) for x in np.percentile(v, q)] if len(v) else [at, at]
+
+    cost = point[0] - point[1]
+    return {
+        "auc_cost": float(cost),
+        "auc_cost_ci": ci(boots[:, 0] - boots[:, 1], cost),
+        "auc_unconstrained_ci": ci(boots[:, 0], float(point[0])),
+        "auc_budgeted_ci": ci(boots[:, 1], float(point[1])),
+        "n_boot": int(len(boots)),
+    }

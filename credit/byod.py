@@ -22,7 +22,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from credit import models
-from credit.budget import DEFAULT_BUDGET, Budget
+from credit.budget import DEFAULT_BUDGET, Budget, paired_cost
 from credit.fairness import MIN_GROUP, fairness_assessment, proxy_report
 from credit.pricing import decide
 from credit.training import CreditModel, fit_scorecard, frame_hash, train_stack
@@ -248,7 +248,7 @@ def cross_validate(
     """Stratified K-fold AUC (and KS) of the production scorecard (``additive``: budgeted integer
     points, missing-value policy applied), the unconstrained additive model it was cut from, the
     challenger and the WoE logistic baseline; ``budget_auc_cost`` is the mean AUC lost to the
-    budget."""
+    budget, same folds for both, with ``budget_auc_cost_ci`` (``credit.budget.paired_cost``)."""
     res: dict[str, list[float]] = {
         "additive": [],
         "additive_unconstrained": [],
@@ -262,15 +262,21 @@ def cross_validate(
         res[name].append(float(roc_auc_score(yt, s)))
         ks[name].append(models.ks_statistic(yt, s))
 
-    for tr, te in skf.split(df, y):
+    free = np.zeros(len(y))
+    budgeted = np.zeros(len(y))
+    fold = np.zeros(len(y), dtype=np.int64)
+    for k, (tr, te) in enumerate(skf.split(df, y)):
         a, b = df.iloc[tr], df.iloc[te]
         card = fit_scorecard(
             a, y[tr], numeric, categorical, monotone, params, seed=seed, budget=budget
         )
         enc = card.unconstrained_encoder
         Xa, Xb = enc.transform(a), enc.transform(b)
-        record("additive", y[te], -card.points.raw_points(b).astype(np.float64))
-        record("additive_unconstrained", y[te], card.unconstrained.margin(Xb))
+        budgeted[te] = -card.points.raw_points(b).astype(np.float64)
+        free[te] = card.unconstrained.margin(Xb)
+        fold[te] = k
+        record("additive", y[te], budgeted[te])
+        record("additive_unconstrained", y[te], free[te])
         if challenger:
             ch = models.fit_lgbm(
                 Xa,
@@ -295,7 +301,9 @@ def cross_validate(
         for k, v in res.items()
         if v
     }
-    out["budget_auc_cost"] = out["additive_unconstrained"]["auc_mean"] - out["additive"]["auc_mean"]
+    cost = paired_cost(y, [(free, budgeted, fold)], n_boot=200, seed=seed)
+    out["budget_auc_cost"] = cost["auc_cost"]
+    out["budget_auc_cost_ci"] = cost["auc_cost_ci"]
     out["budget"] = budget.to_dict() if budget else None
     return out | {"n_folds": folds, "seed": seed}
 
@@ -485,7 +493,8 @@ def summary_lines(metrics: dict[str, Any]) -> list[str]:
                 f"  Gini {m['gini_mean']:.3f}  KS {m['ks_mean']:.3f}"
             )
     if cv:
-        lines.append(f"budget AUC cost (CV): {cv['budget_auc_cost']:+.4f}")
+        lo, hi = cv.get("budget_auc_cost_ci") or (float("nan"), float("nan"))
+        lines.append(f"budget AUC cost (CV): {cv['budget_auc_cost']:+.4f} [{lo:+.4f}, {hi:+.4f}]")
     hold = metrics.get("holdout", {})
     for name in ("additive", "challenger", "logistic"):
         m = hold.get(name)

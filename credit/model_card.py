@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import html
 import json
+import math
 from typing import Any
 
 import numpy as np
@@ -22,8 +23,9 @@ from sklearn.metrics import roc_curve
 
 from credit.budget import bins_per_feature
 from credit.missing_policy import KEPT_EVIDENCE
+from credit.pricing import grade, load_config
 from credit.reasons import reason_codes
-from credit.scorecard import PointsTable
+from credit.scorecard import PointsTable, Scaling, ScoreCalibrator
 from credit.training import CreditModel
 
 DEFAULT_GOVERNANCE: dict[str, str] = {
@@ -93,6 +95,42 @@ def _table(df: pd.DataFrame, max_rows: int = 400) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}"
 
 
+def nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
+    """Round ticks (1, 2, 2.5 or 5 times a power of ten) from the last multiple of the step at or
+    below ``lo`` to the first at or above ``hi``: an axis between the end ticks holds the data."""
+    lo, hi = float(lo), float(hi)
+    if not hi > lo:
+        hi = lo + 1.0
+    raw = (hi - lo) / max(target - 1, 1)
+    mag = 10.0 ** math.floor(math.log10(raw))
+    step = next(k * mag for k in (1.0, 2.0, 2.5, 5.0, 10.0) if k * mag >= raw * (1 - 1e-9))
+    start = math.floor(lo / step + 1e-9) * step
+    stop = math.ceil(hi / step - 1e-9) * step
+    return [start + i * step for i in range(int(round((stop - start) / step)) + 1)]
+
+
+def tick_label(value: float, ticks: list[float]) -> str:
+    """A tick as printed: the decimals its step needs, never exponent notation."""
+    step = abs(ticks[1] - ticks[0]) if len(ticks) > 1 else 1.0
+    decimals = 0
+    while decimals < 6 and abs(round(step, decimals) - step) > 1e-9 * max(step, 1.0):
+        decimals += 1
+    text = f"{value:.{decimals}f}"
+    return "0" if float(text) == 0 else text
+
+
+def _axis(values: np.ndarray, lim: tuple[float, float] | None) -> tuple[float, float, list[float]]:
+    """Axis range and ticks: the round range around the data, or ``lim`` with the round ticks in
+    it."""
+    if lim is None:
+        ticks = nice_ticks(float(np.nanmin(values)), float(np.nanmax(values)))
+        return ticks[0], ticks[-1], ticks
+    lo, hi = float(lim[0]), float(lim[1])
+    hi = hi if hi > lo else lo + 1.0
+    eps = 1e-9 * (hi - lo)
+    return lo, hi, [t for t in nice_ticks(lo, hi) if lo - eps <= t <= hi + eps]
+
+
 def svg_plot(
     series: list[dict[str, Any]],
     title: str,
@@ -102,16 +140,22 @@ def svg_plot(
     ylim: tuple[float, float] | None = None,
     width: int = 380,
     height: int = 280,
+    bands: list[tuple[float, float, str]] | None = None,
+    xticks: list[float] | None = None,
 ) -> str:
-    """Line/point/bar series as inline SVG. Each series: x, y, label, kind ('line'|'points'|'bars'),
-    optional color and dash."""
-    m = {"l": 50, "r": 12, "t": 26, "b": 40}
+    """Line/point/bar series as inline SVG on round ticks. Each series: x, y, label, kind
+    ('line'|'points'|'bars'), optional color and dash; bars: ``bar_width`` in x units (default:
+    the smallest x spacing), ``width`` (share of it) and ``offset`` (in bar widths). Without a
+    limit an axis spans the round ticks around the data (the y axis from 0 when the data are
+    positive); ``xticks`` fixes the x ticks and the axis to their ends. ``bands``: (from, to,
+    label) intervals of x, drawn as dashed boundaries with the
+    label above the plot (clipped to the axis)."""
+    m = {"l": 50, "r": 12, "t": 40 if bands else 26, "b": 40}
     xs = np.concatenate([np.asarray(s["x"], float) for s in series]) if series else np.zeros(1)
     ys = np.concatenate([np.asarray(s["y"], float) for s in series]) if series else np.zeros(1)
-    x0, x1 = xlim or (float(np.nanmin(xs)), float(np.nanmax(xs)))
-    y0, y1 = ylim or (min(0.0, float(np.nanmin(ys))), float(np.nanmax(ys)) or 1.0)
-    x1 = x1 if x1 > x0 else x0 + 1
-    y1 = y1 if y1 > y0 else y0 + 1
+    x0, x1, xticks = (xticks[0], xticks[-1], xticks) if xticks else _axis(xs, xlim)
+    y_data = np.append(ys, 0.0) if float(np.nanmin(ys)) >= 0 else ys
+    y0, y1, yticks = _axis(y_data, ylim)
     pw, ph = width - m["l"] - m["r"], height - m["t"] - m["b"]
 
     def px(x: Any) -> np.ndarray:
@@ -127,15 +171,29 @@ def svg_plot(
         f"{html.escape(title)}</text>",
         f'<rect x="{m["l"]}" y="{m["t"]}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>',
     ]
-    for i in range(5):
-        fx = x0 + (x1 - x0) * i / 4
-        fy = y0 + (y1 - y0) * i / 4
+    for fx in xticks:
         parts.append(
-            f'<text x="{px(fx):.1f}" y="{m["t"] + ph + 13}" text-anchor="middle">{fx:.3g}</text>'
+            f'<text x="{px(fx):.1f}" y="{m["t"] + ph + 13}" text-anchor="middle">'
+            f"{tick_label(fx, xticks)}</text>"
         )
+    for fy in yticks:
         parts.append(
             f'<text x="{m["l"] - 4}" y="{py(fy):.1f}" text-anchor="end" '
-            f'dominant-baseline="middle">{fy:.3g}</text>'
+            f'dominant-baseline="middle">{tick_label(fy, yticks)}</text>'
+        )
+    for lo, hi, label in bands or []:
+        a, b = max(lo, x0), min(hi, x1)
+        if b <= a:
+            continue
+        if x0 < lo < x1:
+            xl = float(px(lo))
+            parts.append(
+                f'<line x1="{xl:.1f}" y1="{m["t"]}" x2="{xl:.1f}" y2="{m["t"] + ph}" '
+                'stroke="#555" stroke-dasharray="3 3"/>'
+            )
+        parts.append(
+            f'<text x="{float(px((a + b) / 2)):.1f}" y="{m["t"] - 4}" text-anchor="middle" '
+            f'fill="#555">{html.escape(label)}</text>'
         )
     parts.append(
         f'<text x="{m["l"] + pw / 2}" y="{height - 6}" text-anchor="middle">'
@@ -161,7 +219,10 @@ def svg_plot(
                 for a, b in zip(x, y, strict=True)
             )
         else:
-            bw = pw / max(len(x), 1) * float(s.get("width", 0.9))
+            xv = np.sort(np.asarray(s["x"], float))
+            spacing = float(np.min(np.diff(xv))) if len(xv) > 1 else x1 - x0
+            unit = float(s.get("bar_width", spacing)) / (x1 - x0) * pw
+            bw = unit * float(s.get("width", 0.9))
             off = float(s.get("offset", 0.0)) * bw
             base = py(np.array([max(y0, 0.0)]))[0]
             parts.extend(
@@ -212,35 +273,77 @@ def calibration_svg(reliability: pd.DataFrame) -> str:
     )
 
 
-def score_hist_svg(holdout: pd.DataFrame, bins: int = 25) -> str:
+def grade_cutoffs(
+    calibrator: ScoreCalibrator, scaling: Scaling, config: dict[str, Any] | None = None
+) -> list[tuple[int, str]]:
+    """(lowest score, grade) of each master-scale grade the score range reaches, lowest scores
+    first: the score's calibrated PD read through ``credit.pricing.grade``."""
+    scores = np.arange(scaling.min_score, scaling.max_score + 1)
+    grades = grade(calibrator.predict(scores), config)
+    starts = np.flatnonzero(np.r_[True, grades[1:] != grades[:-1]])
+    return [(int(scores[i]), str(grades[i])) for i in starts]
+
+
+def grade_bands(
+    cutoffs: list[tuple[int, str]], max_score: int, declined: tuple[str, ...] = ()
+) -> list[tuple[float, float, str]]:
+    """Score intervals [from, to) of each grade, labelled (declined grades said so)."""
+    out = []
+    for k, (lo, g) in enumerate(cutoffs):
+        hi = cutoffs[k + 1][0] if k + 1 < len(cutoffs) else max_score + 1
+        out.append((float(lo), float(hi), f"{g} (declined)" if g in declined else g))
+    return out
+
+
+def _band_text(lo: float, hi: float, scaling: Scaling) -> str:
+    if lo <= scaling.min_score and hi > scaling.max_score:
+        return "every score"
+    if lo <= scaling.min_score:
+        return f"below {hi:.0f}"
+    if hi > scaling.max_score:
+        return f"{lo:.0f} and above"
+    return f"{lo:.0f}–{hi - 1:.0f}"
+
+
+def score_hist_svg(
+    holdout: pd.DataFrame, bands: list[tuple[float, float, str]] | None = None, bins: int = 25
+) -> str:
+    """Good and bad score histograms (each summing to 1) on an axis fitted to the scores, in bins
+    of a round width aligned to its multiples, with the grade bands drawn over them."""
     s = holdout["score"].to_numpy(float)
-    edges = np.linspace(s.min(), s.max() + 1e-9, bins + 1)
+    lo, hi = float(s.min()), float(s.max())
+    step = max(1.0, nice_ticks(0.0, max(hi - lo, 1.0), bins + 1)[1])
+    edges = np.arange(math.floor(lo / step) * step, hi + step, step)
+    edges = edges[: int(np.searchsorted(edges, hi, side="right")) + 1]
     mid = (edges[:-1] + edges[1:]) / 2
     good = np.histogram(s[holdout["y"] == 0], edges)[0]
     bad = np.histogram(s[holdout["y"] == 1], edges)[0]
     g = good / max(good.sum(), 1)
     b = bad / max(bad.sum(), 1)
+    ticks = nice_ticks(float(edges[0]), float(edges[-1]))
+    bar = {"kind": "bars", "bar_width": step, "width": 0.45}
     return svg_plot(
         [
-            {"x": mid, "y": g, "kind": "bars", "label": "good", "width": 0.45, "offset": -0.5},
-            {
-                "x": mid,
-                "y": b,
-                "kind": "bars",
-                "label": "bad",
-                "width": 0.45,
-                "offset": 0.5,
-                "color": _COLORS[1],
-            },
+            {"x": mid, "y": g, "label": "good", "offset": -0.5, **bar},
+            {"x": mid, "y": b, "label": "bad", "offset": 0.5, "color": _COLORS[1], **bar},
         ],
         "Score distribution (holdout)",
         "score",
         "share",
+        bands=bands,
+        xticks=ticks,
     )
 
 
 def _li(items: list[str]) -> str:
     return "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
+
+
+def _cost_ci(pair: Any) -> str:
+    """An AUC-cost interval: costs are small and may be negative, so 4 signed decimals."""
+    if not pair:
+        return "–"
+    return f"[{float(pair[0]):+.4f}, {float(pair[1]):+.4f}]"
 
 
 def _ci(pair: Any) -> str:
@@ -339,6 +442,44 @@ def _cv_rows(cv: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _summary_auc(metrics: dict[str, Any], cv: dict[str, Any] | None, budget: dict[str, Any]) -> str:
+    """The summary's AUC line: cross-validation first (when run), then the holdout."""
+    parts = []
+    if cv and "additive" in cv:
+        parts.append(f"{cv['n_folds']}-fold CV AUC {cv['additive']['auc_mean']:.3f}")
+    elif isinstance(budget.get("cv"), dict):
+        rep = budget["cv"]
+        parts.append(f"{rep['n_folds']}-fold CV AUC {rep['auc_budgeted']:.3f} (development rows)")
+    if "additive" in metrics:
+        parts.append(f"holdout AUC {metrics['additive']['auc']:.3f}")
+    text = "; ".join(parts) or "AUC not measured"
+    return text[0].upper() + text[1:]
+
+
+def _repeated_cv_rows(rep: dict[str, Any]) -> pd.DataFrame:
+    """The ledger model's repeated CV (``credit.budget_cost.cv_budget_cost``) as performance rows."""
+    return pd.DataFrame(
+        [
+            {
+                "model": "scorecard (production, budgeted)",
+                "auc mean": rep["auc_budgeted"],
+                "auc 95% CI": _ci(rep.get("auc_budgeted_ci")),
+                "gini mean": 2 * rep["auc_budgeted"] - 1,
+                "ks mean": rep.get("ks_budgeted"),
+                "n": rep["n"],
+            },
+            {
+                "model": "additive, no budget",
+                "auc mean": rep["auc_unconstrained"],
+                "auc 95% CI": _ci(rep.get("auc_unconstrained_ci")),
+                "gini mean": 2 * rep["auc_unconstrained"] - 1,
+                "ks mean": None,
+                "n": rep["n"],
+            },
+        ]
+    )
+
+
 def _fairness_html(fairness: dict[str, Any]) -> list[str]:
     out = []
     rule = fairness.get("rule")
@@ -390,6 +531,57 @@ def _fairness_html(fairness: dict[str, Any]) -> list[str]:
     return out
 
 
+def budget_costs(
+    budget: dict[str, Any], cv: dict[str, Any] | None = None, holdout: str = "holdout"
+) -> list[dict[str, Any]]:
+    """The budget's AUC cost as the card tabulates it: cross-validation first (the ledger model's
+    repeated CV in ``budget['cv']``, else a ``credit fit --cv`` run), then the holdout; the first
+    row is the primary figure."""
+    rows: list[dict[str, Any]] = []
+    rep = budget.get("cv")
+    if isinstance(rep, dict):
+        rows.append(
+            {
+                "evaluation": f"{rep['n_folds']}-fold CV on the development rows, mean of seeds "
+                + ", ".join(str(x) for x in rep["seeds"]),
+                "rows": rep["n"],
+                "AUC unconstrained": rep["auc_unconstrained"],
+                "AUC budgeted": rep["auc_budgeted"],
+                "AUC cost": rep["auc_cost"],
+                "cost 95% CI": _cost_ci(rep.get("auc_cost_ci")),
+                "fold sd": rep.get("fold_cost_sd"),
+            }
+        )
+    elif cv and "budget_auc_cost" in cv and "additive_unconstrained" in cv:
+        diffs = np.subtract(cv["additive_unconstrained"]["folds"], cv["additive"]["folds"])
+        rows.append(
+            {
+                "evaluation": f"{cv['n_folds']}-fold CV, seed {cv.get('seed')}",
+                "rows": "all",
+                "AUC unconstrained": cv["additive_unconstrained"]["auc_mean"],
+                "AUC budgeted": cv["additive"]["auc_mean"],
+                "AUC cost": cv["budget_auc_cost"],
+                "cost 95% CI": _cost_ci(cv.get("budget_auc_cost_ci")),
+                "fold sd": float(np.std(diffs)),
+            }
+        )
+    if isinstance(budget.get("auc_cost"), float):
+        rows.append(
+            {
+                "evaluation": holdout,
+                "rows": budget.get("n_holdout", "–"),
+                "AUC unconstrained": budget.get("auc_unconstrained"),
+                "AUC budgeted": budget.get("auc_budgeted"),
+                "AUC cost": budget["auc_cost"],
+                "cost 95% CI": _cost_ci(budget.get("auc_cost_ci")),
+                "fold sd": None,
+            }
+        )
+    for k, r in enumerate(rows):
+        r["primary"] = k == 0
+    return rows
+
+
 def failed_checks(
     model: CreditModel,
     metrics: dict[str, Any],
@@ -397,20 +589,38 @@ def failed_checks(
     stability: dict[str, Any] | None = None,
     fairness: dict[str, Any] | None = None,
     proxies: pd.DataFrame | None = None,
+    cv: dict[str, Any] | None = None,
 ) -> list[dict[str, str]]:
-    """Each check the card found failing, with the evidence and what to do about it."""
+    """Each check the card found failing, with the evidence and what to do about it. The budget's
+    cost is judged on its primary figure (CV when measured); a holdout above the target is a
+    check of its own."""
     out: list[dict[str, str]] = []
     budget = metrics.get("budget") or {}
-    cost = budget.get("auc_cost")
-    if isinstance(cost, float) and cost > AUC_COST_TARGET:
+    split = "out-of-time holdout" if model.metadata.get("split") == "out_of_time" else "holdout"
+    costs = budget_costs(budget, cv or metrics.get("cv"), split)
+    if costs and float(costs[0]["AUC cost"]) > AUC_COST_TARGET:
         out.append(
             {
                 "check": f"budget AUC cost <= {AUC_COST_TARGET}",
-                "evidence": f"holdout AUC cost {cost:.4f}",
+                "evidence": f"{costs[0]['evaluation']}: AUC cost {costs[0]['AUC cost']:.4f} "
+                f"(95% CI {costs[0]['cost 95% CI']})",
                 "action": "raise max_bins or max_features for this population, or accept and "
-                "record the cost; compare the CV cost, which is steadier than one holdout",
+                "record the cost",
             }
         )
+    for r in costs[1:]:
+        if float(r["AUC cost"]) > AUC_COST_TARGET:
+            out.append(
+                {
+                    "check": f"{r['evaluation']} budget AUC cost <= {AUC_COST_TARGET}",
+                    "evidence": f"AUC cost {r['AUC cost']:.4f} (95% CI {r['cost 95% CI']}) on "
+                    f"{r['rows']} rows; the primary ({costs[0]['evaluation']}) is "
+                    f"{costs[0]['AUC cost']:.4f}",
+                    "action": "the latest period loses more than cross-validation shows: "
+                    "measure the cost again on the next period's outcomes; if it stays above "
+                    "the target, refit with more features (max_features) and revalidate",
+                }
+            )
     if budget.get("within_budget") is False:
         out.append(
             {
@@ -510,7 +720,7 @@ def render_model_card(
     meta = model.metadata
     s = pts.scaling
     appr = approval or {"status": "candidate: not approved (no registry record given)"}
-    checks = failed_checks(model, metrics, reliability, stability, fairness, proxies)
+    checks = failed_checks(model, metrics, reliability, stability, fairness, proxies, cv)
     budget = metrics.get("budget") or {}
     sections = [
         f"<h1>{html.escape(title)}</h1>",
@@ -523,13 +733,7 @@ def render_model_card(
                 f"Scorecard: {len(pts.features)} features, "
                 f"{int(sum(bins_per_feature(pts).values()))} bins, score {s.min_score}–"
                 f"{s.max_score}",
-                "Holdout AUC "
-                + (f"{metrics['additive']['auc']:.3f}" if "additive" in metrics else "–")
-                + (
-                    f"; {cv['n_folds']}-fold CV AUC {cv['additive']['auc_mean']:.3f}"
-                    if cv and "additive" in cv
-                    else ""
-                ),
+                _summary_auc(metrics, cv, budget),
                 f"Failed checks: {len(checks)}"
                 + (
                     " (" + "; ".join(str(c["check"]) for c in checks) + ": see below)"
@@ -576,13 +780,23 @@ def render_model_card(
         ),
         "<h2>Performance</h2>",
     ]
+    repeated = budget.get("cv") if isinstance(budget.get("cv"), dict) else None
     if cv:
         sections += [
             f"<h3>{cv['n_folds']}-fold cross-validation (seed {cv.get('seed')})</h3>",
             _table(_cv_rows(cv)),
         ]
+    elif repeated:
+        sections += [
+            f"<h3>{repeated['n_folds']}-fold cross-validation on the development rows, mean of "
+            f"seeds {', '.join(str(x) for x in repeated['seeds'])} (95% bootstrap intervals)</h3>",
+            _table(_repeated_cv_rows(repeated)),
+        ]
     split_name = "out-of-time holdout" if meta.get("split") == "out_of_time" else "holdout"
     perf = _perf_rows(metrics)
+    pricing = load_config()
+    declined = tuple(pricing["apr"].get("decline_grades", []))
+    bands = grade_bands(grade_cutoffs(model.calibrator, s, pricing), s.max_score, declined)
     sections += [
         f"<h3>{split_name} (95% bootstrap intervals)</h3>",
         _table(perf) if len(perf) else "<p>n/a</p>",
@@ -591,8 +805,12 @@ def render_model_card(
             holdout, {"scorecard (PD)": "pd", "challenger": "challenger", "logistic": "logistic"}
         ),
         calibration_svg(reliability),
-        score_hist_svg(holdout),
+        score_hist_svg(holdout, bands),
         "</div>",
+        "<p>Grade cut-offs (the calibrated PD of each score on the master scale of "
+        "credit/pricing.yaml): "
+        + "; ".join(f"{html.escape(label)} {_band_text(lo, hi, s)}" for lo, hi, label in bands)
+        + ".</p>",
     ]
     if budget:
         lim = budget.get("limits") or {}
@@ -608,17 +826,17 @@ def render_model_card(
                     f"point values {budget.get('distinct_point_values')}",
                     "Dropped by the budget: "
                     + (html.escape(", ".join(budget.get("dropped_by_budget") or [])) or "none"),
-                    f"AUC unconstrained additive {_fmt(budget.get('auc_unconstrained'))}, "
-                    f"budgeted scorecard {_fmt(budget.get('auc_budgeted'))}: cost "
-                    f"{_fmt(budget.get('auc_cost'))} (target ≤ {AUC_COST_TARGET})"
-                    + (
-                        f"; CV cost {cv['budget_auc_cost']:.4f}"
-                        if cv and "budget_auc_cost" in cv
-                        else ""
-                    ),
                 ]
             ),
         ]
+        costs = budget_costs(budget, cv, split_name)
+        if costs:
+            sections += [
+                f"<p>AUC cost of the budget against the unconstrained additive model (target ≤ "
+                f"{AUC_COST_TARGET}), a paired difference on the same rows; the primary figure "
+                "is the cross-validated one, when measured (one holdout is one sample):</p>",
+                _table(pd.DataFrame(costs)),
+            ]
     sections += [
         "<h2>Calibration</h2>",
         f"<p>PD: {html.escape(model.calibrator.method)} calibration of the integer score, fitted "

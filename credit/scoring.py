@@ -3,6 +3,7 @@ applications into the rows of ``credit.scores``."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,7 @@ import pandas as pd
 
 from credit import models
 from credit.budget import DEFAULT_BUDGET, Budget
+from credit.budget_cost import CV_FOLDS, CV_SEEDS, cv_budget_cost
 from credit.fairness import MIN_GROUP, fairness_assessment, proxy_report
 from credit.features import FEATURE_COLUMNS, MONOTONE, REASON_WORDING
 from credit.monitoring import (
@@ -62,9 +64,15 @@ def train_ledger_model(
     protected: pd.DataFrame | None = None,
     challenger: bool = True,
     logistic: bool = True,
+    cv_folds: int = CV_FOLDS,
+    cv_seeds: Sequence[int] = CV_SEEDS,
 ) -> StackResult:
     """Fit the stack on labelled applications; the latest ``holdout_frac`` by applied_at is the
     out-of-time holdout. Unlabelled applications (label NULL) are excluded.
+
+    The budget's AUC cost is measured twice: ``metrics['budget']['cv']`` in ``cv_folds``-fold CV
+    on the development rows over ``cv_seeds`` (``credit.budget_cost.cv_budget_cost``, the primary
+    figure; no seeds: not measured) and ``metrics['budget']['auc_cost']`` on the holdout.
 
     ``protected``: loan_id plus protected attribute columns (evaluation only). Those names are
     refused as features; ``metrics['proxies']`` reports features tracking them and
@@ -102,6 +110,12 @@ def train_ledger_model(
         period=f"{t_dev.min().date()} .. {t_dev.max().date()}",
     )
     res.holdout["loan_id"] = lab["loan_id"].iloc[oot].to_numpy()
+    if budget is not None and cv_seeds:
+        res.metrics["budget"]["cv"] = cv_budget_cost(
+            lab.iloc[dev], y[dev], feats, [], MONOTONE, params, cv_folds, cv_seeds, budget, n_boot
+        )
+        res.metrics["budget"]["primary"] = "cv"
+        res.model.metadata["budget"] = res.metrics["budget"]
     res.model.metadata.update(
         {
             "split": "out_of_time",

@@ -23,6 +23,7 @@ from credit.budget import (
     booster_bias,
     compress_points_table,
     feature_spread,
+    paired_cost,
     within_budget,
 )
 from credit.encoding import FeatureEncoder
@@ -317,16 +318,20 @@ def train_stack(
     hold["pd"] = cal.predict(hold["score"].to_numpy())
     X0h = card.unconstrained_encoder.transform(holdout)
     hold["additive_margin"] = card.unconstrained.margin(X0h)
-    auc_free = _auc(y_holdout, hold["additive_margin"].to_numpy())
-    auc_card = _auc(y_holdout, -hold["raw_points"].to_numpy(dtype=np.float64))
+    free = hold["additive_margin"].to_numpy()
+    budgeted = -hold["raw_points"].to_numpy(dtype=np.float64)
+    auc_free = _auc(y_holdout, free)
+    cost = paired_cost(y_holdout, [(free, budgeted, np.zeros(len(free), np.int64))], n_boot, seed)
     metrics: dict[str, Any] = {
         "additive": models.discrimination(y_holdout, hold["pd"].to_numpy(), n_boot, seed),
         "additive_margin_auc": auc_free,
         "budget": dict(
             card.budget,
             auc_unconstrained=auc_free,
-            auc_budgeted=auc_card,
-            auc_cost=auc_free - auc_card,
+            auc_budgeted=_auc(y_holdout, budgeted),
+            auc_cost=cost["auc_cost"],
+            auc_cost_ci=cost["auc_cost_ci"],
+            n_holdout=int(len(y_holdout)),
         ),
     }
     ch = None

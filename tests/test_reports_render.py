@@ -458,3 +458,40 @@ def test_ensure_chromium_installs_the_debian_package_only_when_it_is_missing(
     ]
     again = subprocess.run(["/bin/sh", str(script)], env=env, capture_output=True, text=True)
     assert again.returncode == 0 and len(log.read_text().splitlines()) == 2
+
+
+def test_the_model_card_score_histogram_fits_the_scores_and_shows_the_grades(
+    flow: tuple[Any, pd.DataFrame, Any], tmp_path: Path
+) -> None:
+    """The score axis spans round ticks around the holdout's scores (not 300-850), and the grade
+    cut-offs the card lists are the bands drawn over the histogram; the budget's CV cost is shown
+    first, as the primary figure."""
+    from credit.pricing import grade
+
+    _, _, res = flow
+    card = tmp_path / "model_card.html"
+    card.write_text(
+        render_model_card(res.model, res.metrics, res.holdout, res.reliability), encoding="utf-8"
+    )
+    page = render(card, tmp_path / "chromium")
+    dom = parse(page.dom)
+    assert_self_contained(page, dom)
+    texts = dom.svg_text
+    start = texts.index("Score distribution (holdout)")
+    numbers = [float(t) for t in texts[start + 1 :] if re.fullmatch(r"\d+(\.\d+)?", t)]
+    x_ticks = [t for t in numbers if t >= 100]
+    steps = {b - a for a, b in zip(x_ticks, x_ticks[1:], strict=False)}
+    scores = res.holdout["score"]
+    assert len(steps) == 1 and steps.pop() in {10.0, 20.0, 25.0, 50.0}
+    assert x_ticks[0] <= scores.min() < x_ticks[1] and x_ticks[-2] < scores.max() <= x_ticks[-1]
+    listed = re.search(r"Grade cut-offs[^:]*: ([^<]*)\.", page.dom)
+    assert listed is not None
+    grades = [part.split(" ")[0] for part in listed.group(1).split("; ")]
+    assert grades[0] == "G" and grades[-1] == "A"
+    drawn = [t.split(" ")[0] for t in texts[start:] if t.split(" ")[0] in grades]
+    assert drawn == [g for g in grades if g in drawn]  # in the listed order, each once
+    typical = grade(res.model.calibrator.predict(scores.median()))
+    assert typical in drawn, (typical, drawn)
+    budget = next(t for t in dom.tables if t and "AUC cost" in t[0])
+    assert budget[1][0].startswith("3-fold CV on the development rows") and budget[1][-1] == "yes"
+    assert budget[2][0] == "out-of-time holdout" and budget[2][-1] == "no"

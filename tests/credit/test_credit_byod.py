@@ -118,6 +118,15 @@ def test_fit_and_score_roundtrip(tmp_path):
     assert set(m["dropped"]) == {"constant", "empty"}
     assert m["holdout"]["additive"]["auc"] > 0.65 and "cv" in m
     assert {"auc", "gini", "ks"} <= set(m["holdout"]["additive"])
+    # the budget's cost: CV (same folds for both models) with an interval, then the holdout
+    cv = m["cv"]
+    lo, hi = cv["budget_auc_cost_ci"]
+    assert lo <= hi and np.isclose(
+        cv["budget_auc_cost"],
+        cv["additive_unconstrained"]["auc_mean"] - cv["additive"]["auc_mean"],
+    )
+    card = (tmp_path / "model" / "model_card.html").read_text()
+    assert card.index("3-fold CV, seed 0") < card.index("<td>holdout</td>")
     for f in (
         "metrics.json",
         "points_table.parquet",

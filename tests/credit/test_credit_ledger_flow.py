@@ -24,7 +24,13 @@ def flow():
         band=np.where(feats["account_age_days"] > 400, "older", "younger")
     )
     res = train_ledger_model(
-        feats, n_boot=50, params={"learning_rate": 0.05}, logistic=False, protected=protected
+        feats,
+        n_boot=50,
+        params={"learning_rate": 0.05},
+        logistic=False,
+        protected=protected,
+        cv_folds=3,
+        cv_seeds=(0,),
     )
     return s, feats, res
 
@@ -88,7 +94,9 @@ def test_monitoring_fairness_model_card(flow):
         approval={"status": "champion (provisional): first trained model"},
     )
     assert "champion (provisional)" in new and "Reason codes" in new and "AIR 95% CI" in new
-    assert "Holdout AUC" in new and res.model.metadata["holdout_from"] in new
+    # the summary gives the cross-validated AUC first, then the out-of-time holdout's
+    assert 0 < new.index("3-fold CV AUC") < new.index("holdout AUC")
+    assert res.model.metadata["holdout_from"] in new
     for bad in ("<script", "https://", 'src="http'):
         assert bad not in html
 
@@ -126,6 +134,15 @@ def test_budget_fairness_and_missing_policy_in_the_ledger_model(flow):
     b = res.metrics["budget"]
     assert b["features"] <= 20 and b["max_bins_per_feature"] <= 8 and b["within_budget"]
     assert b["auc_cost"] < 0.02
+    lo, hi = b["auc_cost_ci"]
+    assert lo <= hi and b["n_holdout"] == res.metrics["additive"]["n"]
+    # the primary figure: CV on the development rows only, the same folds for both models
+    cv = b["cv"]
+    assert b["primary"] == "cv" and cv["seeds"] == [0] and cv["n_folds"] == 3
+    assert cv["n"] == res.model.metadata["n_train"]
+    assert np.isclose(cv["auc_cost"], cv["auc_unconstrained"] - cv["auc_budgeted"])
+    assert np.isclose(cv["auc_cost"], np.mean(cv["per_seed"][0]["fold_costs"]))
+    assert res.model.metadata["budget"]["cv"] == cv
     fair = res.metrics["fairness"]
     assert fair["rows"] == "holdout" and fair["n"] == res.metrics["additive"]["n"]
     assert {g["group"] for g in fair["attributes"]["band"]["groups"]} == {"older", "younger"}
