@@ -386,19 +386,21 @@ def _read_verified(lf: LandingFile, outcome: FileOutcome) -> bytes:
 READ_AHEAD = 8
 """Files read and parsed ahead of the one being staged (bounds the memory held in flight)."""
 
-_Parsed: TypeAlias = "ParquetPart | pa.Table | bytes"
+_Parsed: TypeAlias = "ParquetPart | pa.Table | _CsvPart"
 
 
-def _parse(order: int, lf: LandingFile, outcome: FileOutcome, entity: Entity) -> _Parsed:
+def _parse(
+    order: int, lf: LandingFile, outcome: FileOutcome, entity: Entity, folder: Path
+) -> _Parsed:
     """A file's bytes, verified, as what its stager consumes: the canonical Parquet part, the
-    JSON Lines table, or a CSV's bytes (DuckDB parses those). Runs on a reader thread."""
+    JSON Lines table, or the parsed CSV. Runs on a reader thread."""
     data = _read_verified(lf, outcome)
     if lf.fmt == "parquet":
         return read_parquet(lf.relpath, data, entity)
     if lf.fmt == "jsonl":
         return _jsonl_table(order, lf.relpath, data)
     if lf.fmt == "csv":
-        return data
+        return _parse_csv(order, lf, data, entity, folder)
     raise FileRejected(
         f"{lf.relpath}: unsupported format '.{lf.fmt}'; landing files must be one of "
         f"{', '.join('.' + f for f in LANDING_FORMATS)} (any letter case)"
@@ -406,7 +408,7 @@ def _parse(order: int, lf: LandingFile, outcome: FileOutcome, entity: Entity) ->
 
 
 def _read_ahead(
-    files: list[tuple[int, LandingFile, FileOutcome]], entity: Entity
+    files: list[tuple[int, LandingFile, FileOutcome]], entity: Entity, folder: Path
 ) -> Iterator[tuple[int, LandingFile, FileOutcome, Future[_Parsed]]]:
     """The files in order, each with its parse running up to :data:`READ_AHEAD` files ahead on
     two threads: reading, hashing and pyarrow decoding overlap the SQL of earlier files (both
@@ -416,7 +418,9 @@ def _read_ahead(
         todo = iter(files)
         try:
             for order, lf, outcome in todo:
-                queue.append((order, lf, outcome, pool.submit(_parse, order, lf, outcome, entity)))
+                queue.append(
+                    (order, lf, outcome, pool.submit(_parse, order, lf, outcome, entity, folder))
+                )
                 if len(queue) > READ_AHEAD:
                     yield queue.popleft()
             while queue:
@@ -432,7 +436,7 @@ def _stage_entity(
     """Stage every file of one entity; a file that fails is rejected alone."""
     chunk: list[tuple[int, LandingFile, FileOutcome, ParquetPart]] = []
     lines: list[tuple[int, LandingFile, FileOutcome, pa.Table]] = []
-    for order, lf, outcome, parsed in _read_ahead(files, entity):
+    for order, lf, outcome, parsed in _read_ahead(files, entity, batch.folder):
         try:
             got = parsed.result()
             if isinstance(got, ParquetPart):
@@ -448,7 +452,7 @@ def _stage_entity(
                     _flush_jsonl(batch, entity, lines)
                     lines = []
             else:
-                _stage_text(batch, entity, order, lf, outcome, got)
+                _stage_csv(batch, entity, order, lf, outcome, got)
         except _OUR_BUGS:
             raise
         except (FileRejected, duckdb.Error) as exc:
@@ -505,25 +509,53 @@ def _judge_arrow(batch: _Batch, entity: Entity, table: pa.Table) -> None:
         batch.con.unregister("_parquet_chunk")
 
 
-def _stage_text(
-    batch: _Batch, entity: Entity, order: int, lf: LandingFile, outcome: FileOutcome, data: bytes
-) -> None:
-    """Parse one CSV file into ``canon_<entity>`` and its parser rejects, atomically."""
-    con = batch.con
-    con.execute("BEGIN TRANSACTION")
+@dataclass
+class _CsvPart:
+    """One CSV file parsed: canonical rows (``canon`` shape), records read, unknown columns and
+    parser rejects."""
+
+    table: pa.Table
+    rows_read: int
+    extra: list[str]
+    rejects: list[ParserReject]
+
+
+def _parse_csv(order: int, lf: LandingFile, data: bytes, entity: Entity, folder: Path) -> _CsvPart:
+    """Parse one CSV on the calling (reader) thread, in a private in-memory DuckDB: two files
+    parse at once beside the batch's own SQL, and nothing of a file that fails reaches the
+    batch."""
+    con = duckdb.connect(config={"threads": 1, "memory_limit": "512MB"})
     try:
+        columns = ", ".join(f"{n} {t}" for n, t in canonical_schema(entity))
+        con.execute(f"CREATE TEMP TABLE canon ({columns}, {_LINEAGE})")
         # The relative path only ever appears as an escaped string literal, never as a path.
         lineage = f"{_sql_text(lf.relpath)}, {order}, _ll_row, NULL, NULL"
-        copy = batch.folder / f"{order}.csv"
-        canon = f"canon_{entity.name}"
-        read, extra, rejects = read_csv(con, lf.relpath, data, entity, canon, copy, lineage)
-        _stage_rejects(con, lf, order, rejects)
+        copy = folder / f"{order}.csv"
+        read, extra, rejects = read_csv(con, lf.relpath, data, entity, "canon", copy, lineage)
+        copy.unlink(missing_ok=True)
+        return _CsvPart(con.sql("SELECT * FROM canon").to_arrow_table(), read, extra, rejects)
+    finally:
+        con.close()
+
+
+def _stage_csv(
+    batch: _Batch, entity: Entity, order: int, lf: LandingFile, outcome: FileOutcome, part: _CsvPart
+) -> None:
+    """One parsed CSV file into ``canon_<entity>`` and its parser rejects, atomically."""
+    con = batch.con
+    con.register("_csv_part", part.table)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"INSERT INTO canon_{entity.name} SELECT * FROM _csv_part")
+        _stage_rejects(con, lf, order, part.rejects)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    outcome.rows_read = read
-    _note_extra(outcome, extra)
+    finally:
+        con.unregister("_csv_part")
+    outcome.rows_read = part.rows_read
+    _note_extra(outcome, part.extra)
 
 
 def _sql_text(value: str) -> str:
