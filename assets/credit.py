@@ -7,6 +7,7 @@ for the risk team are staged for the publish gate, never written into ``out/`` d
 """
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import dagster as dg
@@ -126,10 +127,6 @@ def application_features(ledger_home: LedgerHome) -> dg.MaterializeResult:
     )
 
 
-PROTECTED_ATTRIBUTES = ("gender", "age_band")
-"""Declared protected attributes (from the credit-purpose users table): excluded from features,
-reported for proxies, and judged for fairness on holdout rows; never scored."""
-
 OWNER = "team:risk (credit model owner)"
 
 
@@ -138,12 +135,28 @@ def model_registry(ledger_home: LedgerHome) -> ModelRegistry:
     return ModelRegistry(ledger_home.home.models / "credit")
 
 
-def _protected(con: Any, features: pd.DataFrame) -> pd.DataFrame:
+def _protected(con: Any, features: pd.DataFrame, declared: Sequence[str]) -> pd.DataFrame | None:
+    """The declared protected attributes (policy ``credit.protected``: columns of the credit
+    purpose's users table) per loan: excluded from features, reported for proxies, judged for
+    fairness on holdout rows; never scored. A declared column the table lacks is an error."""
+    if not declared:
+        return None
+    have = {
+        str(r[0])
+        for r in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'minimised' "
+            "AND table_name = 'credit_users'"
+        ).fetchall()
+    }
+    missing = [c for c in declared if c not in have]
+    if missing:
+        raise ValueError(
+            f"policy credit.protected names {', '.join(missing)}, not a column of "
+            f"minimised.credit_users (it has {', '.join(sorted(have))}); keep the attribute for "
+            "the credit_scoring purpose in the policy's rules, or remove it from credit.protected"
+        )
     users = _read(
-        con,
-        "SELECT user_id AS subject_id, "
-        + ", ".join(PROTECTED_ATTRIBUTES)
-        + " FROM minimised.credit_users",
+        con, "SELECT user_id AS subject_id, " + ", ".join(declared) + " FROM minimised.credit_users"
     )
     joined = features[["loan_id", "subject_id"]].merge(users, on="subject_id", how="left")
     return joined.drop(columns=["subject_id"]).fillna("unknown")
@@ -161,7 +174,7 @@ def credit_model(context: dg.AssetExecutionContext, ledger_home: LedgerHome):
     registry = model_registry(ledger_home)
     with ledger_home.connect() as con:
         features = _read(con, "SELECT * FROM credit.features")
-        protected = _protected(con, features)
+        protected = _protected(con, features, ledger_home.policy.credit_protected)
         snapshot = _snapshot(con)
     try:
         result = train_ledger_model(features, snapshot_id=snapshot, protected=protected)

@@ -13,10 +13,15 @@ YAML shape (see ``privacy/policies/default.yaml``)::
         <purpose>: {action: generalise, generaliser: <name>}
     landing:                     # optional
       retention: archive         # archive (default) | keep
+    credit:                      # optional
+      protected: [gender, age_band]   # columns of minimised.credit_users (the default)
 
 ``landing.retention``: ``archive`` moves every landed file, once its rows are in the ledger, into
 the encrypted archive (``archive/``, AES-256-GCM) and removes the plaintext copy, so erasure can
 reach every copy (:mod:`privacy.archive`); ``keep`` leaves landing files where they are.
+
+``credit.protected``: the protected attributes of credit scoring, columns of the credit purpose's
+users table: never model features, reported for proxies, judged for fairness on holdout rows.
 
 Actions: ``drop``; ``keep``; ``pseudonymise`` (HMAC-SHA256 under the purpose's key);
 ``tokenise`` (reversible AES-SIV, audited detokenisation); ``generalise`` with a named
@@ -36,7 +41,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from privacy.entities import ENTITY_TYPES
 from privacy.generalisers import GENERALISERS
@@ -92,6 +97,8 @@ class Decision:
 
 
 RETENTIONS = ("archive", "keep")
+DEFAULT_PROTECTED = ("gender", "age_band")
+_COLUMN_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
 @dataclass
@@ -100,6 +107,7 @@ class Policy:
     purposes: dict[str, Purpose]
     rules: dict[tuple[str, str], Rule] = field(default_factory=dict)
     landing_retention: str = "archive"
+    credit_protected: tuple[str, ...] = DEFAULT_PROTECTED
 
     def decide(self, entity: str, purpose: str) -> Decision:
         if purpose not in self.purposes:
@@ -162,10 +170,10 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
         raise PolicyError(f"{source}:1: empty policy")
     top = dict((_scalar(source, k, "key"), (k, v)) for k, v in _mapping(source, root, "policy"))
     for key, (knode, _) in top.items():
-        if key not in ("version", "purposes", "rules", "landing"):
+        if key not in ("version", "purposes", "rules", "landing", "credit"):
             raise PolicyError(
                 f"{_where(source, knode)}: unknown top-level key {key!r} "
-                "(expected version, purposes, rules, landing)"
+                "(expected version, purposes, rules, landing, credit)"
             )
     if "version" in top:
         version = _scalar(source, top["version"][1], "version")
@@ -289,7 +297,31 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
                     f"{', '.join(RETENTIONS)} (got {value!r})"
                 )
             policy.landing_retention = value
+    if "credit" in top:
+        policy.credit_protected = _credit_protected(source, top["credit"][1])
     return policy
+
+
+def _credit_protected(source: str, node: Node) -> tuple[str, ...]:
+    for ck, cv in _mapping(source, node, "credit"):
+        name = _scalar(source, ck, "key")
+        if name != "protected":
+            raise PolicyError(
+                f"{_where(source, ck)}: unknown credit key {name!r} (expected protected)"
+            )
+        if not isinstance(cv, SequenceNode):
+            raise PolicyError(f"{_where(source, cv)}: credit.protected must be a list of columns")
+        columns = [_scalar(source, item, "a protected column") for item in cv.value]
+        for item, column in zip(cv.value, columns, strict=True):
+            if not _COLUMN_NAME.fullmatch(column):
+                raise PolicyError(
+                    f"{_where(source, item)}: credit.protected holds {column!r}, which is not a "
+                    "column name ([a-z][a-z0-9_]*)"
+                )
+        if len(set(columns)) != len(columns):
+            raise PolicyError(f"{_where(source, cv)}: credit.protected names a column twice")
+        return tuple(columns)
+    return DEFAULT_PROTECTED
 
 
 def load_policy(path: str | Path | None = None) -> Policy:

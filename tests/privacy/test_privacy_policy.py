@@ -78,3 +78,29 @@ def test_duplicate_short_and_yaml_syntax(tmp_path: Path) -> None:
     assert ":4:" in msg and "already used" in msg
     msg = _error(tmp_path, "purposes: [\n")
     assert "invalid YAML" in msg and "bad.yaml:" in msg
+
+
+def test_credit_protected_attributes_are_declared_in_the_policy() -> None:
+    assert load_policy().credit_protected == ("gender", "age_band")
+    assert parse_policy(GOOD).credit_protected == ("gender", "age_band")  # the default
+    declared = parse_policy(GOOD + "credit:\n  protected: [gender, nationality]\n")
+    assert declared.credit_protected == ("gender", "nationality")
+    assert parse_policy(GOOD + "credit:\n  protected: []\n").credit_protected == ()
+
+
+@pytest.mark.parametrize(
+    ("block", "message"),
+    [
+        ("credit:\n  protected: gender\n", "must be a list of columns"),
+        ("credit:\n  protected: [Gender]\n", "not a column name"),
+        ("credit:\n  protected: [gender, gender]\n", "names a column twice"),
+        ("credit:\n  excluded: [gender]\n", "unknown credit key 'excluded'"),
+    ],
+)
+def test_bad_credit_protected_is_refused_with_file_and_line(block: str, message: str) -> None:
+    lines = GOOD.count("\n")
+    with pytest.raises(PolicyError, match=message) as err:
+        parse_policy(GOOD + block, "mine.yaml")
+    assert str(err.value).startswith(f"mine.yaml:{lines + 1}") or str(err.value).startswith(
+        f"mine.yaml:{lines + 2}"
+    )
