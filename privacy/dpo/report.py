@@ -455,7 +455,10 @@ def render_report(
         "(right):</p>",
         _lineage_svg(lineage.get("edges", [])),
         "<p>Each personal column, per purpose: what minimisation does with it, the column it "
-        "becomes, and every dataset or file that column reaches.</p>",
+        "becomes, the columns its values flow into, and every dataset or file it <em>may</em> "
+        "reach (dataset level, an over-approximation: everything its table feeds, also where "
+        "the column only filters, joins or is counted; a protected attribute listed there is not "
+        "a model feature).</p>",
         '<ul class="tree">',
     ]
     for c in personal:
@@ -470,7 +473,7 @@ def render_report(
             tree.append(
                 f"<li>{escape(purpose)}: {escape(how)} &rarr; <code>{escape(p['target'])}</code>"
                 + (f"<ul>{cols}</ul>" if cols else "")
-                + f' <span class="muted">reaches {reach}</span></li>'
+                + f' <span class="muted">may reach {reach}</span></li>'
             )
         tree.append("</ul></li>")
     tree.append("</ul>")
