@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ledger.synthetic import arrays
 from ledger.synthetic.arrays import Floats
 
 TARGET_BAD_RATE = 0.15
@@ -20,13 +21,13 @@ PD_SLOPE_SIZE = 0.4
 
 def sigmoid(x: Any) -> Floats:
     """Logistic function of a scalar or array, always as a float array."""
-    out: Floats = 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=float)))
+    out: Floats = 1.0 / (1.0 + arrays.exp(-np.asarray(x, dtype=float)))
     return out
 
 
 def logit_pd(z: Floats, loan_to_income: Floats, intercept: float) -> Floats:
     """Log-odds of default for latent ``z`` and loan-to-monthly-income ratio."""
-    out: Floats = intercept - PD_SLOPE_Z * z + PD_SLOPE_SIZE * np.log(loan_to_income / 0.5)
+    out: Floats = intercept - PD_SLOPE_Z * z + PD_SLOPE_SIZE * arrays.log(loan_to_income / 0.5)
     return out
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from ledger import contract
+from ledger.synthetic import arrays
 from ledger.synthetic.arrays import Floats, Ints
 from ledger.synthetic.config import GeneratorConfig
 from ledger.synthetic.latent import calibrated_intercept, logit_pd, sigmoid
@@ -196,7 +197,7 @@ def make_loans(
     cfg: GeneratorConfig, users: Users, prices: Prices, rng: np.random.Generator
 ) -> LoanEvents:
     """Every loan of the window with its landing table, its truth and its day-by-day events."""
-    rate = 0.006 * np.exp(-0.5 * users.z) * (users.kyc >= 1)
+    rate = 0.006 * arrays.exp(-0.5 * users.z) * (users.kyc >= 1)
     lti = rng.uniform(0.15, 0.9, users.n)
     # The intercept is calibrated on the application-weighted population of potential borrowers.
     intercept = calibrated_intercept(users.z, lti, rate / max(rate.sum(), 1e-12))

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from ledger import contract
+from ledger.synthetic import arrays
 from ledger.synthetic.arrays import Floats
 from ledger.synthetic.config import GeneratorConfig
 from ledger.synthetic.reference import BTC, CNHC, ETH, PTS, TRX, USDC, USDT
@@ -36,7 +37,7 @@ def make_prices(cfg: GeneratorConfig, rng: np.random.Generator) -> Prices:
     for a, s0, vol in _RANDOM_WALKS:
         steps = rng.normal(-0.5 * vol**2, vol, d)
         steps[0] = 0.0
-        p[:, a] = s0 * np.exp(np.cumsum(steps))
+        p[:, a] = s0 * arrays.exp(np.cumsum(steps))
     p[:, CNHC] = (1 / 7.2) * (1.0 + rng.normal(0, 0.001, d))
     p[:, PTS] = 0.01
     p = np.round(p, 6)

@@ -19,6 +19,7 @@ import pyarrow as pa
 from faker import Faker
 
 from ledger.identifiers import resident_id_check_digit
+from ledger.synthetic import arrays
 from ledger.synthetic.arrays import Bools, Floats, Ints, Objects
 from ledger.synthetic.config import GeneratorConfig
 from ledger.synthetic.latent import sigmoid
@@ -227,7 +228,7 @@ def _behaviour(
 
     kyc = np.digitize(z + noisy(1.0), [-1.8, -0.6, 0.8])
     signup = start_ord - rng.integers(1, 3 * 365, n)
-    income = np.exp(np.log(900.0) + 0.35 * z + 0.12 * (3 - places.tier) + noisy(0.45))
+    income = arrays.exp(arrays.log(900.0) + 0.35 * z + 0.12 * (3 - places.tier) + noisy(0.45))
     income = np.where(places.abroad, income * 2.0, income)
     return Behaviour(
         kyc=kyc,
@@ -239,7 +240,7 @@ def _behaviour(
         risky_share=sigmoid(-3.0 - 0.9 * z + noisy(0.6)),
         night_share=sigmoid(-2.6 - 0.7 * z + noisy(0.5)),
         burst_p=sigmoid(-4.6 - 0.9 * z + noisy(0.5)),
-        xb_rate=0.02 * np.exp(-0.45 * z + noisy(0.4)) * np.where(is_cn, 1.0, 2.0),
+        xb_rate=0.02 * arrays.exp(-0.45 * z + noisy(0.4)) * np.where(is_cn, 1.0, 2.0),
         dev_p=sigmoid(-4.4 - 0.8 * z + noisy(0.4)),
         ip_p=sigmoid(-3.0 - 0.6 * z + noisy(0.4)),
     )

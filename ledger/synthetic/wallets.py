@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from ledger import contract
 from ledger.identifiers import bech32_encode, to_eip55, tron_address_from_bytes
+from ledger.synthetic import arrays
 from ledger.synthetic.arrays import Bools, Ints
 from ledger.synthetic.config import GeneratorConfig
 from ledger.synthetic.reference import CH_ETH, CH_TRON
@@ -57,7 +58,7 @@ def _chains_held(rng: np.random.Generator, is_cn: Bools) -> Bools:
     k = rng.choice([1, 2, 3], size=n, p=[0.5, 0.35, 0.15])
     pref = np.where(is_cn[:, None], [[0.35, 0.5, 0.15]], [[0.55, 0.2, 0.25]])
     # Exponential race: a weighted order of the chains without replacement.
-    keys = -np.log(rng.random((n, 3))) / pref
+    keys = -arrays.log(rng.random((n, 3))) / pref
     order = np.argsort(keys, axis=1)
     has = np.zeros((n, 3), dtype=bool)
     for j in range(3):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from ledger.synthetic import arrays
 from ledger.synthetic.arrays import Bools, Floats, Ints
 from ledger.synthetic.reference import TX
 from ledger.synthetic.transactions.assemble import assemble
@@ -83,7 +84,7 @@ class DayGenerator:
         self.world = world
         init_rng = np.random.default_rng([world.cfg.seed, INITIAL_STATE_STREAM])
         self.balance: Floats = (
-            users.income * init_rng.uniform(0.2, 1.5, users.n) * np.exp(0.3 * users.z)
+            users.income * init_rng.uniform(0.2, 1.5, users.n) * arrays.exp(0.3 * users.z)
         )
         spend_ratio = np.clip(0.92 - 0.12 * users.z + init_rng.normal(0, 0.08, users.n), 0.6, 1.3)
         self.profile = SpendingProfile.build(users, spend_ratio)
