@@ -11,7 +11,7 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 
 .PHONY: run test lint ui bench lock manifest clean
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock pyproject.toml setup.py zk/_sha256tree.c
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

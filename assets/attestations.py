@@ -19,7 +19,9 @@ secret is refused instead of signing under a new key.
 import os
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,7 +43,7 @@ from zk.attestations import file_digest, snapshot_inclusion
 from zk.attestations import snapshot_commitment as sign_snapshot_commitment
 from zk.credentials import issue_score_credentials
 from zk.envelope import FormatError, read_document, write_document
-from zk.merkle import MerkleTree, encode_row, merkle_root_packed, number_text
+from zk.merkle import HASHER, MerkleTree, encode_row, merkle_root_packed, number_text
 from zk.signatures import ISSUER_KEY_NAME, IssuerKey, write_issuer_public_key
 from zk.statuslist import MIN_ENTRIES, StatusList, status_list_credential
 
@@ -78,10 +80,8 @@ COMMITTED_COLUMNS: tuple[tuple[str, str], ...] = (
 HOLDERS_TABLE = "minimised.credit_transactions"
 """Where a ledger row's credit-purpose holder pseudonym comes from (joined on txn_id)."""
 MERKLE_WORKERS = max(1, min(2, len(os.sched_getaffinity(0))))
-"""Worker processes hashing a snapshot tree (the machine this is sized for has 2 cores)."""
-PARALLEL_FROM_ROWS = 1 << 19
-"""Smaller trees are hashed in process: measured here, starting the workers cost more than they
-saved at 300k rows and saved a third of the wall time at 1M."""
+"""Threads hashing a snapshot tree's subtrees (OpenSSL in batches, without the GIL) while this
+thread reads and encodes the next rows (the machine this is sized for has 2 cores)."""
 _FILE_PART_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$")
 
 _COMMON: dict[str, Any] = {
@@ -257,12 +257,34 @@ def _encoded_batches(
     sql = _SNAPSHOT_ROWS.format(select=select, holders=HOLDERS_TABLE)
     cur = con.cursor()
     try:
-        offset = 0
-        for batch in cur.sql(sql, params=[snapshot_at]).to_arrow_reader(BATCH_ROWS):
-            yield encode_rows("transactions", batch, offset), batch.column("holder")
-            offset += batch.num_rows
+        batches = cur.sql(sql, params=[snapshot_at]).to_arrow_reader(BATCH_ROWS)
+        yield from encode_ahead("transactions", batches, MERKLE_WORKERS)
     finally:
         cur.close()
+
+
+def encode_ahead(
+    table: str, batches: Iterable[pa.RecordBatch], workers: int
+) -> Iterator[tuple[pa.Array, pa.Array]]:
+    """(:func:`encode_rows`, holder column) of each batch, in order, encoded on ``workers``
+    threads (Arrow's kernels release the GIL) at most ``2 * workers`` batches ahead."""
+    with ThreadPoolExecutor(workers, thread_name_prefix="encode") as pool:
+        waiting: deque[tuple[Future[pa.Array], pa.Array]] = deque()
+        offset = 0
+        try:
+            for batch in batches:
+                job = pool.submit(encode_rows, table, batch, offset)
+                waiting.append((job, batch.column("holder")))
+                offset += batch.num_rows
+                if len(waiting) > 2 * workers:
+                    job, holders = waiting.popleft()
+                    yield job.result(), holders
+            while waiting:
+                job, holders = waiting.popleft()
+                yield job.result(), holders
+        finally:
+            for job, _ in waiting:
+                job.cancel()
 
 
 def _missing_holder_columns(con: duckdb.DuckDBPyConnection) -> str:
@@ -279,18 +301,9 @@ def _missing_holder_columns(con: duckdb.DuckDBPyConnection) -> str:
     return ", ".join(c for c in ("txn_id", "user_id") if c not in have)
 
 
-def _workers(con: duckdb.DuckDBPyConnection, snapshot_at: datetime) -> int:
-    row = con.execute(
-        "SELECT count(*) FROM ledger.transactions WHERE _snapshot_id IN (SELECT snapshot_id "
-        "FROM ledger.snapshots WHERE created_at <= ?)",
-        [snapshot_at],
-    ).fetchone()
-    return MERKLE_WORKERS if row and row[0] >= PARALLEL_FROM_ROWS else 1
-
-
 def snapshot_root(con: duckdb.DuckDBPyConnection, snapshot_at: datetime) -> tuple[bytes, int]:
-    """(RFC 9162 root, rows) of the ledger as of ``snapshot_at``, hashed by
-    :data:`MERKLE_WORKERS` processes from :data:`PARALLEL_FROM_ROWS` rows on."""
+    """(RFC 9162 root, rows) of the ledger as of ``snapshot_at``, hashed on
+    :data:`MERKLE_WORKERS` threads."""
     counted = [0]
 
     def segments() -> Iterator[tuple[memoryview, memoryview]]:
@@ -298,7 +311,7 @@ def snapshot_root(con: duckdb.DuckDBPyConnection, snapshot_at: datetime) -> tupl
             counted[0] += len(encoded)
             yield _packed(encoded)
 
-    return merkle_root_packed(segments(), workers=_workers(con, snapshot_at)), counted[0]
+    return merkle_root_packed(segments(), workers=MERKLE_WORKERS), counted[0]
 
 
 def _subject_tree(
@@ -317,7 +330,7 @@ def _subject_tree(
             start[0] += len(encoded)
             yield _packed(encoded)
 
-    tree = MerkleTree.from_packed(segments(), workers=_workers(con, snapshot_at))
+    tree = MerkleTree.from_packed(segments(), workers=MERKLE_WORKERS)
     return tree, rows
 
 
@@ -393,7 +406,7 @@ def snapshot_commitment(
             "rows": rows,
             "dagster/row_count": rows,
             "committed columns": ", ".join(n for n, _ in COMMITTED_COLUMNS),
-            "merkle workers": MERKLE_WORKERS if rows >= PARALLEL_FROM_ROWS else 1,
+            "merkle hasher": f"{HASHER}, {MERKLE_WORKERS} thread(s)",
             "issuer key id": key.key_id,
             "staged for": f"out/dpo/attestations/{name}",
             "seconds": round(time.perf_counter() - started, 3),

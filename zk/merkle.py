@@ -31,15 +31,27 @@ import hashlib
 import json
 import math
 from array import array
+from collections import deque
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import accumulate, islice, repeat
 from operator import sub
-from typing import TYPE_CHECKING
 
 import rfc8785
 
-if TYPE_CHECKING:
-    from zk.merkle_workers import WorkerPool
+try:  # OpenSSL's SHA-256 in batches (zk/_sha256tree.c), built by `pip install` of this project
+    from zk._sha256tree import hash_leaves as _native_leaves
+    from zk._sha256tree import tree_levels as _native_levels
+
+    NATIVE = True
+except ImportError:  # e.g. the verifier alone, installed without a C compiler: hashlib, per hash
+    NATIVE = False
+HASHER = (
+    "OpenSSL SHA-256 in batches (zk._sha256tree)"
+    if NATIVE
+    else "hashlib, one call per hash (zk._sha256tree is not built)"
+)
+"""What builds trees here; the verifier's few hashes always go through hashlib."""
 
 __all__ = [
     "CHUNK_LEAVES",
@@ -193,35 +205,57 @@ def _as_offsets(offsets: Sequence[int]) -> memoryview:
     return memoryview(array("q", offsets))
 
 
+Part = tuple[Buffer, memoryview]
+"""Packed leaves of one subtree: ``(data, offsets)``, offsets absolute into ``data``."""
+
+
 def _hash_part(data: Buffer, offsets: memoryview) -> list[bytes]:
     first = offsets[0]
     return hash_packed(bytes(memoryview(data)[first : offsets[-1]]), offsets, first)
 
 
+def _subtree(parts: list[Part], keep: bool) -> list[bytes]:
+    """The levels (``keep``) or ``[root]`` of one subtree given as packed parts, in order."""
+    if NATIVE:
+        return _native_levels(b"".join([_native_leaves(d, offs) for d, offs in parts]), keep)
+    leaf_hashes: list[bytes] = []
+    for data, offs in parts:
+        leaf_hashes += _hash_part(data, offs)
+    return subtree_levels(leaf_hashes, keep)
+
+
+def _levels_above(hashes: list[bytes], keep: bool) -> list[bytes]:
+    """:func:`subtree_levels` of ``hashes`` (nodes of one level, left to right)."""
+    if NATIVE:
+        return _native_levels(b"".join(hashes), keep)
+    return subtree_levels(hashes, keep)
+
+
 class _Builder:
-    """Cuts leaves (in tree order) into aligned subtrees and combines the subtrees' levels."""
+    """Cuts leaves (in tree order) into aligned subtrees and combines the subtrees' levels.
+
+    With the native hasher, full subtrees are hashed on ``workers`` threads (it releases the
+    GIL) while the caller produces the next leaves; at most ``2 * workers`` subtrees wait, so a
+    producer faster than the hashing holds a bounded number of leaves."""
 
     def __init__(self, keep: bool, workers: int) -> None:
         if workers < 1:
             raise ValueError("workers must be >= 1")
         self.keep = keep
-        self.leaf_hashes: list[bytes] = []  # of the current subtree, hashed in process
-        self.pending: list[tuple[Buffer, memoryview]] = []  # of the current subtree, for a worker
+        self.pending: list[Part] = []  # of the current subtree
         self.pending_leaves = 0
         self.subtrees: list[list[bytes]] = []
-        self.workers = workers
-        self.pool: WorkerPool | None = None  # started at the first full subtree: a tree of one
-        # subtree is hashed in process, where starting processes would cost more than it saves
+        self.futures: deque[Future[list[bytes]]] = deque()
+        self.pool: ThreadPoolExecutor | None = None
+        if workers > 1 and NATIVE:
+            self.pool = ThreadPoolExecutor(workers, thread_name_prefix="merkle")
+        self.max_waiting = 2 * workers
 
     def add(self, leaves: Iterable[bytes]) -> None:
         it = iter(leaves)
         while batch := list(islice(it, CHUNK_LEAVES - self.pending_leaves)):
-            if self.workers == 1:
-                self.leaf_hashes += hash_leaves(batch)  # no packing: hashed as they are
-                self._count(len(batch))
-            else:
-                offsets = array("q", accumulate(map(len, batch), initial=0))
-                self.add_packed(b"".join(batch), offsets)
+            offsets = array("q", accumulate(map(len, batch), initial=0))
+            self.add_packed(b"".join(batch), offsets)
 
     def add_packed(self, data: Buffer, offsets: Sequence[int]) -> None:
         offs = _as_offsets(offsets)
@@ -230,50 +264,43 @@ class _Builder:
             raise ValueError("packed leaves: the offsets lie outside the data")
         while i < n:
             take = min(CHUNK_LEAVES - self.pending_leaves, n - i)
-            part = offs[i : i + take + 1]
-            if self.workers == 1:
-                self.leaf_hashes += _hash_part(data, part)
-            else:
-                self.pending.append((data, part))
+            self.pending.append((data, offs[i : i + take + 1]))
+            self.pending_leaves += take
             i += take
-            self._count(take)
+            if self.pending_leaves == CHUNK_LEAVES:
+                self._flush()
 
-    def _count(self, added: int) -> None:
-        self.pending_leaves += added
-        if self.pending_leaves == CHUNK_LEAVES:
-            self._flush()
-
-    def _flush(self, last: bool = False) -> None:
+    def _flush(self) -> None:
         if not self.pending_leaves:
             return
-        if self.workers > 1 and self.pool is None and not last:
-            from zk.merkle_workers import WorkerPool
+        parts, self.pending, self.pending_leaves = self.pending, [], 0
+        if self.pool is None:
+            self.subtrees.append(_subtree(parts, self.keep))
+            return
+        while len(self.futures) >= self.max_waiting:
+            self.subtrees.append(self.futures.popleft().result())
+        self.futures.append(self.pool.submit(_subtree, parts, self.keep))
 
-            self.pool = WorkerPool(self.workers, self.keep)
+    def close(self) -> None:
         if self.pool is not None:
-            self.pool.submit(self.pending, self.pending_leaves)
-        else:
-            for data, part in self.pending:
-                self.leaf_hashes += _hash_part(data, part)
-            self.subtrees.append(subtree_levels(self.leaf_hashes, self.keep))
-            self.leaf_hashes = []
-        self.pending, self.pending_leaves = [], 0
+            for future in self.futures:
+                future.cancel()
+            self.pool.shutdown(wait=True)
 
     def finish(self) -> list[bytes]:
         """The tree's levels (contiguous buffers, leaves first) when ``keep``, else ``[root]``."""
         try:
-            self._flush(last=True)
-            if self.pool is not None:
-                self.subtrees += self.pool.results()
+            self._flush()
+            while self.futures:
+                self.subtrees.append(self.futures.popleft().result())
         finally:
-            if self.pool is not None:
-                self.pool.close()
+            self.close()
         if not self.subtrees:
             return [] if self.keep else [_EMPTY_ROOT]
         if len(self.subtrees) == 1:
             return self.subtrees[0]
         roots = [levels[-1] for levels in self.subtrees]
-        upper = subtree_levels(roots, self.keep)
+        upper = _levels_above(roots, self.keep)
         if not self.keep:
             return upper
         # Level j below the subtrees' height is their level j side by side; a short last
@@ -299,8 +326,7 @@ def _build(
         for data, offsets in segments or ():
             builder.add_packed(data, offsets)
     except BaseException:
-        if builder.pool is not None:  # a failing producer must not leave workers behind
-            builder.pool.close()
+        builder.close()  # a failing producer must not leave threads hashing behind
         raise
     return builder.finish()
 

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import threading
+from array import array
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from itertools import accumulate
 
 import pytest
 import rfc8785
@@ -11,7 +15,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import zk.merkle
-import zk.merkle_workers
 from zk.merkle import (
     MerkleTree,
     encode_row,
@@ -22,6 +25,8 @@ from zk.merkle import (
     verify_inclusion,
     verify_multiproof,
 )
+
+needs_native = pytest.mark.skipif(not zk.merkle.NATIVE, reason="zk._sha256tree is not built")
 
 
 def mth(leaves: list[bytes]) -> bytes:
@@ -127,12 +132,30 @@ def _packed(leaves: list[bytes], cuts: list[int]) -> list[tuple[bytes, list[int]
     return [(data, offsets[a : b + 1]) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
 
 
+@pytest.fixture(params=["native", "hashlib"])
+def hasher(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each tree test runs on both hashers: OpenSSL in batches and the hashlib fallback."""
+    if request.param == "hashlib":
+        monkeypatch.setattr(zk.merkle, "NATIVE", False)
+    return str(request.param)
+
+
+def test_this_install_built_the_native_hasher() -> None:
+    # `pip install -e .` (make test / make run) compiles zk/_sha256tree.c; the build is optional
+    # so that a verifier-only install without a compiler still works, which would hide a failed
+    # build here: 6x slower snapshot roots, reported only in the asset's metadata.
+    assert zk.merkle.NATIVE, (
+        "zk._sha256tree is not built: install a C compiler and OpenSSL's headers (Debian: gcc "
+        "libssl-dev), then `pip install --no-deps -e .`"
+    )
+
+
 @pytest.mark.parametrize(
     ("n", "workers"),
     [(n, 1) for n in (0, 1, 3, 4, 5, 8, 9, 15, 16, 17, 31, 33, 64, 100)] + [(9, 2), (33, 2)],
 )
-def test_subtrees_in_worker_processes_give_the_rfc_root_and_paths(
-    monkeypatch: pytest.MonkeyPatch, n: int, workers: int
+def test_subtrees_hashed_on_threads_give_the_rfc_root_and_paths(
+    monkeypatch: pytest.MonkeyPatch, hasher: str, n: int, workers: int
 ) -> None:
     # Subtrees of 4 leaves: every tree above is cut, most with a short last subtree, and the
     # segments are cut elsewhere than the subtrees, so both kinds of boundary are crossed.
@@ -148,25 +171,85 @@ def test_subtrees_in_worker_processes_give_the_rfc_root_and_paths(
         assert tree.inclusion_proof(m) == rfc_path(m, leaves)
 
 
-def test_a_failing_row_producer_stops_the_worker_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+def _merkle_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("merkle")]
+
+
+def test_a_failing_row_producer_stops_the_hashing_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(zk.merkle, "CHUNK_LEAVES", 2)
-    started: list[object] = []
-    real = zk.merkle_workers.WorkerPool.__init__
-
-    def spy(self: zk.merkle_workers.WorkerPool, workers: int, keep: bool) -> None:
-        real(self, workers, keep)
-        started.append(self)
-
-    monkeypatch.setattr(zk.merkle_workers.WorkerPool, "__init__", spy)
 
     def segments() -> Iterator[tuple[bytes, list[int]]]:
         yield from _packed(rows(8), [4])
+        assert _merkle_threads(), "the subtrees before the failure were not handed to threads"
         raise ValueError("row 9: not a finite number")
 
     with pytest.raises(ValueError, match="row 9"):
         merkle_root_packed(segments(), workers=2)
-    (pool,) = started
-    assert all(p.poll() is not None for p in pool.procs)  # type: ignore[attr-defined]
+    assert not _merkle_threads()
+
+
+def test_trees_built_at_once_on_several_threads_do_not_mix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(zk.merkle, "CHUNK_LEAVES", 8)
+    inputs = [rows(n) for n in (50, 64, 77, 101)]
+    with ThreadPoolExecutor(4) as pool:
+        roots = list(pool.map(lambda leaves: merkle_root(leaves, workers=2), inputs * 3))
+    assert roots == [mth(leaves) for leaves in inputs] * 3
+
+
+leaf_lists = st.lists(st.binary(max_size=300), max_size=40)
+
+
+@needs_native
+@settings(max_examples=150, deadline=None)
+@given(leaves=leaf_lists, lead=st.binary(max_size=5), wide=st.booleans())
+def test_native_leaf_hashes_equal_hashlib(leaves: list[bytes], lead: bytes, wide: bool) -> None:
+    # Offsets absolute into the data, which may start with bytes that belong to no leaf.
+    offsets = array("q" if wide else "i", accumulate(map(len, leaves), initial=len(lead)))
+    from zk._sha256tree import hash_leaves
+
+    got = hash_leaves(lead + b"".join(leaves), offsets)
+    assert got == b"".join(leaf_hash(leaf) for leaf in leaves)
+
+
+@needs_native
+@settings(max_examples=150, deadline=None)
+@given(hashes=st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=70))
+def test_native_levels_equal_the_python_levels(hashes: list[bytes]) -> None:
+    from zk._sha256tree import tree_levels
+
+    for keep in (True, False):
+        assert tree_levels(b"".join(hashes), keep) == zk.merkle.subtree_levels(hashes, keep)
+
+
+@needs_native
+@pytest.mark.parametrize(
+    ("data", "offsets", "error"),
+    [
+        (b"abcdef", array("i", [0, 4, 2]), "must not decrease"),
+        (b"abcdef", array("i", [0, 7]), "outside the data"),
+        (b"abcdef", array("i", [-1, 2]), "outside the data"),
+        (b"abcdef", array("i"), "at least one"),
+        (b"abcdef", array("d", [0.0, 2.0]), "int32 or int64"),
+        (b"abcdef", array("h", [0, 2]), "int32 or int64"),
+        (b"abcdef", b"\x00\x00\x00\x00", "int32 or int64"),
+    ],
+)
+def test_the_native_hasher_refuses_bad_offsets_with_a_reason(
+    data: bytes, offsets: object, error: str
+) -> None:
+    from zk._sha256tree import hash_leaves
+
+    with pytest.raises((ValueError, TypeError), match=error):
+        hash_leaves(data, offsets)  # type: ignore[arg-type]
+
+
+@needs_native
+@pytest.mark.parametrize("hashes", [b"", bytes(31), bytes(33)])
+def test_the_native_levels_refuse_what_is_not_a_row_of_hashes(hashes: bytes) -> None:
+    from zk._sha256tree import tree_levels
+
+    with pytest.raises(ValueError, match="multiple of 32"):
+        tree_levels(hashes, True)
 
 
 def test_packed_offsets_outside_the_data_are_refused() -> None:
@@ -228,7 +311,7 @@ def test_a_multiproof_fails_for_a_changed_row_index_count_node_size_or_root() ->
 
 
 def test_a_multiproof_of_a_tree_built_in_subtrees_and_workers_is_the_same(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, hasher: str
 ) -> None:
     monkeypatch.setattr(zk.merkle, "CHUNK_LEAVES", 4)
     leaves = rows(23)

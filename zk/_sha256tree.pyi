@@ -1,0 +1,6 @@
+"""RFC 9162 Merkle hashing in batches over OpenSSL's SHA-256 (zk/_sha256tree.c)."""
+
+from typing_extensions import Buffer
+
+def hash_leaves(data: Buffer, offsets: Buffer, /) -> bytes: ...
+def tree_levels(leaf_hashes: Buffer, keep: bool, /) -> list[bytes]: ...
