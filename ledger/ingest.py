@@ -31,10 +31,12 @@ from __future__ import annotations
 import hashlib
 import re
 import tempfile
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TypeAlias
@@ -389,8 +391,43 @@ READ_AHEAD = 8
 _Parsed: TypeAlias = "ParquetPart | pa.Table | _CsvPart"
 
 
+class _Parsers:
+    """Private in-memory DuckDB connections for the reader threads (one thread, 512 MB each),
+    reused file after file: opening one costs more than parsing a typical CSV. A connection a
+    file failed in is closed, not reused."""
+
+    def __init__(self) -> None:
+        self.idle: list[duckdb.DuckDBPyConnection] = []
+        self.lock = threading.Lock()
+
+    @contextmanager
+    def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self.lock:
+            con = self.idle.pop() if self.idle else None
+        if con is None:
+            con = duckdb.connect(config={"threads": 1, "memory_limit": "512MB"})
+        try:
+            yield con
+        except BaseException:
+            con.close()
+            raise
+        with self.lock:
+            self.idle.append(con)
+
+    def close(self) -> None:
+        with self.lock:
+            for con in self.idle:
+                con.close()
+            self.idle.clear()
+
+
 def _parse(
-    order: int, lf: LandingFile, outcome: FileOutcome, entity: Entity, folder: Path
+    order: int,
+    lf: LandingFile,
+    outcome: FileOutcome,
+    entity: Entity,
+    folder: Path,
+    parsers: _Parsers,
 ) -> _Parsed:
     """A file's bytes, verified, as what its stager consumes: the canonical Parquet part, the
     JSON Lines table, or the parsed CSV. Runs on a reader thread."""
@@ -400,7 +437,8 @@ def _parse(
     if lf.fmt == "jsonl":
         return _jsonl_table(order, lf.relpath, data)
     if lf.fmt == "csv":
-        return _parse_csv(order, lf, data, entity, folder)
+        with parsers.connection() as con:
+            return _parse_csv(con, order, lf, data, entity, folder)
     raise FileRejected(
         f"{lf.relpath}: unsupported format '.{lf.fmt}'; landing files must be one of "
         f"{', '.join('.' + f for f in LANDING_FORMATS)} (any letter case)"
@@ -413,21 +451,23 @@ def _read_ahead(
     """The files in order, each with its parse running up to :data:`READ_AHEAD` files ahead on
     two threads: reading, hashing and pyarrow decoding overlap the SQL of earlier files (both
     release the GIL). An error surfaces from the future, for that file alone."""
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ledgerlens-read") as pool:
-        queue: deque[tuple[int, LandingFile, FileOutcome, Future[_Parsed]]] = deque()
-        todo = iter(files)
-        try:
-            for order, lf, outcome in todo:
-                queue.append(
-                    (order, lf, outcome, pool.submit(_parse, order, lf, outcome, entity, folder))
-                )
-                if len(queue) > READ_AHEAD:
+    parsers = _Parsers()
+    queue: deque[tuple[int, LandingFile, FileOutcome, Future[_Parsed]]] = deque()
+    try:
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ledgerlens-read") as pool:
+            try:
+                for order, lf, outcome in files:
+                    job = pool.submit(_parse, order, lf, outcome, entity, folder, parsers)
+                    queue.append((order, lf, outcome, job))
+                    if len(queue) > READ_AHEAD:
+                        yield queue.popleft()
+                while queue:
                     yield queue.popleft()
-            while queue:
-                yield queue.popleft()
-        finally:
-            for *_, future in queue:
-                future.cancel()
+            finally:
+                for *_, future in queue:
+                    future.cancel()
+    finally:
+        parsers.close()
 
 
 def _stage_entity(
@@ -436,6 +476,7 @@ def _stage_entity(
     """Stage every file of one entity; a file that fails is rejected alone."""
     chunk: list[tuple[int, LandingFile, FileOutcome, ParquetPart]] = []
     lines: list[tuple[int, LandingFile, FileOutcome, pa.Table]] = []
+    csvs: list[tuple[int, LandingFile, FileOutcome, _CsvPart]] = []
     for order, lf, outcome, parsed in _read_ahead(files, entity, batch.folder):
         try:
             got = parsed.result()
@@ -452,13 +493,17 @@ def _stage_entity(
                     _flush_jsonl(batch, entity, lines)
                     lines = []
             else:
-                _stage_csv(batch, entity, order, lf, outcome, got)
+                csvs.append((order, lf, outcome, got))
+                if sum(p.table.num_rows for *_, p in csvs) >= CHUNK_ROWS:
+                    _flush_csv(batch, entity, csvs)
+                    csvs = []
         except _OUR_BUGS:
             raise
         except (FileRejected, duckdb.Error) as exc:
             _reject(outcome, lf, exc)
     _flush_parquet(batch, entity, chunk)
     _flush_jsonl(batch, entity, lines)
+    _flush_csv(batch, entity, csvs)
     _judge_rows(batch.con, entity, f"canon_{entity.name}", batch.limits)
     batch.staged[entity.name] = [o for _, _, o in files if o.status != "rejected"]
 
@@ -520,42 +565,72 @@ class _CsvPart:
     rejects: list[ParserReject]
 
 
-def _parse_csv(order: int, lf: LandingFile, data: bytes, entity: Entity, folder: Path) -> _CsvPart:
-    """Parse one CSV on the calling (reader) thread, in a private in-memory DuckDB: two files
-    parse at once beside the batch's own SQL, and nothing of a file that fails reaches the
-    batch."""
-    con = duckdb.connect(config={"threads": 1, "memory_limit": "512MB"})
+def _parse_csv(
+    con: duckdb.DuckDBPyConnection,
+    order: int,
+    lf: LandingFile,
+    data: bytes,
+    entity: Entity,
+    folder: Path,
+) -> _CsvPart:
+    """Parse one CSV on the calling (reader) thread, in a private in-memory DuckDB (``con``, of
+    :class:`_Parsers`): two files parse at once beside the batch's own SQL, and nothing of a
+    file that fails reaches the batch."""
+    columns = ", ".join(f"{n} {t}" for n, t in canonical_schema(entity))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE canon ({columns}, {_LINEAGE})")
+    # The relative path only ever appears as an escaped string literal, never as a path.
+    lineage = f"{_sql_text(lf.relpath)}, {order}, _ll_row, NULL, NULL"
+    copy = folder / f"{order}.csv"
     try:
-        columns = ", ".join(f"{n} {t}" for n, t in canonical_schema(entity))
-        con.execute(f"CREATE TEMP TABLE canon ({columns}, {_LINEAGE})")
-        # The relative path only ever appears as an escaped string literal, never as a path.
-        lineage = f"{_sql_text(lf.relpath)}, {order}, _ll_row, NULL, NULL"
-        copy = folder / f"{order}.csv"
         read, extra, rejects = read_csv(con, lf.relpath, data, entity, "canon", copy, lineage)
-        copy.unlink(missing_ok=True)
-        return _CsvPart(con.sql("SELECT * FROM canon").to_arrow_table(), read, extra, rejects)
+        table = con.sql("SELECT * FROM canon").to_arrow_table()
     finally:
-        con.close()
+        copy.unlink(missing_ok=True)
+        con.execute("DROP TABLE IF EXISTS canon")
+    return _CsvPart(table, read, extra, rejects)
+
+
+def _flush_csv(
+    batch: _Batch, entity: Entity, chunk: list[tuple[int, LandingFile, FileOutcome, _CsvPart]]
+) -> None:
+    """Parsed CSV files into ``canon_<entity>`` with their parser rejects, in one transaction;
+    if that fails, each file alone (and a file that fails alone is rejected)."""
+    if not chunk:
+        return
+    try:
+        _stage_csv(batch.con, entity, chunk)
+    except _OUR_BUGS:
+        raise
+    except duckdb.Error as exc:
+        if len(chunk) == 1:
+            _reject(chunk[0][2], chunk[0][1], exc)
+            return
+        for one in chunk:
+            _flush_csv(batch, entity, [one])
+        return
+    for _, _, outcome, part in chunk:
+        outcome.rows_read = part.rows_read
+        _note_extra(outcome, part.extra)
 
 
 def _stage_csv(
-    batch: _Batch, entity: Entity, order: int, lf: LandingFile, outcome: FileOutcome, part: _CsvPart
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    chunk: list[tuple[int, LandingFile, FileOutcome, _CsvPart]],
 ) -> None:
-    """One parsed CSV file into ``canon_<entity>`` and its parser rejects, atomically."""
-    con = batch.con
-    con.register("_csv_part", part.table)
+    """Both or neither: the files' canonical rows and their parser rejects."""
+    con.register("_csv_part", pa.concat_tables([part.table for *_, part in chunk]))
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(f"INSERT INTO canon_{entity.name} SELECT * FROM _csv_part")
-        _stage_rejects(con, lf, order, part.rejects)
+        for order, lf, _, part in chunk:
+            _stage_rejects(con, lf, order, part.rejects)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
     finally:
         con.unregister("_csv_part")
-    outcome.rows_read = part.rows_read
-    _note_extra(outcome, part.extra)
 
 
 def _sql_text(value: str) -> str:

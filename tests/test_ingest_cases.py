@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
+import ledger.ingest
 from ledger.contract import TRANSACTIONS
 from ledger.ingest import IngestReport, LandingFile, discover, ingest, landing_file
 from ledger.rules import Limits
@@ -285,3 +288,57 @@ def test_discover_takes_any_letter_case_of_the_extension(tmp_path: Path) -> None
         (landing / "transactions" / name).write_text("")
     assert [f.fmt for f in discover(landing)] == ["csv", "parquet", "jsonl", "jsonl"]
     assert isinstance(discover(landing)[0], LandingFile)
+
+
+def test_csv_files_staged_together_fall_back_to_each_alone_when_the_batch_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # CSV files are staged in one transaction per chunk; if it fails, each file is staged alone
+    # and only the one that fails alone is rejected, its parser rejects with it.
+    landing = tmp_path / "landing"
+    for day in range(4):
+        lines = [_csv_row(day * 100 + i) for i in range(6)]
+        if day == 1:
+            lines.insert(2, "T77777,2026-01-02T10:00:00Z")  # a short row: one parser reject
+        _csv(landing / "transactions" / f"2026-01-0{day + 1}.csv", lines)
+    real = ledger.ingest._stage_csv
+
+    def stage(con: duckdb.DuckDBPyConnection, entity: object, chunk: list[Any]) -> None:
+        if any(lf.relpath.endswith("01-03.csv") for _, lf, _, _ in chunk):
+            raise duckdb.ConversionException("planted: this chunk cannot be inserted")
+        real(con, entity, chunk)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ledger.ingest, "_stage_csv", stage)
+    con = duckdb.connect()
+    report = _run(con, landing)
+    status = {f.relpath.split("/")[1]: (f.status, f.rows_read, f.rows_loaded) for f in report.files}
+    assert status == {
+        "2026-01-01.csv": ("loaded", 6, 6),
+        "2026-01-02.csv": ("loaded", 7, 6),
+        "2026-01-03.csv": ("rejected", 0, 0),
+        "2026-01-04.csv": ("loaded", 6, 6),
+    }
+    assert "planted" in (report.files[2].error or "")
+    assert _count(con, "SELECT count(*) FROM ledger.transactions") == 18
+    assert con.execute("SELECT source_file, source_line FROM ledger.quarantine").fetchall() == [
+        ("transactions/2026-01-02.csv", 4)
+    ]
+
+
+def test_a_csv_that_fails_to_parse_does_not_spoil_the_parser_for_the_next_files(
+    tmp_path: Path,
+) -> None:
+    # The reader threads reuse private DuckDB connections: one a file failed in is dropped, and
+    # the files parsed after it (on either thread) load whole.
+    landing = tmp_path / "landing"
+    for day in range(6):
+        _csv(
+            landing / "transactions" / f"2026-01-0{day + 1}.csv",
+            [_csv_row(day * 10 + i) for i in range(3)],
+        )
+    (landing / "transactions" / "2026-01-02.csv").write_bytes(b"\xff\xfe\x00\xd8broken")
+    report = _run(duckdb.connect(), landing)
+    status = {f.relpath.split("/")[1]: f.status for f in report.files}
+    assert status.pop("2026-01-02.csv") == "rejected"
+    assert set(status.values()) == {"loaded"}
+    assert sum(f.rows_loaded for f in report.files) == 15
