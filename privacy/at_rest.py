@@ -193,6 +193,7 @@ class LedgerProtector:
 
     _PADS = "_ll_at_rest_pads"
     _TOKENS = "_ll_at_rest_tokens"
+    _ROWS = "_ll_at_rest_rows"
 
     def __init__(self, keyvault: KeyVault) -> None:
         self.keyvault = keyvault
@@ -257,10 +258,27 @@ class LedgerProtector:
         """Collect the rows' personal values for the vault (written once, in :meth:`finish`)
         and add the tokens of their distinct identifier values to the batch's token map."""
         self._ensure(con)
-        _add_records(self._records, _records(con, entity, rows_sql))
         cols = PROTECTED.get(entity, ())
-        if not cols:
+        personal = [*cols, *SUBJECT_RESOLVED.get(entity, ())]
+        if not personal:
             return
+        # The rows are read once (the caller's query joins the whole stage): their subject and
+        # personal columns into a temporary table that the vault records and tokens both read.
+        keep = ", ".join(_q(c) for c in dict.fromkeys([_SUBJECT_COLUMN, *personal]))
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {self._ROWS} AS SELECT {keep} FROM ({rows_sql}) r"
+        )
+        rows_sql = f"SELECT * FROM {self._ROWS}"
+        try:
+            _add_records(self._records, _records(con, entity, rows_sql))
+            if cols:
+                self._add_tokens(con, cols, rows_sql)
+        finally:
+            con.execute(f"DROP TABLE IF EXISTS {self._ROWS}")
+
+    def _add_tokens(
+        self, con: duckdb.DuckDBPyConnection, cols: tuple[str, ...], rows_sql: str
+    ) -> None:
         distinct = " UNION ".join(
             f"SELECT CAST({_q(c)} AS VARCHAR) AS v FROM ({rows_sql}) r WHERE {_q(c)} IS NOT NULL"
             for c in cols
