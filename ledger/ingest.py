@@ -34,12 +34,13 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Protocol, TypeAlias
+from typing import Protocol, TypeAlias, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -591,25 +592,35 @@ def _parse_csv(
     return _CsvPart(table, read, extra, rejects)
 
 
-def _flush_csv(
-    batch: _Batch, entity: Entity, chunk: list[tuple[int, LandingFile, FileOutcome, _CsvPart]]
-) -> None:
-    """Parsed CSV files into ``canon_<entity>`` with their parser rejects, in one transaction;
-    if that fails, each file alone (and a file that fails alone is rejected)."""
+_Part = TypeVar("_Part")
+
+
+def _stage_or_each(
+    chunk: list[tuple[int, LandingFile, FileOutcome, _Part]],
+    stage: Callable[[list[tuple[int, LandingFile, FileOutcome, _Part]]], None],
+) -> list[tuple[int, LandingFile, FileOutcome, _Part]]:
+    """Stage a chunk of parsed files at once; if that fails, each file alone, and a file that
+    fails alone is rejected. Returns the files that were staged."""
     if not chunk:
-        return
+        return []
     try:
-        _stage_csv(batch.con, entity, chunk)
+        stage(chunk)
     except _OUR_BUGS:
         raise
     except duckdb.Error as exc:
         if len(chunk) == 1:
             _reject(chunk[0][2], chunk[0][1], exc)
-            return
-        for one in chunk:
-            _flush_csv(batch, entity, [one])
-        return
-    for _, _, outcome, part in chunk:
+            return []
+        return [done for one in chunk for done in _stage_or_each([one], stage)]
+    return chunk
+
+
+def _flush_csv(
+    batch: _Batch, entity: Entity, chunk: list[tuple[int, LandingFile, FileOutcome, _CsvPart]]
+) -> None:
+    """Parsed CSV files into ``canon_<entity>`` with their parser rejects, in one transaction
+    (:func:`_stage_or_each`)."""
+    for _, _, outcome, part in _stage_or_each(chunk, partial(_stage_csv, batch.con, entity)):
         outcome.rows_read = part.rows_read
         _note_extra(outcome, part.extra)
 
@@ -657,21 +668,12 @@ def _jsonl_table(order: int, relpath: str, data: bytes) -> pa.Table:
 def _flush_jsonl(
     batch: _Batch, entity: Entity, chunk: list[tuple[int, LandingFile, FileOutcome, pa.Table]]
 ) -> None:
-    """Parse a chunk of JSON Lines files in one pass; if that fails, each file alone."""
-    if not chunk:
-        return
-    try:
-        _stage_jsonl(batch.con, entity, pa.concat_tables([t for *_, t in chunk]))
-    except _OUR_BUGS:
-        raise
-    except duckdb.Error as exc:
-        if len(chunk) == 1:
-            _reject(chunk[0][2], chunk[0][1], exc)
-            return
-        for part in chunk:
-            _flush_jsonl(batch, entity, [part])
-        return
-    for _, _, outcome, table in chunk:
+    """Parse a chunk of JSON Lines files in one pass (:func:`_stage_or_each`)."""
+
+    def stage(files: list[tuple[int, LandingFile, FileOutcome, pa.Table]]) -> None:
+        _stage_jsonl(batch.con, entity, pa.concat_tables([t for *_, t in files]))
+
+    for _, _, outcome, table in _stage_or_each(chunk, stage):
         outcome.rows_read = table.num_rows
 
 

@@ -122,6 +122,17 @@ done:
     return result;
 }
 
+/* Append bytes(data[0:len]) to list; -1 with an exception set on failure. */
+static int append_bytes(PyObject *list, const void *data, Py_ssize_t len) {
+    PyObject *item = PyBytes_FromStringAndSize((const char *)data, len);
+    if (item == NULL) {
+        return -1;
+    }
+    int rc = PyList_Append(list, item);
+    Py_DECREF(item);
+    return rc;
+}
+
 static PyObject *tree_levels(PyObject *Py_UNUSED(self), PyObject *args) {
     Py_buffer leaves;
     int keep;
@@ -177,37 +188,22 @@ static PyObject *tree_levels(PyObject *Py_UNUSED(self), PyObject *args) {
     if (levels == NULL) {
         goto done;
     }
-    if (keep) {
-        PyObject *first = PyBytes_FromStringAndSize(leaves.buf, leaves.len);
-        if (first == NULL || PyList_Append(levels, first) < 0) {
-            Py_XDECREF(first);
-            Py_CLEAR(levels);
-            goto done;
-        }
-        Py_DECREF(first);
-    }
     if (width == 1) {
-        if (!keep) {
-            PyObject *root = PyBytes_FromStringAndSize(leaves.buf, DIGEST);
-            if (root == NULL || PyList_Append(levels, root) < 0) {
-                Py_XDECREF(root);
-                Py_CLEAR(levels);
-                goto done;
-            }
-            Py_DECREF(root);
+        /* One leaf: it is the root; with keep it is also the only level. */
+        if (append_bytes(levels, leaves.buf, DIGEST) < 0) {
+            Py_CLEAR(levels);
         }
+        goto done;
+    }
+    if (keep && append_bytes(levels, leaves.buf, leaves.len) < 0) {
+        Py_CLEAR(levels);
         goto done;
     }
     unsigned char *level = buf;
     for (Py_ssize_t w = (width + 1) / 2;; w = (w + 1) / 2) {
-        if (keep || w == 1) {
-            PyObject *item = PyBytes_FromStringAndSize((const char *)level, w * DIGEST);
-            if (item == NULL || PyList_Append(levels, item) < 0) {
-                Py_XDECREF(item);
-                Py_CLEAR(levels);
-                goto done;
-            }
-            Py_DECREF(item);
+        if ((keep || w == 1) && append_bytes(levels, level, w * DIGEST) < 0) {
+            Py_CLEAR(levels);
+            goto done;
         }
         if (w == 1) {
             break;
