@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from assets.attestations import (
     ISSUER_KEY_ASSET,
     SCORE_CREDENTIALS_KEY,
     SNAPSHOT_COMMITMENT_KEY,
+    encode_ahead,
     encode_rows,
     issuer_key,
     score_credentials,
@@ -484,6 +486,35 @@ def test_a_non_finite_amount_fails_naming_the_column_and_row_but_not_the_value()
     with pytest.raises(ValueError, match="column amount: the value in row 12 ") as err:
         encode_rows("transactions", batch, first_row=10)
     assert "inf" not in str(err.value)
+
+
+def test_rows_encoded_ahead_on_threads_come_in_order_and_a_bad_row_stops_them() -> None:
+    # Batches are encoded on two threads several batches ahead: the output keeps load order and
+    # row numbers count across batches; a non-finite value fails naming its row in load order,
+    # and no encoding thread outlives the failure.
+    def batches(bad_at: int | None) -> list[pa.RecordBatch]:
+        out = []
+        for b in range(9):
+            amounts = [float(b * 10 + i) for i in range(10)]
+            if bad_at is not None and b == bad_at // 10:
+                amounts[bad_at % 10] = float("nan")
+            holders = [f"ps_{b}_{i}" for i in range(10)]
+            out.append(pa.record_batch({"amount": amounts, "holder": holders}))
+        return out
+
+    got = list(encode_ahead("transactions", batches(None), workers=2))
+    assert [h for _, holders in got for h in holders.to_pylist()] == [
+        f"ps_{b}_{i}" for b in range(9) for i in range(10)
+    ]
+    expected = [
+        encode_row("transactions", [number_text(float(k)), f"ps_{k // 10}_{k % 10}"])
+        for k in range(90)
+    ]
+    assert [row.encode() for encoded, _ in got for row in encoded.to_pylist()] == expected
+    with pytest.raises(ValueError, match="the value in row 57 ") as err:
+        list(encode_ahead("transactions", batches(57), workers=2))
+    assert "nan" not in str(err.value).lower()
+    assert not [t for t in threading.enumerate() if t.name.startswith("encode")]
 
 
 @pytest.mark.parametrize(
