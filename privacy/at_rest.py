@@ -262,11 +262,12 @@ class LedgerProtector:
         personal = [*cols, *SUBJECT_RESOLVED.get(entity, ())]
         if not personal:
             return
-        # The rows are read once (the caller's query joins the whole stage): their subject and
-        # personal columns into a temporary table that the vault records and tokens both read.
+        # The rows are read once (the caller's query joins the whole stage): their distinct
+        # (subject, personal values) into a temporary table that the vault records and the tokens
+        # both read; far fewer than the rows (a subject repeats its devices and addresses).
         keep = ", ".join(_q(c) for c in dict.fromkeys([_SUBJECT_COLUMN, *personal]))
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {self._ROWS} AS SELECT {keep} FROM ({rows_sql}) r"
+            f"CREATE OR REPLACE TEMP TABLE {self._ROWS} AS SELECT DISTINCT {keep} FROM ({rows_sql}) r"
         )
         rows_sql = f"SELECT * FROM {self._ROWS}"
         try:
