@@ -536,25 +536,13 @@ def _with_lineage(order: int, relpath: str, table: pa.Table) -> pa.Table:
 def _flush_parquet(
     batch: _Batch, entity: Entity, chunk: list[tuple[int, LandingFile, FileOutcome, ParquetPart]]
 ) -> None:
-    """Judge a chunk of Parquet files in one statement; if it fails, each file alone."""
-    if not chunk:
-        return
-    tables = [_with_lineage(order, lf.relpath, part.table) for order, lf, _, part in chunk]
-    try:
+    """Judge a chunk of Parquet files in one statement (:func:`_stage_or_each`)."""
+
+    def stage(files: list[tuple[int, LandingFile, FileOutcome, ParquetPart]]) -> None:
+        tables = [_with_lineage(order, lf.relpath, part.table) for order, lf, _, part in files]
         _judge_arrow(batch, entity, pa.concat_tables(tables))
-        return
-    except _OUR_BUGS:
-        raise
-    except duckdb.Error:
-        if len(chunk) == 1:
-            raise
-    for (_, lf, outcome, _), table in zip(chunk, tables, strict=True):
-        try:
-            _judge_arrow(batch, entity, table)
-        except _OUR_BUGS:
-            raise
-        except duckdb.Error as exc:
-            _reject(outcome, lf, exc)
+
+    _stage_or_each(chunk, stage)
 
 
 def _judge_arrow(batch: _Batch, entity: Entity, table: pa.Table) -> None:

@@ -342,3 +342,36 @@ def test_a_csv_that_fails_to_parse_does_not_spoil_the_parser_for_the_next_files(
     assert status.pop("2026-01-02.csv") == "rejected"
     assert set(status.values()) == {"loaded"}
     assert sum(f.rows_loaded for f in report.files) == 15
+
+
+def test_a_parquet_file_that_cannot_be_judged_is_rejected_alone_even_when_last(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Parquet files are judged in chunks, each file alone if a chunk fails. The last chunk of a
+    # batch is judged after the read loop: a lone file failing there used to escape the ingest
+    # as a DuckDB error instead of being rejected.
+    landing = tmp_path / "landing"
+    for day in range(3):
+        _parquet(
+            landing / "transactions" / f"2026-01-0{day + 1}.parquet",
+            [_txn(day * 100 + i) for i in range(5)],
+        )
+    real = ledger.ingest._judge_arrow
+
+    def judge(batch: Any, entity: Any, table: pa.Table) -> None:
+        if "transactions/2026-01-03.parquet" in table.column("_file").to_pylist():
+            raise duckdb.ConversionException("planted: this file cannot be judged")
+        real(batch, entity, table)
+
+    monkeypatch.setattr(ledger.ingest, "_judge_arrow", judge)
+    monkeypatch.setattr(ledger.ingest, "CHUNK_ROWS", 10)  # days 1-2 fill a chunk; day 3 is last
+    con = duckdb.connect()
+    report = _run(con, landing)
+    status = {f.relpath.split("/")[1]: (f.status, f.rows_loaded) for f in report.files}
+    assert status == {
+        "2026-01-01.parquet": ("loaded", 5),
+        "2026-01-02.parquet": ("loaded", 5),
+        "2026-01-03.parquet": ("rejected", 0),
+    }
+    assert "planted" in (report.files[2].error or "")
+    assert _count(con, "SELECT count(*) FROM ledger.transactions") == 10
