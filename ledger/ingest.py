@@ -44,6 +44,7 @@ from typing import Protocol, TypeAlias, TypeVar
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ledger.contract import ENTITIES, LANDING_FORMATS, REFERENCE_ENTITIES, Column, Entity
 from ledger.expectations import DEFAULT_SUITE, SuiteConfig, SuiteOutcome, run_suite
@@ -581,8 +582,13 @@ def _parse_csv(
     lineage = f"{_sql_text(lf.relpath)}, {order}, _ll_row, NULL, NULL"
     copy = folder / f"{order}.csv"
     try:
-        read, extra, rejects = read_csv(con, lf.relpath, data, entity, "canon", copy, lineage)
+        read, extra, rejects, lines = read_csv(
+            con, lf.relpath, data, entity, "canon", copy, lineage
+        )
         table = con.sql("SELECT * FROM canon").to_arrow_table()
+        if lines is not None:
+            by_row = pc.take(pa.array(lines, pa.int64()), table.column("_row"))
+            table = table.set_column(table.schema.get_field_index("_line"), "_line", by_row)
     finally:
         copy.unlink(missing_ok=True)
         con.execute("DROP TABLE IF EXISTS canon")
@@ -743,6 +749,7 @@ def _route(
     """
     con, name, key = batch.con, entity.name, _key(entity.key)
     batch.temp += [("TABLE", f"already_{name}"), ("TABLE", f"dups_{name}")]
+    batch.temp += [("TABLE", f"twice_{name}"), ("TABLE", f"suspects_{name}")]
     batch.temp += [("TABLE", f"judged_{name}"), ("VIEW", f"base_{name}")]
     joins, flags = [], []
     for col in entity.key_columns:
@@ -783,26 +790,42 @@ def _route(
             {", ".join(["(CAST(s._order AS BIGINT) << 32) | s._row AS _pos", *flags])}
         FROM stage_{name} s JOIN {_FILES} f ON f._order = s._order {" ".join(joins)}"""
     )
+    # Keys seen twice in the batch, from the key column alone (cheap: no reference joins), and
+    # keys already in the ledger. Only rows that can fail a rule are read past the reference
+    # joins, once, into suspects_<e>: rows failing a row rule or a reference, and the rows of
+    # those keys. Every other row passes every rule.
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE dups_{name} AS
-        SELECT {key} AS _k, min(_pos) AS _first FROM base_{name}
-        WHERE {clean} GROUP BY 1 HAVING count(*) > 1"""
+        f"""CREATE OR REPLACE TEMP TABLE twice_{name} AS
+        SELECT {key} AS _k FROM stage_{name} WHERE {key} IS NOT NULL
+        GROUP BY 1 HAVING count(*) > 1"""
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE already_{name} AS
         SELECT DISTINCT {key} AS _k FROM stage_{name}
         WHERE {key} IN (SELECT {key} FROM ledger.{name})"""
     )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE suspects_{name} AS
+        SELECT *, {clean} AS _clean FROM base_{name}
+        WHERE NOT ({clean}) OR {key} IN (SELECT _k FROM twice_{name})
+            OR {key} IN (SELECT _k FROM already_{name})"""
+    )
+    # The first row of a key that passes every other rule wins.
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE dups_{name} AS
+        SELECT {key} AS _k, min(_pos) AS _first FROM suspects_{name}
+        WHERE _clean AND {key} IN (SELECT _k FROM twice_{name}) GROUP BY 1"""
+    )
     batch_rules = [r for r in rules_for(name) if r.scope == "batch"]
     # Only the failing rows are materialised (with their rules), once: the quarantine insert
     # reads them, and the rows to load are the stage minus them (an anti-join on the row's
     # position), so the ~99% that pass are written once, straight into the ledger.
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE judged_{name} AS SELECT * FROM (
+        f"""CREATE OR REPLACE TEMP TABLE judged_{name} AS SELECT * EXCLUDE (_clean) FROM (
             SELECT *, list_concat(_local, {_failed_list(batch_rules)}) AS failed_rules FROM (
-                SELECT b.*, ({clean}) AND (a._k IS NOT NULL OR b._pos <> d._first)
+                SELECT b.*, _clean AND (a._k IS NOT NULL OR b._pos <> d._first)
                     AS _is_duplicate
-                FROM base_{name} b
+                FROM suspects_{name} b
                 LEFT JOIN already_{name} a ON a._k = b.{key}
                 LEFT JOIN dups_{name} d ON d._k = b.{key}
             )
@@ -908,14 +931,25 @@ def _blocking_checks(
 def _keys_twice(con: duckdb.DuckDBPyConnection, name: str, snapshot: str) -> bool:
     """Whether a key of the batch is now in the table twice. The table had unique keys at the
     last commit, so only the batch's keys need looking at: unique among themselves and absent
-    from the rows before it."""
+    from the rows before it (looked up only when there are rows before it)."""
     key = _key(ENTITIES[name].key)
     found = con.execute(
-        f"""SELECT count(*) <> count(DISTINCT {key}) OR EXISTS (
+        f"SELECT count(*) <> count(DISTINCT {key}) FROM ledger.{name} WHERE _snapshot_id = ?",
+        [snapshot],
+    ).fetchall()
+    if found[0][0]:
+        return True
+    older = con.execute(
+        f"SELECT EXISTS (SELECT 1 FROM ledger.{name} WHERE _snapshot_id IS DISTINCT FROM ?)",
+        [snapshot],
+    ).fetchall()
+    if not older[0][0]:
+        return False
+    found = con.execute(
+        f"""SELECT EXISTS (
             SELECT 1 FROM ledger.{name} o
             WHERE o._snapshot_id IS DISTINCT FROM $s
-              AND o.{key} IN (SELECT {key} FROM ledger.{name} WHERE _snapshot_id = $s))
-        FROM ledger.{name} WHERE _snapshot_id = $s""",
+              AND o.{key} IN (SELECT {key} FROM ledger.{name} WHERE _snapshot_id = $s))""",
         {"s": snapshot},
     ).fetchall()
     return bool(found[0][0])
@@ -1039,10 +1073,13 @@ def _triage(
     decided: list[FileOutcome] = []
     todo: list[tuple[LandingFile, FileOutcome]] = []
     batch_sha: dict[str, str] = {}
-    for lf in files:
+    # Files are hashed on two threads (hashlib releases the GIL), in order of the listing.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ledgerlens-hash") as pool:
+        prints = [pool.submit(_fingerprint, lf.path) for lf in files]
+    for lf, fingerprint in zip(files, prints, strict=True):
         outcome = FileOutcome(lf.relpath, lf.entity, "", "pending", fmt=lf.fmt)
         try:
-            outcome.sha256, outcome.size_bytes = sha256_file(lf.path), lf.path.stat().st_size
+            outcome.sha256, outcome.size_bytes = fingerprint.result()
         except FileNotFoundError:
             if lf.relpath in state.archived:
                 # Moved into the archive after its load: nothing to do, nothing missing.
@@ -1072,6 +1109,10 @@ def _triage(
             batch_sha[outcome.sha256] = lf.relpath
             todo.append((lf, outcome))
     return decided, todo
+
+
+def _fingerprint(path: Path) -> tuple[str, int]:
+    return sha256_file(path), path.stat().st_size
 
 
 def _missing(lf: LandingFile, state: _State) -> FileOutcome:

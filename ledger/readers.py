@@ -224,12 +224,13 @@ def read_csv(
     table: str,
     copy: Path,
     lineage: str,
-) -> tuple[int, list[str], list[ParserReject]]:
+) -> tuple[int, list[str], list[ParserReject], list[int] | None]:
     """Parse CSV bytes with DuckDB (rejects table on) from a private copy at ``copy`` straight
     into ``table`` (canonical text columns, then the ``lineage`` expressions, which may use
     ``_ll_row``).
 
-    Returns (records read, unknown columns, parser rejects).
+    Returns (records read, unknown columns, parser rejects, line of each parsed record by
+    ``_ll_row`` or None: :func:`record_lines`).
     """
     encoding, codec = _csv_encoding(data)
     header, delim = _csv_header(relpath, data, codec)
@@ -266,22 +267,28 @@ def read_csv(
     for line, kind, raw in found:
         rule, why = CSV_REJECTS.get(kind, CSV_OTHER_REJECT)
         out.append((int(line), rule, f"line {line}: {why}", raw))
-    _set_record_lines(con, table, data, codec, delim, {r[0] for r in out}, int(parsed))
-    return int(parsed) + len(out), extra, out
+    lines = record_lines(data, codec, delim, {r[0] for r in out}, int(parsed))
+    return int(parsed) + len(out), extra, out, lines
 
 
-def _record_lines(data: bytes, codec: str, delim: str) -> list[int] | None:
+def _record_lines(
+    data: bytes, codec: str, delim: str, records: int | None = None
+) -> list[int] | None:
     """1-based first line of every data record (a quoted field may span lines), or None when
-    Python's CSV reader cannot read the file the way DuckDB did."""
-    if not any(c in data for c in (b'"', b"\r", b"\0")) and codec != "utf-16":
-        # Without quotes or carriage returns every physical line is one record (a blank one
-        # included, as the CSV reader counts it), so the lines need no parsing, only counting.
+    Python's CSV reader cannot read the file the way DuckDB did. ``records``: how many records
+    DuckDB found (parsed and rejected), when known."""
+    if not any(c in data for c in (b"\r", b"\0")) and codec != "utf-16":
         try:
             data.decode(codec)
         except UnicodeDecodeError:
             return None
         lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-        return list(range(2, lines + 1))
+        # Every physical line is one record (a blank one included, as the CSV reader counts it)
+        # when nothing is quoted, or when the parser found one record per line of a file
+        # without blank lines: a quoted field spanning lines would leave a line over. Then the
+        # lines need no parsing, only counting.
+        if b'"' not in data or (records == lines - 1 and b"\n\n" not in data):
+            return list(range(2, lines + 1))
     try:
         reader = csv.reader(io.StringIO(data.decode(codec), newline=""), delimiter=delim)
         next(reader, None)  # the header
@@ -294,35 +301,19 @@ def _record_lines(data: bytes, codec: str, delim: str) -> list[int] | None:
     return starts
 
 
-def _set_record_lines(
-    con: duckdb.DuckDBPyConnection,
-    table: str,
-    data: bytes,
-    codec: str,
-    delim: str,
-    rejected: set[int],
-    parsed: int,
-) -> None:
-    """Give each parsed record its line in the file (``_line``), so a row that fails a value rule
-    is named by line like a parser reject. Left NULL (the row index still names it) when the two
-    readers disagree on how many records the file holds. ``table`` holds this file's rows only."""
-    starts = _record_lines(data, codec, delim)
+def record_lines(
+    data: bytes, codec: str, delim: str, rejected: set[int], parsed: int
+) -> list[int] | None:
+    """The line in the file of each parsed record (``_row`` order), so a row that fails a value
+    rule is named by line like a parser reject; None (the row index still names it) when the
+    two readers disagree on how many records the file holds."""
+    starts = _record_lines(data, codec, delim, parsed + len(rejected))
     if starts is None:
-        return
+        return None
     accepted = [n for n in starts if n not in rejected]
     if len(accepted) != parsed or not parsed:
-        return
-    con.register(
-        "_ll_csv_lines",
-        pa.table({"r": pa.array(range(parsed), pa.int64()), "n": pa.array(accepted, pa.int64())}),
-    )
-    try:
-        con.execute(
-            f"UPDATE {table} SET _line = m.n FROM _ll_csv_lines m "
-            f"WHERE {table}._row = m.r AND {table}._line IS NULL"
-        )
-    finally:
-        con.unregister("_ll_csv_lines")
+        return None
+    return accepted
 
 
 # -- JSON Lines -------------------------------------------------------------------------------

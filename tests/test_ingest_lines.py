@@ -64,6 +64,37 @@ def test_line_counting_shortcut_agrees_with_the_csv_reader(parts: list[str]) -> 
     assert fast == starts
 
 
+def _reader_starts(data: bytes) -> list[int]:
+    reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""), delimiter=",")
+    next(reader, None)
+    starts, end = [], reader.line_num
+    for _ in reader:
+        starts.append(end + 1)
+        end = reader.line_num
+    return starts
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.text(alphabet='ab,"\n ;', max_size=6), min_size=2, max_size=2), max_size=10
+    )
+)
+def test_line_counting_with_quoted_fields_agrees_with_the_csv_reader(
+    rows: list[list[str]],
+) -> None:
+    """Quoted files are counted by newlines only when the parser found one record per line; a
+    quoted field over several lines leaves lines over, and then the CSV reader counts."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["x", "y"])
+    writer.writerows(rows)
+    data = out.getvalue().encode("utf-8")
+    starts = _reader_starts(data)
+    assert _record_lines(data, "utf-8", ",", len(starts)) == starts
+    assert _record_lines(data, "utf-8", ",") == starts
+
+
 def _lines_bytewise(data: bytes) -> tuple[list[str | None], list[str], list[int]]:
     texts: list[str | None] = []
     raws: list[str] = []
