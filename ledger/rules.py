@@ -79,6 +79,9 @@ class Rule:
     description: str
     fails_when: str
     scope: Literal["row", "batch"] = "row"
+    # (column, values) when the rule admits only those values (or NULL) in the column; not part
+    # of the rule's identity (the contract version digests the rules' repr).
+    closed: tuple[str, tuple[object, ...]] | None = field(default=None, repr=False, compare=False)
 
 
 def _sql_list(values: tuple[object, ...]) -> str:
@@ -183,6 +186,7 @@ def _in_set(column: str, values: tuple[object, ...], rule: str, what: str) -> Ru
         rule,
         f"{column} must be one of {', '.join(map(str, values))} ({what})",
         f"{column} IS NOT NULL AND {column} NOT IN {_sql_list(values)}",
+        closed=(column, values),
     )
 
 
@@ -255,6 +259,16 @@ def rules_for(entity: str, limits: Limits = DEFAULT_LIMITS) -> list[Rule]:
     first, then the domain rules, then the batch rules (references, duplicates)."""
     ent = ENTITIES[entity]
     return _column_rules(ent, limits) + DOMAIN_RULES.get(entity, []) + _batch_rules(ent)
+
+
+def closed_sets(entity: str, limits: Limits = DEFAULT_LIMITS) -> dict[str, tuple[object, ...]]:
+    """Columns whose value, in every row that passes the row rules, is NULL or one of a fixed
+    set (a row with any other value fails a rule and keeps its raw record)."""
+    return {
+        r.closed[0]: r.closed[1]
+        for r in rules_for(entity, limits)
+        if r.closed is not None and r.scope == "row"
+    }
 
 
 def all_rule_names(limits: Limits = DEFAULT_LIMITS) -> dict[str, list[str]]:

@@ -375,3 +375,38 @@ def test_a_parquet_file_that_cannot_be_judged_is_rejected_alone_even_when_last(
     }
     assert "planted" in (report.files[2].error or "")
     assert _count(con, "SELECT count(*) FROM ledger.transactions") == 10
+
+
+def test_closed_set_columns_keep_every_value_through_the_stage(tmp_path: Path) -> None:
+    # The stage holds tx_type, direction and asset as ENUMs of their allowed values. A value
+    # outside the set must still reach the quarantine as it was sent, and a row that fails only a
+    # batch rule (a duplicate) must keep its values in its raw record and in the ledger.
+    landing = tmp_path / "landing"
+    rows = [
+        _txn(1, tx_type="withdrawal", direction="out", asset="BTC"),
+        _txn(1, tx_type="withdrawal", direction="out", asset="BTC"),  # duplicate of row 0
+        _txn(2, tx_type="Top_Up"),  # not an allowed value (case matters)
+        _txn(3, asset=" ETH "),  # trimmed into the set: loads
+    ]
+    _parquet(landing / "transactions" / "day.parquet", rows)
+    con = duckdb.connect()
+    _run(con, landing)
+    loaded = con.execute(
+        "SELECT txn_id, tx_type, direction, asset FROM ledger.transactions ORDER BY 1"
+    ).fetchall()
+    assert loaded == [("T00001", "withdrawal", "out", "BTC"), ("T00003", "top_up", "in", "ETH")]
+    types = con.execute(
+        "SELECT data_type FROM information_schema.columns WHERE table_schema = 'ledger' "
+        "AND table_name = 'transactions' AND column_name IN ('tx_type', 'direction', 'asset')"
+    ).fetchall()
+    assert {t for (t,) in types} == {"VARCHAR"}
+    quarantined = {
+        row: (rules, json.loads(raw))
+        for row, rules, raw in con.execute(
+            "SELECT source_row, failed_rules, raw_record FROM ledger.quarantine"
+        ).fetchall()
+    }
+    assert quarantined[1][0] == ["duplicate_txn_id"]
+    assert (quarantined[1][1]["tx_type"], quarantined[1][1]["asset"]) == ("withdrawal", "BTC")
+    assert quarantined[2][0] == ["unknown_tx_type"]
+    assert quarantined[2][1]["tx_type"] == "Top_Up"
