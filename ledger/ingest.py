@@ -532,7 +532,6 @@ def _stage_entity(
     _flush_parquet(batch, entity, chunk)
     _flush_jsonl(batch, entity, lines)
     _flush_csv(batch, entity, csvs)
-    _judge_rows(batch.con, entity, f"canon_{entity.name}", batch.limits)
     batch.staged[entity.name] = [o for _, _, o in files if o.status != "rejected"]
 
 
@@ -638,10 +637,21 @@ def _flush_csv(
     batch: _Batch, entity: Entity, chunk: list[tuple[int, LandingFile, FileOutcome, _CsvPart]]
 ) -> None:
     """Parsed CSV files into ``canon_<entity>`` with their parser rejects, in one transaction
-    (:func:`_stage_or_each`)."""
+    (:func:`_stage_or_each`), then judged into the stage."""
+    if not chunk:
+        return
     for _, _, outcome, part in _stage_or_each(chunk, partial(_stage_csv, batch.con, entity)):
         outcome.rows_read = part.rows_read
         _note_extra(outcome, part.extra)
+    _judge_canon(batch, entity)
+
+
+def _judge_canon(batch: _Batch, entity: Entity) -> None:
+    """Judge the parsed CSV or JSON Lines rows of ``canon_<entity>`` into the stage and empty it
+    (a new table: a large ``canon`` beside the growing stage made each append cost seconds)."""
+    _judge_rows(batch.con, entity, f"canon_{entity.name}", batch.limits)
+    canon = ", ".join(f"{n} {t}" for n, t in canonical_schema(entity))
+    batch.con.execute(f"CREATE OR REPLACE TEMP TABLE canon_{entity.name} ({canon}, {_LINEAGE})")
 
 
 def _stage_csv(
@@ -687,13 +697,17 @@ def _jsonl_table(order: int, relpath: str, data: bytes) -> pa.Table:
 def _flush_jsonl(
     batch: _Batch, entity: Entity, chunk: list[tuple[int, LandingFile, FileOutcome, pa.Table]]
 ) -> None:
-    """Parse a chunk of JSON Lines files in one pass (:func:`_stage_or_each`)."""
+    """Parse a chunk of JSON Lines files in one pass (:func:`_stage_or_each`), then judge them
+    into the stage."""
+    if not chunk:
+        return
 
     def stage(files: list[tuple[int, LandingFile, FileOutcome, pa.Table]]) -> None:
         _stage_jsonl(batch.con, entity, pa.concat_tables([t for *_, t in files]))
 
     for _, _, outcome, table in _stage_or_each(chunk, stage):
         outcome.rows_read = table.num_rows
+    _judge_canon(batch, entity)
 
 
 def _stage_jsonl(con: duckdb.DuckDBPyConnection, entity: Entity, table: pa.Table) -> None:
