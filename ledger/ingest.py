@@ -1210,13 +1210,28 @@ def ingest(
         batch = _Batch(con, Path(folder), limits)
         try:
             gone_ = gone if only is None else []
-            _run(batch, report, decided, todo, version, suite, gone_, protect)
+            with _system_arrow_pool():
+                _run(batch, report, decided, todo, version, suite, gone_, protect)
         finally:
             batch.drop()
             if previous_limit:
                 con.execute(f"SET memory_limit = '{previous_limit[0]}'")
     report.seconds = time.perf_counter() - started
     return report
+
+
+@contextmanager
+def _system_arrow_pool() -> Iterator[None]:
+    """Arrow memory of the ingest (parsed files, chunks, results) from the C library's allocator,
+    which returns freed buffers to the system at once. pyarrow's default (mimalloc) keeps freed
+    pages: measured at 5M rows with at-rest protection and GX, peak RSS 2,055-2,060 MB with it,
+    1,766 MB with this, at the same speed. Buffers remember their pool, so switching is safe."""
+    previous = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(previous)
 
 
 def _run(

@@ -410,3 +410,26 @@ def test_closed_set_columns_keep_every_value_through_the_stage(tmp_path: Path) -
     assert (quarantined[1][1]["tx_type"], quarantined[1][1]["asset"]) == ("withdrawal", "BTC")
     assert quarantined[2][0] == ["unknown_tx_type"]
     assert quarantined[2][1]["tx_type"] == "Top_Up"
+
+
+def test_ingest_allocates_arrow_memory_from_the_system_pool_and_restores_the_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pyarrow's mimalloc keeps freed pages (peak RSS 2,055 MB vs 1,766 MB at 5M rows): the
+    # ingest parses with the system allocator, including on its reader threads, and puts the
+    # caller's default back afterwards.
+    landing = tmp_path / "landing"
+    _parquet(landing / "transactions" / "day.parquet", [_txn(i) for i in range(3)])
+    seen: list[str] = []
+    real = ledger.ingest._read_verified
+
+    def read(lf: Any, outcome: Any) -> bytes:
+        seen.append(pa.default_memory_pool().backend_name)
+        return real(lf, outcome)
+
+    monkeypatch.setattr(ledger.ingest, "_read_verified", read)
+    before = pa.default_memory_pool().backend_name
+    report = _run(duckdb.connect(), landing)
+    assert report.rows_loaded == 3
+    assert seen == ["system"]
+    assert pa.default_memory_pool().backend_name == before
