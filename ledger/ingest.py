@@ -390,8 +390,12 @@ def _create_stage(batch: _Batch, entity: Entity) -> None:
         f"stage_{entity.name}",
         f"{typed}, _local VARCHAR[], _raw VARCHAR, _order INTEGER, _row BIGINT, _line BIGINT",
     )
-    canon = ", ".join(f"{n} {t}" for n, t in canonical_schema(entity))
-    batch.table(f"canon_{entity.name}", f"{canon}, {_LINEAGE}")
+    batch.table(f"canon_{entity.name}", _canon_columns(entity))
+
+
+def _canon_columns(entity: Entity) -> str:
+    """Columns of ``canon_<entity>``: the canonical text/typed columns and the lineage."""
+    return ", ".join(f"{n} {t}" for n, t in canonical_schema(entity)) + ", " + _LINEAGE
 
 
 def _reject(outcome: FileOutcome, lf: LandingFile, exc: Exception) -> None:
@@ -650,8 +654,9 @@ def _judge_canon(batch: _Batch, entity: Entity) -> None:
     """Judge the parsed CSV or JSON Lines rows of ``canon_<entity>`` into the stage and empty it
     (a new table: a large ``canon`` beside the growing stage made each append cost seconds)."""
     _judge_rows(batch.con, entity, f"canon_{entity.name}", batch.limits)
-    canon = ", ".join(f"{n} {t}" for n, t in canonical_schema(entity))
-    batch.con.execute(f"CREATE OR REPLACE TEMP TABLE canon_{entity.name} ({canon}, {_LINEAGE})")
+    batch.con.execute(
+        f"CREATE OR REPLACE TEMP TABLE canon_{entity.name} ({_canon_columns(entity)})"
+    )
 
 
 def _stage_csv(
