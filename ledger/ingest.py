@@ -60,6 +60,7 @@ from ledger.readers import (
     read_csv,
     read_parquet,
     scrub,
+    trimmed_columns,
 )
 from ledger.rules import DEFAULT_LIMITS, Limits, Rule, closed_sets, rules_for
 
@@ -278,9 +279,10 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
 # -- typing and row rules -------------------------------------------------------------------
 
 
-def _typed(col: Column) -> tuple[str, str]:
-    """(typed value, present flag) SQL of one contract column from its canonical columns."""
-    text = f"NULLIF(TRIM(t_{col.name}), '')"
+def _typed(col: Column, trimmed: bool = False) -> tuple[str, str]:
+    """(typed value, present flag) SQL of one contract column from its canonical columns;
+    ``trimmed``: its text column is known to need no TRIM (:func:`trimmed_columns`)."""
+    text = f"NULLIF(t_{col.name}, '')" if trimmed else f"NULLIF(TRIM(t_{col.name}), '')"
     if col.dtype == "VARCHAR":
         return text, f"{text} IS NOT NULL"
     if col.dtype == "TIMESTAMP":
@@ -311,13 +313,18 @@ def _text_struct(pairs: Iterable[tuple[str, str]]) -> str:
 
 
 def _judge_rows(
-    con: duckdb.DuckDBPyConnection, entity: Entity, relation: str, limits: Limits
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    relation: str,
+    limits: Limits,
+    trimmed: frozenset[str] = frozenset(),
 ) -> None:
     """Type the canonical rows of ``relation`` and insert them, with the row rules each one
-    fails and (for failing rows) its raw record, into ``stage_<entity>``."""
+    fails and (for failing rows) its raw record, into ``stage_<entity>``. ``trimmed``: text
+    columns of ``relation`` that hold no value TRIM would change."""
     inner = []
     for col in entity.columns:
-        typed, present = _typed(col)
+        typed, present = _typed(col, f"t_{col.name}" in trimmed)
         inner.append(f'{typed} AS "{col.name}", {present} AS _p_{col.name}')
     raw = _text_struct(
         (
@@ -560,28 +567,30 @@ def _flush_parquet(
 
     def stage(files: list[tuple[int, LandingFile, FileOutcome, ParquetPart]]) -> None:
         tables = [_with_lineage(order, lf.relpath, part.table) for order, lf, _, part in files]
-        _judge_arrow(batch, entity, pa.concat_tables(tables))
+        trimmed = frozenset.intersection(*(part.trimmed for *_, part in files))
+        _judge_arrow(batch, entity, pa.concat_tables(tables), trimmed)
 
     _stage_or_each(chunk, stage)
 
 
-def _judge_arrow(batch: _Batch, entity: Entity, table: pa.Table) -> None:
+def _judge_arrow(batch: _Batch, entity: Entity, table: pa.Table, trimmed: frozenset[str]) -> None:
     batch.con.register("_parquet_chunk", table)
     try:
-        _judge_rows(batch.con, entity, "_parquet_chunk", batch.limits)
+        _judge_rows(batch.con, entity, "_parquet_chunk", batch.limits, trimmed)
     finally:
         batch.con.unregister("_parquet_chunk")
 
 
 @dataclass
 class _CsvPart:
-    """One CSV file parsed: canonical rows (``canon`` shape), records read, unknown columns and
-    parser rejects."""
+    """One CSV file parsed: canonical rows (``canon`` shape), records read, unknown columns,
+    parser rejects and the text columns that need no trimming."""
 
     table: pa.Table
     rows_read: int
     extra: list[str]
     rejects: list[ParserReject]
+    trimmed: frozenset[str] = frozenset()
 
 
 def _parse_csv(
@@ -611,7 +620,7 @@ def _parse_csv(
     finally:
         copy.unlink(missing_ok=True)
         con.execute("DROP TABLE IF EXISTS canon")
-    return _CsvPart(table, read, extra, rejects)
+    return _CsvPart(table, read, extra, rejects, trimmed_columns(table))
 
 
 _Part = TypeVar("_Part")
@@ -647,13 +656,14 @@ def _flush_csv(
     for _, _, outcome, part in _stage_or_each(chunk, partial(_stage_csv, batch.con, entity)):
         outcome.rows_read = part.rows_read
         _note_extra(outcome, part.extra)
-    _judge_canon(batch, entity)
+    # Every part of the chunk, staged or not: a smaller set is only ever safer.
+    _judge_canon(batch, entity, frozenset.intersection(*(part.trimmed for *_, part in chunk)))
 
 
-def _judge_canon(batch: _Batch, entity: Entity) -> None:
+def _judge_canon(batch: _Batch, entity: Entity, trimmed: frozenset[str] = frozenset()) -> None:
     """Judge the parsed CSV or JSON Lines rows of ``canon_<entity>`` into the stage and empty it
     (a new table: a large ``canon`` beside the growing stage made each append cost seconds)."""
-    _judge_rows(batch.con, entity, f"canon_{entity.name}", batch.limits)
+    _judge_rows(batch.con, entity, f"canon_{entity.name}", batch.limits, trimmed)
     batch.con.execute(
         f"CREATE OR REPLACE TEMP TABLE canon_{entity.name} ({_canon_columns(entity)})"
     )

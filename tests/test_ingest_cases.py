@@ -358,10 +358,10 @@ def test_a_parquet_file_that_cannot_be_judged_is_rejected_alone_even_when_last(
         )
     real = ledger.ingest._judge_arrow
 
-    def judge(batch: Any, entity: Any, table: pa.Table) -> None:
+    def judge(batch: Any, entity: Any, table: pa.Table, trimmed: frozenset[str]) -> None:
         if "transactions/2026-01-03.parquet" in table.column("_file").to_pylist():
             raise duckdb.ConversionException("planted: this file cannot be judged")
-        real(batch, entity, table)
+        real(batch, entity, table, trimmed)
 
     monkeypatch.setattr(ledger.ingest, "_judge_arrow", judge)
     monkeypatch.setattr(ledger.ingest, "CHUNK_ROWS", 10)  # days 1-2 fill a chunk; day 3 is last
@@ -433,3 +433,29 @@ def test_ingest_allocates_arrow_memory_from_the_system_pool_and_restores_the_def
     assert report.rows_loaded == 3
     assert seen == ["system"]
     assert pa.default_memory_pool().backend_name == before
+
+
+def test_padded_keys_are_trimmed_when_files_in_one_chunk_differ_in_padding(
+    tmp_path: Path,
+) -> None:
+    # Text columns a file holds only trimmed ASCII values in skip TRIM; a chunk mixing such a
+    # file with one padded by spaces or Unicode space separators must still trim the padded one,
+    # so its keys meet the clean file's (a duplicate) and its values load trimmed. CSV too.
+    landing = tmp_path / "landing"
+    _parquet(landing / "transactions" / "a.parquet", [_txn(1), _txn(2)])
+    _parquet(
+        landing / "transactions" / "b.parquet",
+        [_txn(1, txn_id=" T00001"), _txn(3, txn_id="T00003\u3000", asset="\u00a0BTC ")],
+    )
+    _csv(landing / "transactions" / "c.csv", [_csv_row(2).replace("T00002", "T00002 ", 1)])
+    con = duckdb.connect()
+    _run(con, landing)
+    loaded = con.execute("SELECT txn_id, asset FROM ledger.transactions ORDER BY 1").fetchall()
+    assert loaded == [("T00001", "USDT"), ("T00002", "USDT"), ("T00003", "BTC")]
+    rules = con.execute(
+        "SELECT source_file, source_row, failed_rules FROM ledger.quarantine ORDER BY 1"
+    ).fetchall()
+    assert rules == [
+        ("transactions/b.parquet", 0, ["duplicate_txn_id"]),
+        ("transactions/c.csv", 0, ["duplicate_txn_id"]),
+    ]
