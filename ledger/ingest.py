@@ -397,12 +397,6 @@ def _create_stage(batch: _Batch, entity: Entity) -> None:
         f"stage_{entity.name}",
         f"{typed}, _local VARCHAR[], _raw VARCHAR, _order INTEGER, _row BIGINT, _line BIGINT",
     )
-    batch.table(f"canon_{entity.name}", _canon_columns(entity))
-
-
-def _canon_columns(entity: Entity) -> str:
-    """Columns of ``canon_<entity>``: the canonical text/typed columns and the lineage."""
-    return ", ".join(f"{n} {t}" for n, t in canonical_schema(entity)) + ", " + _LINEAGE
 
 
 def _reject(outcome: FileOutcome, lf: LandingFile, exc: Exception) -> None:
@@ -649,36 +643,23 @@ def _stage_or_each(
 def _flush_csv(
     batch: _Batch, entity: Entity, chunk: list[tuple[int, LandingFile, FileOutcome, _CsvPart]]
 ) -> None:
-    """Parsed CSV files into ``canon_<entity>`` with their parser rejects, in one transaction
-    (:func:`_stage_or_each`), then judged into the stage."""
-    if not chunk:
-        return
-    for _, _, outcome, part in _stage_or_each(chunk, partial(_stage_csv, batch.con, entity)):
+    """Parsed CSV files judged into the stage with their parser rejects, in one transaction
+    (:func:`_stage_or_each`)."""
+    for _, _, outcome, part in _stage_or_each(chunk, partial(_stage_csv, batch, entity)):
         outcome.rows_read = part.rows_read
         _note_extra(outcome, part.extra)
-    # Every part of the chunk, staged or not: a smaller set is only ever safer.
-    _judge_canon(batch, entity, frozenset.intersection(*(part.trimmed for *_, part in chunk)))
-
-
-def _judge_canon(batch: _Batch, entity: Entity, trimmed: frozenset[str] = frozenset()) -> None:
-    """Judge the parsed CSV or JSON Lines rows of ``canon_<entity>`` into the stage and empty it
-    (a new table: a large ``canon`` beside the growing stage made each append cost seconds)."""
-    _judge_rows(batch.con, entity, f"canon_{entity.name}", batch.limits, trimmed)
-    batch.con.execute(
-        f"CREATE OR REPLACE TEMP TABLE canon_{entity.name} ({_canon_columns(entity)})"
-    )
 
 
 def _stage_csv(
-    con: duckdb.DuckDBPyConnection,
-    entity: Entity,
-    chunk: list[tuple[int, LandingFile, FileOutcome, _CsvPart]],
+    batch: _Batch, entity: Entity, chunk: list[tuple[int, LandingFile, FileOutcome, _CsvPart]]
 ) -> None:
-    """Both or neither: the files' canonical rows and their parser rejects."""
+    """Both or neither: the files' judged rows and their parser rejects."""
+    con = batch.con
+    trimmed = frozenset.intersection(*(part.trimmed for *_, part in chunk))
     con.register("_csv_part", pa.concat_tables([part.table for *_, part in chunk]))
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(f"INSERT INTO canon_{entity.name} SELECT * FROM _csv_part")
+        _judge_rows(con, entity, "_csv_part", batch.limits, trimmed)
         for order, lf, _, part in chunk:
             _stage_rejects(con, lf, order, part.rejects)
         con.execute("COMMIT")
@@ -712,32 +693,29 @@ def _jsonl_table(order: int, relpath: str, data: bytes) -> pa.Table:
 def _flush_jsonl(
     batch: _Batch, entity: Entity, chunk: list[tuple[int, LandingFile, FileOutcome, pa.Table]]
 ) -> None:
-    """Parse a chunk of JSON Lines files in one pass (:func:`_stage_or_each`), then judge them
-    into the stage."""
-    if not chunk:
-        return
+    """Parse and judge a chunk of JSON Lines files in one pass (:func:`_stage_or_each`)."""
 
     def stage(files: list[tuple[int, LandingFile, FileOutcome, pa.Table]]) -> None:
-        _stage_jsonl(batch.con, entity, pa.concat_tables([t for *_, t in files]))
+        _stage_jsonl(batch, entity, pa.concat_tables([t for *_, t in files]))
 
     for _, _, outcome, table in _stage_or_each(chunk, stage):
         outcome.rows_read = table.num_rows
-    _judge_canon(batch, entity)
 
 
-def _stage_jsonl(con: duckdb.DuckDBPyConnection, entity: Entity, table: pa.Table) -> None:
-    """Lines (``_text`` and lineage) into ``canon_<entity>`` or, when the parser cannot split
-    them into columns, ``stage_rejects``: both or neither."""
-    name = f"src_{entity.name}_jsonl"
+def _stage_jsonl(batch: _Batch, entity: Entity, table: pa.Table) -> None:
+    """Lines (``_text`` and lineage) judged into the stage or, when the parser cannot split
+    them into columns, into ``stage_rejects``: both or neither."""
+    con, name = batch.con, f"src_{entity.name}_jsonl"
     whys = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in JSONL_REJECTS.items())
     con.register(f"{name}_lines", table)
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(f"CREATE TEMP TABLE {name} AS {jsonl_parse_sql(entity, name + '_lines')}")
-        con.execute(
-            f"INSERT INTO canon_{entity.name} SELECT {jsonl_canonical_sql(entity)}, _file, "
-            f"_order, _row, _line, _raw_text FROM {name} WHERE _parse_rule IS NULL"
+        parsed = (
+            f"(SELECT {jsonl_canonical_sql(entity)}, _file, _order, _row, _line, "
+            f"_raw_text AS _rawline FROM {name} WHERE _parse_rule IS NULL)"
         )
+        _judge_rows(con, entity, parsed, batch.limits)
         con.execute(
             f"""INSERT INTO stage_rejects SELECT ?, _file, _order, _row, _line, _parse_rule,
                 'line ' || _line || ': ' || CASE _parse_rule {whys} END, _raw_text
