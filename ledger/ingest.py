@@ -53,6 +53,7 @@ from ledger.readers import (
     FileRejected,
     ParquetPart,
     ParserReject,
+    TextFacts,
     canonical_schema,
     jsonl_canonical_sql,
     jsonl_lines,
@@ -60,7 +61,7 @@ from ledger.readers import (
     read_csv,
     read_parquet,
     scrub,
-    trimmed_columns,
+    text_facts,
 )
 from ledger.rules import DEFAULT_LIMITS, Limits, Rule, closed_sets, rules_for
 
@@ -312,19 +313,23 @@ def _text_struct(pairs: Iterable[tuple[str, str]]) -> str:
     return "to_json({" + ", ".join(f"'{n}': CAST({e} AS VARCHAR)" for n, e in pairs) + "})"
 
 
+_NOTHING_KNOWN = TextFacts()
+
+
 def _judge_rows(
     con: duckdb.DuckDBPyConnection,
     entity: Entity,
     relation: str,
     limits: Limits,
-    trimmed: frozenset[str] = frozenset(),
+    text: TextFacts = _NOTHING_KNOWN,
 ) -> None:
     """Type the canonical rows of ``relation`` and insert them, with the row rules each one
-    fails and (for failing rows) its raw record, into ``stage_<entity>``. ``trimmed``: text
-    columns of ``relation`` that hold no value TRIM would change."""
+    fails and (for failing rows) its raw record, into ``stage_<entity>``. ``text``: what holds
+    for the text columns of ``relation``: TRIM is skipped where it changes nothing, and a rule
+    that only printable ASCII cannot fail is skipped where every value is printable ASCII."""
     inner = []
     for col in entity.columns:
-        typed, present = _typed(col, f"t_{col.name}" in trimmed)
+        typed, present = _typed(col, f"t_{col.name}" in text.trimmed)
         inner.append(f'{typed} AS "{col.name}", {present} AS _p_{col.name}')
     raw = _text_struct(
         (
@@ -333,7 +338,11 @@ def _judge_rows(
         )
         for c in entity.columns
     )
-    row_rules = [r for r in rules_for(entity.name, limits) if r.scope == "row"]
+    row_rules = [
+        r
+        for r in rules_for(entity.name, limits)
+        if r.scope == "row" and not (r.ascii_safe and f"t_{r.ascii_safe}" in text.printable)
+    ]
     enums = _stage_enums(entity, limits)
     names = ", ".join(
         f'TRY_CAST("{c}" AS {enums[c]})' if c in enums else f'"{c}"' for c in entity.column_names
@@ -561,16 +570,16 @@ def _flush_parquet(
 
     def stage(files: list[tuple[int, LandingFile, FileOutcome, ParquetPart]]) -> None:
         tables = [_with_lineage(order, lf.relpath, part.table) for order, lf, _, part in files]
-        trimmed = frozenset.intersection(*(part.trimmed for *_, part in files))
-        _judge_arrow(batch, entity, pa.concat_tables(tables), trimmed)
+        text = TextFacts.common([part.text for *_, part in files])
+        _judge_arrow(batch, entity, pa.concat_tables(tables), text)
 
     _stage_or_each(chunk, stage)
 
 
-def _judge_arrow(batch: _Batch, entity: Entity, table: pa.Table, trimmed: frozenset[str]) -> None:
+def _judge_arrow(batch: _Batch, entity: Entity, table: pa.Table, text: TextFacts) -> None:
     batch.con.register("_parquet_chunk", table)
     try:
-        _judge_rows(batch.con, entity, "_parquet_chunk", batch.limits, trimmed)
+        _judge_rows(batch.con, entity, "_parquet_chunk", batch.limits, text)
     finally:
         batch.con.unregister("_parquet_chunk")
 
@@ -578,13 +587,13 @@ def _judge_arrow(batch: _Batch, entity: Entity, table: pa.Table, trimmed: frozen
 @dataclass
 class _CsvPart:
     """One CSV file parsed: canonical rows (``canon`` shape), records read, unknown columns,
-    parser rejects and the text columns that need no trimming."""
+    parser rejects and what holds for its text columns."""
 
     table: pa.Table
     rows_read: int
     extra: list[str]
     rejects: list[ParserReject]
-    trimmed: frozenset[str] = frozenset()
+    text: TextFacts = field(default_factory=TextFacts)
 
 
 def _parse_csv(
@@ -614,7 +623,7 @@ def _parse_csv(
     finally:
         copy.unlink(missing_ok=True)
         con.execute("DROP TABLE IF EXISTS canon")
-    return _CsvPart(table, read, extra, rejects, trimmed_columns(table))
+    return _CsvPart(table, read, extra, rejects, text_facts(table))
 
 
 _Part = TypeVar("_Part")
@@ -655,11 +664,11 @@ def _stage_csv(
 ) -> None:
     """Both or neither: the files' judged rows and their parser rejects."""
     con = batch.con
-    trimmed = frozenset.intersection(*(part.trimmed for *_, part in chunk))
+    text = TextFacts.common([part.text for *_, part in chunk])
     con.register("_csv_part", pa.concat_tables([part.table for *_, part in chunk]))
     con.execute("BEGIN TRANSACTION")
     try:
-        _judge_rows(con, entity, "_csv_part", batch.limits, trimmed)
+        _judge_rows(con, entity, "_csv_part", batch.limits, text)
         for order, lf, _, part in chunk:
             _stage_rejects(con, lf, order, part.rejects)
         con.execute("COMMIT")

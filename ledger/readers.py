@@ -110,25 +110,49 @@ def match_columns(
     return mapped, extra
 
 
-def trimmed_columns(table: pa.Table) -> frozenset[str]:
-    """The text columns (``t_<col>``) of a canonical table that DuckDB's ``TRIM`` leaves as they
-    are, so ingest need not trim them (TRIM is most of the cost of typing text columns).
+@dataclass(frozen=True)
+class TextFacts:
+    """What holds for every value of some text columns (``t_<col>``) of a canonical table, so
+    ingest can skip work that cannot change them (:func:`text_facts`, on the reader threads).
 
-    DuckDB trims the space and the Unicode space separators (U+00A0, U+2000-U+200A, U+3000,
-    ...): a column qualifies when every value is ASCII and none starts or ends with a space.
-    Runs on the reader threads; a column it cannot vouch for is trimmed as before."""
-    out = []
+    ``trimmed``: every value is ASCII and none starts or ends with a space, so DuckDB's ``TRIM``
+    (which strips the space and the Unicode space separators, U+00A0, U+2000-U+200A, U+3000...)
+    leaves it as it is. ``printable``: every value is printable ASCII (U+0020-U+007E), so it
+    holds no control, zero-width or other invisible character. A column neither set names is
+    treated as before."""
+
+    trimmed: frozenset[str] = frozenset()
+    printable: frozenset[str] = frozenset()
+
+    @staticmethod
+    def common(facts: Sequence[TextFacts]) -> TextFacts:
+        """What holds for the rows of all of them (a chunk of several files)."""
+        if not facts:
+            return TextFacts()
+        return TextFacts(
+            frozenset.intersection(*(f.trimmed for f in facts)),
+            frozenset.intersection(*(f.printable for f in facts)),
+        )
+
+
+def text_facts(table: pa.Table) -> TextFacts:
+    """The :class:`TextFacts` of a canonical table's text columns."""
+    trimmed, printable = [], []
     for name in table.column_names:
         column = table.column(name)
         if not name.startswith("t_") or not pa.types.is_string(column.type):
             continue
         if column.null_count == len(column):
-            out.append(name)
+            trimmed.append(name)
+            printable.append(name)
             continue
-        padded = pc.or_(pc.starts_with(column, " "), pc.ends_with(column, " "))
-        if pc.all(pc.string_is_ascii(column)).as_py() and not pc.any(padded).as_py():
-            out.append(name)
-    return frozenset(out)
+        if not pc.all(pc.string_is_ascii(column)).as_py():
+            continue
+        if not pc.any(pc.or_(pc.starts_with(column, " "), pc.ends_with(column, " "))).as_py():
+            trimmed.append(name)
+        if pc.all(pc.ascii_is_printable(column)).as_py():
+            printable.append(name)
+    return TextFacts(frozenset(trimmed), frozenset(printable))
 
 
 # -- Parquet ----------------------------------------------------------------------------------
@@ -137,12 +161,12 @@ def trimmed_columns(table: pa.Table) -> frozenset[str]:
 @dataclass
 class ParquetPart:
     """One Parquet file in canonical shape (``table``), with its record count from the footer
-    and its text columns that need no trimming (:func:`trimmed_columns`)."""
+    and what holds for its text columns (:func:`text_facts`)."""
 
     table: pa.Table
     rows_read: int
     extra: list[str] = field(default_factory=list)
-    trimmed: frozenset[str] = frozenset()
+    text: TextFacts = field(default_factory=TextFacts)
 
 
 def _typed_array(col: Column, array: pa.ChunkedArray) -> pa.ChunkedArray | None:
@@ -209,7 +233,7 @@ def read_parquet(relpath: str, data: bytes, entity: Entity) -> ParquetPart:
         else:
             arrays[f"t_{col.name}"] = _text_array(relpath, col.name, src)
     canon = pa.table(arrays)
-    return ParquetPart(canon, rows, extra, trimmed_columns(canon))
+    return ParquetPart(canon, rows, extra, text_facts(canon))
 
 
 def _arrow(col: Column) -> pa.DataType:

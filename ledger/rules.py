@@ -82,6 +82,9 @@ class Rule:
     # (column, values) when the rule admits only those values (or NULL) in the column; not part
     # of the rule's identity (the contract version digests the rules' repr).
     closed: tuple[str, tuple[object, ...]] | None = field(default=None, repr=False, compare=False)
+    # The text column whose values, when all are printable ASCII, cannot fail the rule (ingest
+    # skips it then); not part of the rule's identity either.
+    ascii_safe: str | None = field(default=None, repr=False, compare=False)
 
 
 def _sql_list(values: tuple[object, ...]) -> str:
@@ -144,6 +147,7 @@ def _column_rules(entity: Entity, limits: Limits) -> list[Rule]:
                 f"invisible_character_in_{col.name}",
                 f"{col.name} holds a control, zero-width or non-ASCII space character",
                 f"regexp_matches({col.name}, '{INVISIBLE_CHARACTERS}')",
+                ascii_safe=col.name,
             )
         )
     return rules

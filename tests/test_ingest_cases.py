@@ -435,17 +435,23 @@ def test_ingest_allocates_arrow_memory_from_the_system_pool_and_restores_the_def
     assert pa.default_memory_pool().backend_name == before
 
 
-def test_padded_keys_are_trimmed_when_files_in_one_chunk_differ_in_padding(
+def test_padded_and_invisible_keys_are_caught_when_files_in_one_chunk_differ(
     tmp_path: Path,
 ) -> None:
-    # Text columns a file holds only trimmed ASCII values in skip TRIM; a chunk mixing such a
-    # file with one padded by spaces or Unicode space separators must still trim the padded one,
-    # so its keys meet the clean file's (a duplicate) and its values load trimmed. CSV too.
+    # Text columns a file holds only trimmed (printable) ASCII values in skip TRIM (and the
+    # invisible-character rules); a chunk mixing such a file with one padded by spaces or Unicode
+    # space separators, or holding invisible characters, must still trim the padded keys into
+    # duplicates of the clean file's and catch the invisible ones. CSV too.
     landing = tmp_path / "landing"
     _parquet(landing / "transactions" / "a.parquet", [_txn(1), _txn(2)])
     _parquet(
         landing / "transactions" / "b.parquet",
-        [_txn(1, txn_id=" T00001"), _txn(3, txn_id="T00003\u3000", asset="\u00a0BTC ")],
+        [
+            _txn(1, txn_id=" T00001"),
+            _txn(3, txn_id="T00003\u3000", asset="\u00a0BTC "),
+            _txn(4, user_id="U\u200b1"),  # zero-width space: an invisible character
+            _txn(5, txn_id="T0\x075"),  # a control character
+        ],
     )
     _csv(landing / "transactions" / "c.csv", [_csv_row(2).replace("T00002", "T00002 ", 1)])
     con = duckdb.connect()
@@ -453,9 +459,11 @@ def test_padded_keys_are_trimmed_when_files_in_one_chunk_differ_in_padding(
     loaded = con.execute("SELECT txn_id, asset FROM ledger.transactions ORDER BY 1").fetchall()
     assert loaded == [("T00001", "USDT"), ("T00002", "USDT"), ("T00003", "BTC")]
     rules = con.execute(
-        "SELECT source_file, source_row, failed_rules FROM ledger.quarantine ORDER BY 1"
+        "SELECT source_file, source_row, failed_rules FROM ledger.quarantine ORDER BY 1, 2"
     ).fetchall()
     assert rules == [
         ("transactions/b.parquet", 0, ["duplicate_txn_id"]),
+        ("transactions/b.parquet", 2, ["invisible_character_in_user_id"]),
+        ("transactions/b.parquet", 3, ["invisible_character_in_txn_id"]),
         ("transactions/c.csv", 0, ["duplicate_txn_id"]),
     ]
