@@ -430,7 +430,7 @@ def _read_verified(lf: LandingFile, outcome: FileOutcome) -> bytes:
 READ_AHEAD = 8
 """Files read and parsed ahead of the one being staged (bounds the memory held in flight)."""
 
-_Parsed: TypeAlias = "ParquetPart | pa.Table | _CsvPart"
+_Parsed: TypeAlias = "ParquetPart | _TextPart"
 
 
 class _Parsers:
@@ -471,13 +471,14 @@ def _parse(
     folder: Path,
     parsers: _Parsers,
 ) -> _Parsed:
-    """A file's bytes, verified, as what its stager consumes: the canonical Parquet part, the
-    JSON Lines table, or the parsed CSV. Runs on a reader thread."""
+    """A file's bytes, verified, as what its stager consumes: the canonical Parquet part, or the
+    parsed CSV or JSON Lines rows with their parser rejects. Runs on a reader thread."""
     data = _read_verified(lf, outcome)
     if lf.fmt == "parquet":
         return read_parquet(lf.relpath, data, entity)
     if lf.fmt == "jsonl":
-        return _jsonl_table(order, lf.relpath, data)
+        with parsers.connection() as con:
+            return _parse_jsonl(con, order, lf.relpath, data, entity)
     if lf.fmt == "csv":
         with parsers.connection() as con:
             return _parse_csv(con, order, lf, data, entity, folder)
@@ -517,8 +518,7 @@ def _stage_entity(
 ) -> None:
     """Stage every file of one entity; a file that fails is rejected alone."""
     chunk: list[tuple[int, LandingFile, FileOutcome, ParquetPart]] = []
-    lines: list[tuple[int, LandingFile, FileOutcome, pa.Table]] = []
-    csvs: list[tuple[int, LandingFile, FileOutcome, _CsvPart]] = []
+    texts: list[tuple[int, LandingFile, FileOutcome, _TextPart]] = []
     for order, lf, outcome, parsed in _read_ahead(files, entity, batch.folder):
         try:
             got = parsed.result()
@@ -529,23 +529,17 @@ def _stage_entity(
                 if sum(p.table.num_rows for *_, p in chunk) >= CHUNK_ROWS:
                     _flush_parquet(batch, entity, chunk)
                     chunk = []
-            elif isinstance(got, pa.Table):
-                lines.append((order, lf, outcome, got))
-                if sum(t.num_rows for *_, t in lines) >= CHUNK_ROWS:
-                    _flush_jsonl(batch, entity, lines)
-                    lines = []
             else:
-                csvs.append((order, lf, outcome, got))
-                if sum(p.table.num_rows for *_, p in csvs) >= CHUNK_ROWS:
-                    _flush_csv(batch, entity, csvs)
-                    csvs = []
+                texts.append((order, lf, outcome, got))
+                if sum(p.table.num_rows for *_, p in texts) >= CHUNK_ROWS:
+                    _flush_text(batch, entity, texts)
+                    texts = []
         except _OUR_BUGS:
             raise
         except (FileRejected, duckdb.Error) as exc:
             _reject(outcome, lf, exc)
     _flush_parquet(batch, entity, chunk)
-    _flush_jsonl(batch, entity, lines)
-    _flush_csv(batch, entity, csvs)
+    _flush_text(batch, entity, texts)
     batch.staged[entity.name] = [o for _, _, o in files if o.status != "rejected"]
 
 
@@ -585,14 +579,15 @@ def _judge_arrow(batch: _Batch, entity: Entity, table: pa.Table, text: TextFacts
 
 
 @dataclass
-class _CsvPart:
-    """One CSV file parsed: canonical rows (``canon`` shape), records read, unknown columns,
-    parser rejects and what holds for its text columns."""
+class _TextPart:
+    """One CSV or JSON Lines file parsed on a reader thread: canonical rows (``canon`` shape
+    with lineage), records read, unknown columns, parser rejects (:data:`_REJECT_SCHEMA`) and
+    what holds for its text columns."""
 
     table: pa.Table
     rows_read: int
     extra: list[str]
-    rejects: list[ParserReject]
+    rejects: pa.Table
     text: TextFacts = field(default_factory=TextFacts)
 
 
@@ -603,7 +598,7 @@ def _parse_csv(
     data: bytes,
     entity: Entity,
     folder: Path,
-) -> _CsvPart:
+) -> _TextPart:
     """Parse one CSV on the calling (reader) thread, in a private in-memory DuckDB (``con``, of
     :class:`_Parsers`): two files parse at once beside the batch's own SQL, and nothing of a
     file that fails reaches the batch."""
@@ -623,7 +618,54 @@ def _parse_csv(
     finally:
         copy.unlink(missing_ok=True)
         con.execute("DROP TABLE IF EXISTS canon")
-    return _CsvPart(table, read, extra, rejects, text_facts(table))
+    return _TextPart(table, read, extra, _csv_rejects(rejects), text_facts(table))
+
+
+_REJECT_SCHEMA = pa.schema(
+    [("_row", pa.int64()), ("_line", pa.int64()), ("rule", pa.string()),
+     ("reason", pa.string()), ("raw", pa.string())]
+)  # fmt: skip
+"""A parser reject: the record's row (JSON Lines) or NULL (CSV), its line, rule, reason and raw
+text."""
+
+
+def _csv_rejects(rejects: list[ParserReject]) -> pa.Table:
+    return pa.table(
+        [
+            pa.nulls(len(rejects), pa.int64()),
+            pa.array([r[0] for r in rejects], pa.int64()),
+            pa.array([r[1] for r in rejects], pa.string()),
+            pa.array([r[2] for r in rejects], pa.string()),
+            pa.array([r[3] for r in rejects], pa.string()),
+        ],
+        schema=_REJECT_SCHEMA,
+    )
+
+
+def _parse_jsonl(
+    con: duckdb.DuckDBPyConnection, order: int, relpath: str, data: bytes, entity: Entity
+) -> _TextPart:
+    """Parse one JSON Lines file on the calling (reader) thread, in a private in-memory DuckDB
+    (``con``, of :class:`_Parsers`), into canonical rows and parser rejects."""
+    lines = _jsonl_table(order, relpath, data)
+    whys = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in JSONL_REJECTS.items())
+    con.register("_lines", lines)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE parsed AS {jsonl_parse_sql(entity, '_lines')}")
+        table = con.sql(
+            f"SELECT {jsonl_canonical_sql(entity)}, _file, _order, _row, _line, "
+            "_raw_text AS _rawline FROM parsed WHERE _parse_rule IS NULL"
+        ).to_arrow_table()
+        rejects = con.sql(
+            f"""SELECT _row, _line, _parse_rule AS rule,
+                'line ' || _line || ': ' || CASE _parse_rule {whys} END AS reason,
+                _raw_text AS raw
+            FROM parsed WHERE _parse_rule IS NOT NULL"""
+        ).to_arrow_table()
+    finally:
+        con.unregister("_lines")
+        con.execute("DROP TABLE IF EXISTS parsed")
+    return _TextPart(table, lines.num_rows, [], rejects.cast(_REJECT_SCHEMA), text_facts(table))
 
 
 _Part = TypeVar("_Part")
@@ -649,26 +691,26 @@ def _stage_or_each(
     return chunk
 
 
-def _flush_csv(
-    batch: _Batch, entity: Entity, chunk: list[tuple[int, LandingFile, FileOutcome, _CsvPart]]
+def _flush_text(
+    batch: _Batch, entity: Entity, chunk: list[tuple[int, LandingFile, FileOutcome, _TextPart]]
 ) -> None:
-    """Parsed CSV files judged into the stage with their parser rejects, in one transaction
-    (:func:`_stage_or_each`)."""
-    for _, _, outcome, part in _stage_or_each(chunk, partial(_stage_csv, batch, entity)):
+    """Parsed CSV and JSON Lines files judged into the stage with their parser rejects, in one
+    transaction (:func:`_stage_or_each`)."""
+    for _, _, outcome, part in _stage_or_each(chunk, partial(_stage_text, batch, entity)):
         outcome.rows_read = part.rows_read
         _note_extra(outcome, part.extra)
 
 
-def _stage_csv(
-    batch: _Batch, entity: Entity, chunk: list[tuple[int, LandingFile, FileOutcome, _CsvPart]]
+def _stage_text(
+    batch: _Batch, entity: Entity, chunk: list[tuple[int, LandingFile, FileOutcome, _TextPart]]
 ) -> None:
     """Both or neither: the files' judged rows and their parser rejects."""
     con = batch.con
     text = TextFacts.common([part.text for *_, part in chunk])
-    con.register("_csv_part", pa.concat_tables([part.table for *_, part in chunk]))
+    con.register("_text_part", pa.concat_tables([part.table for *_, part in chunk]))
     con.execute("BEGIN TRANSACTION")
     try:
-        _judge_rows(con, entity, "_csv_part", batch.limits, text)
+        _judge_rows(con, entity, "_text_part", batch.limits, text)
         for order, lf, _, part in chunk:
             _stage_rejects(con, lf, order, part.rejects)
         con.execute("COMMIT")
@@ -676,7 +718,7 @@ def _stage_csv(
         con.execute("ROLLBACK")
         raise
     finally:
-        con.unregister("_csv_part")
+        con.unregister("_text_part")
 
 
 def _sql_text(value: str) -> str:
@@ -684,7 +726,7 @@ def _sql_text(value: str) -> str:
 
 
 def _jsonl_table(order: int, relpath: str, data: bytes) -> pa.Table:
-    """The non-blank lines of one JSON Lines file with their lineage (parsed in SQL later)."""
+    """The non-blank lines of one JSON Lines file with their lineage (parsed in SQL next)."""
     texts, raws, lines = jsonl_lines(data, relpath)
     n = len(lines)
     return pa.table(
@@ -699,69 +741,20 @@ def _jsonl_table(order: int, relpath: str, data: bytes) -> pa.Table:
     )
 
 
-def _flush_jsonl(
-    batch: _Batch, entity: Entity, chunk: list[tuple[int, LandingFile, FileOutcome, pa.Table]]
-) -> None:
-    """Parse and judge a chunk of JSON Lines files in one pass (:func:`_stage_or_each`)."""
-
-    def stage(files: list[tuple[int, LandingFile, FileOutcome, pa.Table]]) -> None:
-        _stage_jsonl(batch, entity, pa.concat_tables([t for *_, t in files]))
-
-    for _, _, outcome, table in _stage_or_each(chunk, stage):
-        outcome.rows_read = table.num_rows
-
-
-def _stage_jsonl(batch: _Batch, entity: Entity, table: pa.Table) -> None:
-    """Lines (``_text`` and lineage) judged into the stage or, when the parser cannot split
-    them into columns, into ``stage_rejects``: both or neither."""
-    con, name = batch.con, f"src_{entity.name}_jsonl"
-    whys = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in JSONL_REJECTS.items())
-    con.register(f"{name}_lines", table)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute(f"CREATE TEMP TABLE {name} AS {jsonl_parse_sql(entity, name + '_lines')}")
-        parsed = (
-            f"(SELECT {jsonl_canonical_sql(entity)}, _file, _order, _row, _line, "
-            f"_raw_text AS _rawline FROM {name} WHERE _parse_rule IS NULL)"
-        )
-        _judge_rows(con, entity, parsed, batch.limits)
-        con.execute(
-            f"""INSERT INTO stage_rejects SELECT ?, _file, _order, _row, _line, _parse_rule,
-                'line ' || _line || ': ' || CASE _parse_rule {whys} END, _raw_text
-            FROM {name} WHERE _parse_rule IS NOT NULL""",
-            [entity.name],
-        )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.unregister(f"{name}_lines")
-        con.execute(f"DROP TABLE IF EXISTS {name}")
-
-
 def _stage_rejects(
-    con: duckdb.DuckDBPyConnection, lf: LandingFile, order: int, rejects: list[ParserReject]
+    con: duckdb.DuckDBPyConnection, lf: LandingFile, order: int, rejects: pa.Table
 ) -> None:
-    if not rejects:
+    if not rejects.num_rows:
         return
-    table = pa.table(
-        {
-            "line": pa.array([r[0] for r in rejects], pa.int64()),
-            "rule": [r[1] for r in rejects],
-            "reason": [r[2] for r in rejects],
-            "raw": [r[3] for r in rejects],
-        }
-    )
-    con.register("_csv_rejects", table)
+    con.register("_parser_rejects", rejects)
     try:
         con.execute(
-            f"INSERT INTO stage_rejects SELECT ?, ?, {order}, NULL, line, rule, reason, raw "
-            "FROM _csv_rejects",
+            f"INSERT INTO stage_rejects SELECT ?, ?, {order}, _row, _line, rule, reason, raw "
+            "FROM _parser_rejects",
             [lf.entity, lf.relpath],
         )
     finally:
-        con.unregister("_csv_rejects")
+        con.unregister("_parser_rejects")
 
 
 # -- phase 2: route -------------------------------------------------------------------------

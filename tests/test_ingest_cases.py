@@ -301,14 +301,14 @@ def test_csv_files_staged_together_fall_back_to_each_alone_when_the_batch_fails(
         if day == 1:
             lines.insert(2, "T77777,2026-01-02T10:00:00Z")  # a short row: one parser reject
         _csv(landing / "transactions" / f"2026-01-0{day + 1}.csv", lines)
-    real = ledger.ingest._stage_csv
+    real = ledger.ingest._stage_text
 
     def stage(con: duckdb.DuckDBPyConnection, entity: object, chunk: list[Any]) -> None:
         if any(lf.relpath.endswith("01-03.csv") for _, lf, _, _ in chunk):
             raise duckdb.ConversionException("planted: this chunk cannot be inserted")
         real(con, entity, chunk)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(ledger.ingest, "_stage_csv", stage)
+    monkeypatch.setattr(ledger.ingest, "_stage_text", stage)
     con = duckdb.connect()
     report = _run(con, landing)
     status = {f.relpath.split("/")[1]: (f.status, f.rows_read, f.rows_loaded) for f in report.files}
