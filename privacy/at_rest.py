@@ -112,9 +112,16 @@ def _add_records(
 ) -> None:
     """Extend ``into`` with ``more`` (per subject, per vault field, values in order)."""
     for sid, rec in more.items():
-        mine = into.setdefault(sid, {})
+        mine = into.get(sid)
+        if mine is None:
+            into[sid] = rec  # ``more`` is the caller's own, fresh: no copy
+            continue
         for name, values in rec.items():
-            mine.setdefault(name, []).extend(values)
+            have = mine.get(name)
+            if have is None:
+                mine[name] = values
+            else:
+                have.extend(values)
 
 
 class Tokens:
@@ -350,13 +357,10 @@ def _records(
         f"WHERE {_SUBJECT_COLUMN} IS NOT NULL GROUP BY 1"
     ).to_arrow_table()
     sids = tbl.column("subject_id").to_pylist()
-    data = {c: tbl.column(c).to_pylist() for c in both}
+    fields = [(_field(table, c), tbl.column(c).to_pylist()) for c in both]
     records: dict[str, dict[str, list[Any]]] = {}
     for i, sid in enumerate(sids):
-        rec: dict[str, list[Any]] = {}
-        for c in both:
-            if data[c][i]:
-                rec[_field(table, c)] = list(data[c][i])
+        rec = {name: values[i] for name, values in fields if values[i]}
         if rec:
             records[sid] = rec
     return records

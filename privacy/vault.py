@@ -86,6 +86,23 @@ def _data_aad(subject_id: str) -> bytes:
     return b"ledgerlens/vault/v1|" + subject_id.encode("utf-8")
 
 
+def _union(old: Sequence[Any], new: Sequence[Any]) -> list[Any]:
+    """Each value of ``old`` then ``new`` once (``==``), first-seen order, None left out. By a
+    dict (a subject's IPs and devices are hashed once, not compared pairwise); a JSON list or
+    object cannot be hashed, and then values are compared one by one."""
+    try:
+        seen = dict.fromkeys(old)
+        seen.update(dict.fromkeys(new))
+    except TypeError:
+        out: list[Any] = []
+        for v in (*old, *new):
+            if v is not None and v not in out:
+                out.append(v)
+        return out
+    seen.pop(None, None)
+    return list(seen)
+
+
 def _key_aad(subject_id: str) -> bytes:
     return b"ledgerlens/data-key/v1|" + subject_id.encode("utf-8")
 
@@ -261,10 +278,9 @@ class PiiVault:
             rec = dict(current.get(sid, {}))
             for name, values in additions[sid].items():
                 old = rec.get(name)
-                seen = list(old) if isinstance(old, list) else ([] if old is None else [old])
-                for v in values:
-                    if v is not None and v not in seen:
-                        seen.append(v)
+                seen = _union(
+                    old if isinstance(old, list) else ([] if old is None else [old]), values
+                )
                 if seen:
                     rec[name] = seen[0] if "." not in name and len(seen) == 1 else seen
             merged.append(rec)

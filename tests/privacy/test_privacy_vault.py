@@ -9,9 +9,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from privacy.keyvault import MASTER_KEY_ENV, LocalFileKeyVault, MasterKeyError
-from privacy.vault import PiiVault, VaultIntegrityError, rotate_master_key
+from privacy.vault import PiiVault, VaultIntegrityError, _union, rotate_master_key
 
 
 @pytest.fixture(autouse=True)
@@ -127,3 +129,38 @@ def test_vault_round_trips_a_large_batch(tmp_path: Path) -> None:
     assert len(out) == 20_000 and out[ids[-1]] == recs[-1] and out[ids[0]] == recs[0]
     keys = con.execute("SELECT count(DISTINCT wrapped_key) FROM vault.data_keys").fetchone()
     assert keys == (20_000,)  # one data key per subject
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.sampled_from(["a", "b", "0x1", "1"]),
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.sampled_from("xy"), inner),
+    max_leaves=4,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(old=st.lists(_JSON, max_size=6), new=st.lists(_JSON, max_size=8))
+def test_merge_union_is_the_one_by_one_union(old: list[object], new: list[object]) -> None:
+    # merge_many's union hashes what a field holds; with JSON values that cannot be hashed
+    # (lists, objects) it must still give the value-by-value union: each value once, in order.
+    expected: list[object] = []
+    for v in [*old, *new]:
+        if v is not None and v not in expected:
+            expected.append(v)
+    assert _union(old, new) == expected
+
+
+def test_merge_many_unions_values_into_existing_records(tmp_path: Path) -> None:
+    con = duckdb.connect(str(tmp_path / "v.duckdb"))
+    vault = PiiVault(con, LocalFileKeyVault(tmp_path / "keys", b"\x07" * 32))
+    vault.merge_many({"U1": {"mobile": ["+1 555 0100"], "transactions.ip": ["10.0.0.1"]}})
+    vault.merge_many(
+        {
+            "U1": {"mobile": ["+1 555 0100"], "transactions.ip": ["10.0.0.2", "10.0.0.1", None]},
+            "U2": {"transactions.ip": ["10.0.0.3", "10.0.0.3"]},
+        }
+    )
+    assert vault.get_many(["U1", "U2"]) == {
+        "U1": {"mobile": "+1 555 0100", "transactions.ip": ["10.0.0.1", "10.0.0.2"]},
+        "U2": {"transactions.ip": ["10.0.0.3"]},
+    }
