@@ -91,8 +91,7 @@ def _union(old: Sequence[Any], new: Sequence[Any]) -> list[Any]:
     dict (a subject's IPs and devices are hashed once, not compared pairwise); a JSON list or
     object cannot be hashed, and then values are compared one by one."""
     try:
-        seen = dict.fromkeys(old)
-        seen.update(dict.fromkeys(new))
+        seen = dict.fromkeys((*old, *new) if old else new)
     except TypeError:
         out: list[Any] = []
         for v in (*old, *new):
