@@ -107,23 +107,6 @@ def _sql_list(values: Sequence[str]) -> str:
     return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
 
 
-def _add_records(
-    into: dict[str, dict[str, list[Any]]], more: dict[str, dict[str, list[Any]]]
-) -> None:
-    """Extend ``into`` with ``more`` (per subject, per vault field, values in order)."""
-    for sid, rec in more.items():
-        mine = into.get(sid)
-        if mine is None:
-            into[sid] = rec  # ``more`` is the caller's own, fresh: no copy
-            continue
-        for name, values in rec.items():
-            have = mine.get(name)
-            if have is None:
-                mine[name] = values
-            else:
-                have.extend(values)
-
-
 class Tokens:
     """At-rest tokens: the Python and SQL forms agree byte for byte."""
 
@@ -201,6 +184,7 @@ class LedgerProtector:
     _PADS = "_ll_at_rest_pads"
     _TOKENS = "_ll_at_rest_tokens"
     _ROWS = "_ll_at_rest_rows"
+    _VALS = "_ll_at_rest_vals"
 
     def __init__(self, keyvault: KeyVault) -> None:
         self.keyvault = keyvault
@@ -211,7 +195,7 @@ class LedgerProtector:
         self._sealer = QuarantineSealer(keyvault)
         self._erased: dict[str, str] = {}
         self._counts: dict[str, int] = {}
-        self._records: dict[str, dict[str, list[Any]]] = {}
+        self._vaulting = False
         self._ready: duckdb.DuckDBPyConnection | None = None
 
     def _ensure(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -222,6 +206,7 @@ class LedgerProtector:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {self._PADS} (i BLOB, o BLOB)")
         con.execute(f"INSERT INTO {self._PADS} VALUES ($hmac_i, $hmac_o)", self._tokens.params)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {self._TOKENS} (v VARCHAR, t VARCHAR)")
+        _values_table(con, self._VALS)
         sealer, aad = self._sealer, self._sealer.aad
 
         def seal(
@@ -278,7 +263,7 @@ class LedgerProtector:
         )
         rows_sql = f"SELECT * FROM {self._ROWS}"
         try:
-            _add_records(self._records, _records(con, entity, rows_sql))
+            self._vaulting |= _add_values(con, entity, rows_sql, self._VALS)
             if cols:
                 self._add_tokens(con, cols, rows_sql)
         finally:
@@ -312,11 +297,11 @@ class LedgerProtector:
         return "NULL", f"{self._seal_fn}({entity}, {file}, {row}, {line}, {raw})"
 
     def finish(self, con: duckdb.DuckDBPyConnection, snapshot: str) -> dict[str, int]:
-        if self._records:
-            # One decrypt-merge-encrypt per subject for the whole batch, in its transaction.
-            self._counts["subjects vaulted"] = PiiVault(con, self.keyvault).merge_many(
-                self._records, own_transaction=False
-            )
+        if self._vaulting:
+            # One merge-encrypt per subject for the whole batch, in its transaction.
+            vaulted = PiiVault(con, self.keyvault).merge_table(self._VALS, own_transaction=False)
+            if vaulted:
+                self._counts["subjects vaulted"] = vaulted
         con.execute(
             f"INSERT INTO {PROTECTED_SNAPSHOTS} VALUES (?, timezone('UTC', now()))", [snapshot]
         )
@@ -334,36 +319,39 @@ class LedgerProtector:
             counts["rows of erased subjects refused"] = int(row[1])
         con.execute(f"DROP TABLE IF EXISTS {self._PADS}")
         con.execute(f"DROP TABLE IF EXISTS {self._TOKENS}")
+        con.execute(f"DROP TABLE IF EXISTS {self._VALS}")
         for table in self._erased.values():
             con.execute(f"DROP TABLE IF EXISTS {table}")
         con.remove_function(self._seal_fn)
-        self._erased, self._counts, self._records, self._ready = {}, {}, {}, None
+        self._erased, self._counts, self._vaulting, self._ready = {}, {}, False, None
         return counts
 
 
-def _records(
-    con: duckdb.DuckDBPyConnection, table: str, rows_sql: str
-) -> dict[str, dict[str, list[Any]]]:
-    """Per subject, the personal values of ``rows_sql`` (rows of ``table``) by vault field."""
+def _values_table(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """A temporary table of vault values, (subject, vault field, distinct values), for
+    :meth:`privacy.vault.PiiVault.merge_table`."""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {name} (subject_id VARCHAR, field VARCHAR, vals VARCHAR[])"
+    )
+
+
+def _add_values(con: duckdb.DuckDBPyConnection, table: str, rows_sql: str, into: str) -> bool:
+    """Add to ``into`` the personal values of ``rows_sql`` (rows of ``table``) per subject and
+    vault field. False when ``table`` has no personal column."""
     both = [*PROTECTED.get(table, ()), *SUBJECT_RESOLVED.get(table, ())]
     if not both:
-        return {}
-    aggs = ", ".join(
-        f"list(DISTINCT CAST({_q(c)} AS VARCHAR)) FILTER (WHERE {_q(c)} IS NOT NULL) AS {_q(c)}"
-        for c in both
+        return False
+    subject = f"CAST({_SUBJECT_COLUMN} AS VARCHAR)"
+    con.execute(
+        f"INSERT INTO {into} "
+        + " UNION ALL ".join(
+            f"SELECT {subject}, '{_field(table, c)}', list(DISTINCT CAST({_q(c)} AS VARCHAR)) "
+            f"FROM ({rows_sql}) r WHERE {_SUBJECT_COLUMN} IS NOT NULL AND {_q(c)} IS NOT NULL "
+            "GROUP BY 1"
+            for c in both
+        )
     )
-    tbl = con.sql(
-        f"SELECT CAST({_SUBJECT_COLUMN} AS VARCHAR) AS subject_id, {aggs} FROM ({rows_sql}) r "
-        f"WHERE {_SUBJECT_COLUMN} IS NOT NULL GROUP BY 1"
-    ).to_arrow_table()
-    sids = tbl.column("subject_id").to_pylist()
-    fields = [(_field(table, c), tbl.column(c).to_pylist()) for c in both]
-    records: dict[str, dict[str, list[Any]]] = {}
-    for i, sid in enumerate(sids):
-        rec = {name: values[i] for name, values in fields if values[i]}
-        if rec:
-            records[sid] = rec
-    return records
+    return True
 
 
 def protect_ledger(con: duckdb.DuckDBPyConnection, keyvault: KeyVault) -> dict[str, int]:
@@ -495,8 +483,9 @@ def _vault_values(
     counts: dict[str, int],
 ) -> None:
     literal = _sql_list(snaps)
-    records: dict[str, dict[str, list[Any]]] = {}
     plans: list[tuple[str, list[str], list[str]]] = []
+    values = "_ll_protect_vals"
+    _values_table(con, values)
     for table in entities:
         present = _table_columns(con, table)
         cols = [c for c in PROTECTED.get(table, ()) if c in present]
@@ -505,11 +494,12 @@ def _vault_values(
             continue
         plans.append((table, cols, by_subject))
         rows_sql = f"SELECT * FROM ledger.{_q(table)} WHERE list_contains({literal}, _snapshot_id)"
-        _add_records(records, _records(con, table, rows_sql))
-    if records:
-        counts["subjects vaulted"] = PiiVault(con, keyvault).merge_many(
-            records, own_transaction=False
-        )
+        _add_values(con, table, rows_sql, values)
+    if plans:
+        vaulted = PiiVault(con, keyvault).merge_table(values, own_transaction=False)
+        if vaulted:
+            counts["subjects vaulted"] = vaulted
+    con.execute(f"DROP TABLE {values}")
     tokens = Tokens(keyvault)
     for table, cols, by_subject in plans:
         sets = [f"{_q(c)} = {tokens.sql(_q(c))}" for c in cols]

@@ -76,6 +76,8 @@ _VAULTED_ENTITIES = frozenset(
 )
 
 _NONCE = 12
+# Records are stored as compact JSON (non-ASCII kept as is).
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 class VaultIntegrityError(RuntimeError):
@@ -144,26 +146,36 @@ class PiiVault:
         self, subject_ids: Sequence[str], records: Sequence[Mapping[str, Any]]
     ) -> tuple[pa.Table, pa.Table]:
         """(subjects rows, data_keys rows) as Arrow tables, ready to insert."""
-        n = len(subject_ids)
-        if len(records) != n:
+        if len(records) != len(subject_ids):
             raise ValueError("subject_ids and records differ in length")
+        dumps = _JSON.encode
+        plains: list[bytes] = []
+        fields: list[str] = []
+        for rec in records:
+            clean = {k: v for k, v in rec.items() if v is not None}
+            plains.append(dumps(clean).encode("utf-8"))
+            fields.append(",".join(sorted(clean)))
+        return self._seal(subject_ids, plains, fields)
+
+    def _seal(
+        self, subject_ids: Sequence[str], plains: Sequence[bytes], fields: Sequence[str]
+    ) -> tuple[pa.Table, pa.Table]:
+        """Encrypt encoded records (JSON bytes), each under a fresh data key wrapped by the
+        master key: (subjects rows, data_keys rows) as Arrow tables."""
+        n = len(subject_ids)
         rnd = os.urandom(n * (32 + _NONCE))
-        dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
         nonces: list[bytes] = []
         cts: list[bytes] = []
         dks: list[bytes] = []
         key_aads: list[bytes] = []
-        fields: list[str] = []
-        for i, (sid, rec) in enumerate(zip(subject_ids, records, strict=True)):
+        for i, (sid, plain) in enumerate(zip(subject_ids, plains, strict=True)):
             off = i * (32 + _NONCE)
             dk = rnd[off : off + 32]
             nonce = rnd[off + 32 : off + 32 + _NONCE]
-            clean = {k: v for k, v in rec.items() if v is not None}
-            cts.append(AESGCM(dk).encrypt(nonce, dumps(clean).encode("utf-8"), _data_aad(sid)))
+            cts.append(AESGCM(dk).encrypt(nonce, plain, _data_aad(sid)))
             nonces.append(nonce)
             dks.append(dk)
             key_aads.append(_key_aad(sid))
-            fields.append(",".join(sorted(clean)))
         wrapped = self.keyvault.wrapper().wrap_many(dks, key_aads)
         ids = pa.array(subject_ids, pa.string())
         subjects = pa.table(
@@ -223,7 +235,11 @@ class PiiVault:
         ``own_transaction=False``: the caller has a transaction open (ingest vaults in its own)."""
         if not subject_ids:
             return 0
-        subjects, keys = self.encrypt_batch(subject_ids, records)
+        self._store(*self.encrypt_batch(subject_ids, records), own_transaction=own_transaction)
+        return len(subject_ids)
+
+    def _store(self, subjects: pa.Table, keys: pa.Table, *, own_transaction: bool) -> None:
+        """Replace the subjects' rows of both tables by these encrypted rows."""
         con = self.con
         con.register("_ll_vault_subjects", subjects)
         con.register("_ll_vault_keys", keys)
@@ -257,7 +273,6 @@ class PiiVault:
         finally:
             con.unregister("_ll_vault_subjects")
             con.unregister("_ll_vault_keys")
-        return len(subject_ids)
 
     def merge_many(
         self,
@@ -270,6 +285,13 @@ class PiiVault:
         as that value, as :meth:`load_from_ledger` does. Returns the subjects written."""
         if not additions:
             return 0
+        ids, merged = self._merged(additions)
+        return self.put_many(ids, merged, own_transaction=own_transaction)
+
+    def _merged(
+        self, additions: Mapping[str, Mapping[str, Sequence[Any]]]
+    ) -> tuple[list[str], list[dict[str, Any]]]:
+        """The subjects (sorted) and their current records with ``additions`` merged in."""
         ids = sorted(additions)
         current = self.get_many(ids)
         merged: list[dict[str, Any]] = []
@@ -283,7 +305,50 @@ class PiiVault:
                 if seen:
                     rec[name] = seen[0] if "." not in name and len(seen) == 1 else seen
             merged.append(rec)
-        return self.put_many(ids, merged, own_transaction=own_transaction)
+        return ids, merged
+
+    def merge_table(self, table: str, *, own_transaction: bool = True) -> int:
+        """:meth:`merge_many` of the values in a DuckDB table of ``(subject_id VARCHAR, field
+        VARCHAR, vals VARCHAR[])``, ``vals`` distinct and not NULL (a (subject, field) on several
+        rows is unioned). A subject without a record has it encoded by DuckDB
+        (``json_group_object``) and only encrypted here; a subject with one has it decrypted and
+        merged as by :meth:`merge_many`. Returns the subjects written."""
+        repeated = fetch_one(
+            self.con, f"SELECT count(*) - count(DISTINCT (subject_id, field)) FROM {table}"
+        )
+        source = table
+        if repeated and repeated[0]:
+            source = (
+                f"(SELECT subject_id, field, list_distinct(flatten(list(vals))) AS vals "
+                f"FROM {table} GROUP BY 1, 2)"
+            )
+        rows = (
+            f"SELECT subject_id, field, vals FROM {source} t WHERE subject_id IS NOT NULL "
+            "AND field IS NOT NULL AND len(vals) > 0"
+        )
+        known = f"(SELECT subject_id FROM {SUBJECTS_TABLE})"
+        additions: dict[str, dict[str, list[Any]]] = {}
+        for sid, name, vals in self.con.execute(
+            f"SELECT subject_id, field, vals FROM ({rows}) g WHERE subject_id IN {known}"
+        ).fetchall():
+            additions.setdefault(str(sid), {})[str(name)] = list(vals)
+        new = self.con.sql(
+            f"""SELECT subject_id,
+                json_group_object(field, CASE WHEN NOT contains(field, '.') AND len(vals) = 1
+                    THEN to_json(vals[1]) ELSE to_json(vals) END) AS record,
+                string_agg(field, ',' ORDER BY field) AS fields
+            FROM ({rows}) g WHERE subject_id NOT IN {known} GROUP BY 1 ORDER BY 1"""
+        ).to_arrow_table()
+        ids, merged = self._merged(additions) if additions else ([], [])
+        plains = [_JSON.encode(rec).encode("utf-8") for rec in merged]
+        fields = [",".join(sorted(rec)) for rec in merged]
+        ids += new.column("subject_id").to_pylist()
+        plains += [str(r).encode("utf-8") for r in new.column("record").to_pylist()]
+        fields += new.column("fields").to_pylist()
+        if not ids:
+            return 0
+        self._store(*self._seal(ids, plains, fields), own_transaction=own_transaction)
+        return len(ids)
 
     def get_many(self, subject_ids: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
         """Decrypted records, all (None) or of the given subjects; shredded subjects are absent."""

@@ -164,3 +164,74 @@ def test_merge_many_unions_values_into_existing_records(tmp_path: Path) -> None:
         "U1": {"mobile": "+1 555 0100", "transactions.ip": ["10.0.0.1", "10.0.0.2"]},
         "U2": {"transactions.ip": ["10.0.0.3"]},
     }
+
+
+_TEXT = st.text(
+    st.characters(blacklist_categories=("Cs",)), min_size=0, max_size=6
+)  # quotes, backslashes, control and zero-width characters, non-ASCII: all valid UTF-8
+_FIELDS = st.sampled_from(["mobile", "full_name", "transactions.ip_address", "wallets.address"])
+_ROWS = st.lists(
+    st.tuples(
+        st.sampled_from(["U1", "U2", "U3", "ü'4"]),
+        _FIELDS,
+        st.lists(_TEXT, min_size=0, max_size=3, unique=True),
+    ),
+    max_size=12,
+)
+
+
+def _as_sets(records: dict[str, dict[str, object]]) -> dict[str, dict[str, object]]:
+    return {
+        sid: {k: frozenset(v) if isinstance(v, list) else v for k, v in rec.items()}
+        for sid, rec in records.items()
+    }
+
+
+@settings(max_examples=60, deadline=None)
+@given(before=_ROWS, rows=_ROWS)
+def test_merge_table_is_merge_many(tmp_path_factory: pytest.TempPathFactory, before, rows) -> None:
+    # merge_table encodes new subjects' records in DuckDB (json_group_object) and merges existing
+    # ones in Python: both must give what merge_many gives for the same values, whatever the
+    # strings hold and however the (subject, field) rows repeat.
+    home = tmp_path_factory.mktemp("mt")
+    kv = LocalFileKeyVault(home / "keys", b"\x09" * 32)
+    results = []
+    for how in ("many", "table"):
+        con = duckdb.connect(str(home / f"{how}.duckdb"))
+        vault = PiiVault(con, kv)
+        for batch in (before, rows):
+            if how == "many":
+                adds: dict[str, dict[str, list[object]]] = {}
+                for sid, field, vals in batch:
+                    if vals:  # (merge_many writes a record even of no values; merge_table not)
+                        adds.setdefault(sid, {}).setdefault(field, []).extend(vals)
+                vault.merge_many(adds)
+            else:
+                con.execute(
+                    "CREATE OR REPLACE TEMP TABLE vals "
+                    "(subject_id VARCHAR, field VARCHAR, vals VARCHAR[])"
+                )
+                if batch:
+                    con.executemany("INSERT INTO vals VALUES (?, ?, ?)", [list(r) for r in batch])
+                vault.merge_table("vals")
+        results.append(
+            (
+                _as_sets(vault.get_many()),
+                sorted(con.execute("SELECT subject_id, fields FROM vault.subjects").fetchall()),
+            )
+        )
+        con.close()
+    assert results[0] == results[1]
+
+
+def test_merge_table_skips_empty_and_null_rows(tmp_path: Path) -> None:
+    con = duckdb.connect(str(tmp_path / "v.duckdb"))
+    vault = PiiVault(con, LocalFileKeyVault(tmp_path / "keys", b"\x07" * 32))
+    con.execute("CREATE TEMP TABLE vals (subject_id VARCHAR, field VARCHAR, vals VARCHAR[])")
+    con.execute(
+        "INSERT INTO vals VALUES ('U1', 'mobile', []), (NULL, 'mobile', ['+1 555 0100']), "
+        "('U2', NULL, ['x']), ('U3', 'email', ['a@b.c']), ('U3', 'email', ['a@b.c', 'd@e.f'])"
+    )
+    assert vault.merge_table("vals") == 1
+    assert _as_sets(vault.get_many()) == {"U3": {"email": frozenset({"a@b.c", "d@e.f"})}}
+    assert con.execute("SELECT fields FROM vault.subjects").fetchall() == [("email",)]
