@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 import time
 import traceback
@@ -154,10 +155,12 @@ def run(
     from pipelines.runner import run_pipeline
 
     # Dagster's events go to stderr and dbt's to stdout: both go to this run's own log file.
-    log_path = home.logs / f"run-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
+    # Time, process and a random part: runs in one process within a second get their own log.
+    stamp = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{secrets.token_hex(3)}"
+    log_path = home.logs / f"run-{stamp}.log"
     console.print(f"materialising every asset (log: {log_path}) …")
     try:
-        with log_path.open("w") as log, redirect_stdout(log), redirect_stderr(log):
+        with log_path.open("x") as log, redirect_stdout(log), redirect_stderr(log):
             with dg.DagsterInstance.get() as instance:
                 outcome = run_pipeline(settings, instance)
             for line in outcome.failures:
