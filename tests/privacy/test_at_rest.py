@@ -313,3 +313,60 @@ def test_a_lost_at_rest_key_is_refused_not_regenerated(
         open_keyvault(con, root / "keys")
     assert not (root / "keys" / f"{name}.key").exists()
     assert con.execute("SELECT count(*) FROM ledger.transactions").fetchone() == rows
+
+
+def _ledger_values(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, frozenset[str]]]:
+    """Per subject, the distinct personal values a plain ledger holds, by vault field."""
+    out: dict[str, dict[str, frozenset[str]]] = {}
+    for table, cols in {**PROTECTED, "users": (*PROTECTED["users"], "date_of_birth")}.items():
+        for c in cols:
+            for sid, values in con.execute(
+                f'SELECT CAST(user_id AS VARCHAR), list(DISTINCT CAST("{c}" AS VARCHAR)) '
+                f'FROM ledger."{table}" WHERE user_id IS NOT NULL AND "{c}" IS NOT NULL GROUP BY 1'
+            ).fetchall():
+                field = c if table == "users" else f"{table}.{c}"
+                out.setdefault(sid, {})[field] = frozenset(values)
+    return out
+
+
+def test_a_later_batch_merges_new_values_into_existing_vault_records(
+    landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first batch creates every subject's record (encoded by DuckDB); the second lands three
+    # more days whose devices and IPs are merged into those records (decrypted, unioned,
+    # re-encrypted). The vault must then hold exactly what a plain ledger of both batches holds.
+    con, kv = _open(landing, tmp_path, monkeypatch)
+    later = sorted((tmp_path / "landing" / "transactions").glob("2026-01-0[456].*"))
+    assert later
+    held = tmp_path / "held"
+    held.mkdir()
+    for p in later:
+        p.rename(held / p.name)
+    ingest(con, tmp_path / "landing", protect=LedgerProtector(kv))
+    first = {s: dict(r) for s, r in PiiVault(con, kv).get_many().items()}
+    for p in later:
+        (held / p.name).rename(tmp_path / "landing" / "transactions" / p.name)
+    report = ingest(con, tmp_path / "landing", protect=LedgerProtector(kv))
+    assert report.protected.get("subjects vaulted", 0) > 0
+    after = PiiVault(con, kv).get_many()
+    grew = [
+        s
+        for s, rec in after.items()
+        if len(rec.get("transactions.ip_address", []))
+        > len(first[s].get("transactions.ip_address", []))
+    ]
+    assert grew, "the later days should bring new IPs for some subjects"
+    plain_root = tmp_path / "plain"
+    shutil.copytree(landing, plain_root / "landing")
+    plain = duckdb.connect(str(plain_root / "warehouse.duckdb"))
+    ingest(plain, plain_root / "landing")
+    expected = _ledger_values(plain)
+    plain.close()
+    got = {
+        sid: {k: frozenset(map(str, v if isinstance(v, list) else [v])) for k, v in rec.items()}
+        for sid, rec in after.items()
+    }
+    assert got == expected
+    # Own fields with one value stay scalars; list fields stay lists, even of one value.
+    for rec in after.values():
+        assert all(isinstance(v, list) == ("." in k) for k, v in rec.items()), rec.keys()
