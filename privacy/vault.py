@@ -104,6 +104,17 @@ def _union(old: Sequence[Any], new: Sequence[Any]) -> list[Any]:
     return list(seen)
 
 
+def _encode(records: Sequence[Mapping[str, Any]]) -> tuple[list[bytes], list[str]]:
+    """Each record as stored: compact JSON of its non-None fields, and their sorted names."""
+    plains: list[bytes] = []
+    fields: list[str] = []
+    for rec in records:
+        clean = {k: v for k, v in rec.items() if v is not None}
+        plains.append(_JSON.encode(clean).encode("utf-8"))
+        fields.append(",".join(sorted(clean)))
+    return plains, fields
+
+
 def _key_aad(subject_id: str) -> bytes:
     return b"ledgerlens/data-key/v1|" + subject_id.encode("utf-8")
 
@@ -148,14 +159,7 @@ class PiiVault:
         """(subjects rows, data_keys rows) as Arrow tables, ready to insert."""
         if len(records) != len(subject_ids):
             raise ValueError("subject_ids and records differ in length")
-        dumps = _JSON.encode
-        plains: list[bytes] = []
-        fields: list[str] = []
-        for rec in records:
-            clean = {k: v for k, v in rec.items() if v is not None}
-            plains.append(dumps(clean).encode("utf-8"))
-            fields.append(",".join(sorted(clean)))
-        return self._seal(subject_ids, plains, fields)
+        return self._seal(subject_ids, *_encode(records))
 
     def _seal(
         self, subject_ids: Sequence[str], plains: Sequence[bytes], fields: Sequence[str]
@@ -340,8 +344,7 @@ class PiiVault:
             FROM ({rows}) g WHERE subject_id NOT IN {known} GROUP BY 1 ORDER BY 1"""
         ).to_arrow_table()
         ids, merged = self._merged(additions) if additions else ([], [])
-        plains = [_JSON.encode(rec).encode("utf-8") for rec in merged]
-        fields = [",".join(sorted(rec)) for rec in merged]
+        plains, fields = _encode(merged)
         ids += new.column("subject_id").to_pylist()
         plains += [str(r).encode("utf-8") for r in new.column("record").to_pylist()]
         fields += new.column("fields").to_pylist()
